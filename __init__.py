@@ -1,0 +1,1 @@
+"""DiT Cache: training-free feature caching for diffusion transformers in ComfyUI."""

@@ -1,0 +1,39 @@
+"""Shared description of the FLUX-style stack: double-stream blocks over separate image and
+text tokens, then single-stream blocks over their concatenation. FLUX and HunyuanVideo differ
+only in the order of that concatenation."""
+from __future__ import annotations
+
+import torch
+
+from comfy.ldm.flux.layers import apply_mod
+
+from .base import BlockSpec, ModelAdapter
+
+
+class DoubleSingleStreamAdapter(ModelAdapter):
+    """Adapter for models with `double_blocks` then `single_blocks` (FLUX layers)."""
+
+    model_class: type = type(None)
+    text_first: bool = True
+
+    def matches(self, diffusion_model: torch.nn.Module) -> bool:
+        return isinstance(diffusion_model, self.model_class)
+
+    def blocks(self, diffusion_model: torch.nn.Module) -> list[BlockSpec]:
+        double = [BlockSpec(("double_block", i), ("img", "txt")) for i in range(len(diffusion_model.double_blocks))]
+        single = [BlockSpec(("single_block", i), ("img",)) for i in range(len(diffusion_model.single_blocks))]
+        return double + single
+
+    def stack_input(self, first_block_args: dict) -> torch.Tensor:
+        img, txt = first_block_args["img"], first_block_args["txt"]
+        return torch.cat((txt, img) if self.text_first else (img, txt), dim=1)
+
+    def modulated_input(self, diffusion_model: torch.nn.Module, first_block_args: dict) -> torch.Tensor:
+        block = diffusion_model.double_blocks[0]
+        vec = first_block_args["vec"]
+        if block.modulation:
+            img_mod1, _ = block.img_mod(vec)
+        else:  # global modulation (FLUX.2): the modulations arrive precomputed
+            (img_mod1, _), _ = vec
+        normed = block.img_norm1(first_block_args["img"])
+        return apply_mod(normed, 1 + img_mod1.scale, img_mod1.shift, first_block_args.get("modulation_dims_img"))

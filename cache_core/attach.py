@@ -1,0 +1,104 @@
+"""How the engine attaches to a MODEL: a cloned `ModelPatcher` with one
+`patches_replace["dit"]` hook per block and an `OUTER_SAMPLE` wrapper that scopes the run state.
+
+Nothing is stored on the model object and no ComfyUI class is patched: the engine rides in
+the clone's `transformer_options`, the run state exists only inside the wrapper.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import comfy.patcher_extension
+from comfy.model_patcher import ModelPatcher, create_model_options_clone
+
+from .adapters import ModelAdapter, SUPPORTED_FAMILIES, find_adapter
+from .engine import CacheEngine
+from .log import get_logger
+
+log = get_logger(__name__)
+
+ENGINE_KEY = "dit_cache_engine"
+STATE_KEY = "dit_cache_run"
+WRAPPER_KEY = "dit_cache"
+
+
+class UnsupportedModelError(ValueError):
+    """The MODEL is not a diffusion transformer this pack has an adapter for."""
+
+
+def adapter_for(model: ModelPatcher) -> ModelAdapter:
+    """The adapter for `model`, or UnsupportedModelError naming what was found instead."""
+    diffusion_model = getattr(getattr(model, "model", None), "diffusion_model", None)
+    adapter = find_adapter(diffusion_model) if diffusion_model is not None else None
+    if adapter is None:
+        found = type(diffusion_model).__name__ if diffusion_model is not None else type(model).__name__
+        raise UnsupportedModelError(
+            f"{found} is not a supported diffusion transformer (supported: {SUPPORTED_FAMILIES}); "
+            "the model is passed through without caching")
+    return adapter
+
+
+class BlockCacheHook:
+    """The `patches_replace["dit"]` entry of one block. `inner` is a replace patch that was
+    already there (another node pack's): it stays in charge of computing the block."""
+
+    def __init__(self, position: int, inner: Callable | None) -> None:
+        self.position = position
+        self.inner = inner
+
+    def __call__(self, args: dict, extra: dict) -> dict:
+        def compute(block_args: dict) -> dict:
+            if self.inner is not None:
+                return self.inner(block_args, extra)
+            return extra["original_block"](block_args)
+
+        state = args["transformer_options"].get(STATE_KEY)
+        if state is None:  # the model is run outside a sampler (no OUTER_SAMPLE): just compute
+            return compute(args)
+        return state.engine.run_block(state, self.position, args, compute)
+
+
+def run_scope_wrapper(executor, *args, **kwargs):
+    """OUTER_SAMPLE wrapper: a fresh RunState for this sampling run, released however it ends."""
+    guider = executor.class_obj
+    original_options = guider.model_options
+    engine: CacheEngine = original_options["transformer_options"][ENGINE_KEY]
+    sigmas = args[3]
+    base_model = guider.model_patcher.model
+    state = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas)
+    guider.model_options = create_model_options_clone(original_options)
+    guider.model_options["transformer_options"][STATE_KEY] = state
+    finished = False
+    try:
+        result = executor(*args, **kwargs)
+        finished = True
+        return result
+    finally:
+        guider.model_options = original_options
+        engine.finish_run(state, interrupted=not finished)
+
+
+def attach_engine(model: ModelPatcher, engine: CacheEngine) -> ModelPatcher:
+    """A clone of `model` that samples through `engine`; `model` itself is left unchanged.
+    A cache attached earlier to the same model is replaced, with a warning."""
+    patched = model.clone()
+    options = patched.model_options.setdefault("transformer_options", {})
+    previous = options.get(ENGINE_KEY)
+    if previous is not None:
+        log.warning("%s replaces %s attached earlier to this model: only one cache acts on a model",
+                    engine.method, previous.method)
+    existing = options.get("patches_replace", {}).get("dit", {})
+    for position, spec in enumerate(engine.blocks):
+        inner = existing.get(spec.key)
+        if isinstance(inner, BlockCacheHook):
+            inner = inner.inner
+        patched.set_model_patch_replace(BlockCacheHook(position, inner), "dit", spec.key[0], spec.key[1])
+    patched.model_options["transformer_options"][ENGINE_KEY] = engine
+    patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY)
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, run_scope_wrapper)
+    return patched
+
+
+def attached_engine(model: ModelPatcher) -> CacheEngine | None:
+    """The engine a MODEL samples through, if any."""
+    return model.model_options.get("transformer_options", {}).get(ENGINE_KEY)

@@ -1,0 +1,174 @@
+"""Runs one block under a policy: compute it (and record its residual), or substitute it.
+
+The engine is immutable configuration shared by every run of one patched model; all that
+changes during a run lives in the `RunState` it creates in `start_run`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .adapters import BlockSpec, ModelAdapter
+from .log import get_logger
+from .policies.base import CachePolicy, Granularity, StepAction, StepContext
+from .predictors import LastResidual, ResidualPredictor, TaylorResidual
+from .report import CallRecord, RunReport
+from .state import STACK_SLOT, RunState, StreamState
+
+log = get_logger(__name__)
+
+ReportListener = Callable[[RunReport], None]
+
+
+@dataclass
+class CacheEngine:
+    method: str
+    adapter: ModelAdapter
+    policy: CachePolicy
+    blocks: list[BlockSpec]
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    offload_cache: bool = False
+    observer_factory: Callable[["CacheEngine"], Any] | None = None
+    report_listeners: list[ReportListener] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.start_percent <= 1.0 or not 0.0 <= self.end_percent <= 1.0:
+            raise ValueError(f"start_percent and end_percent must be between 0 and 1 (got {self.start_percent}, {self.end_percent})")
+        if self.start_percent > self.end_percent:
+            raise ValueError(f"start_percent ({self.start_percent}) must not be after end_percent ({self.end_percent})")
+
+    # ---- run lifetime -------------------------------------------------------------------
+    def start_run(self, diffusion_model: torch.nn.Module, model_sampling: Any, sigmas: torch.Tensor) -> RunState:
+        report = RunReport(self.method, self.adapter.family, self.policy.describe(), total_steps=max(len(sigmas) - 1, 0))
+        state = RunState(
+            policy=self.policy,
+            adapter=self.adapter,
+            blocks=self.blocks,
+            diffusion_model=diffusion_model,
+            start_sigma=float(model_sampling.percent_to_sigma(self.start_percent)),
+            end_sigma=float(model_sampling.percent_to_sigma(self.end_percent)),
+            total_steps=report.total_steps,
+            cache_device=torch.device("cpu") if self.offload_cache else None,
+            report=report,
+            engine=self,
+            memo=self.policy.new_memo(),
+            observer=self.observer_factory(self) if self.observer_factory else None,
+        )
+        return state
+
+    def finish_run(self, state: RunState, interrupted: bool) -> RunReport:
+        report = state.report
+        report.interrupted = interrupted
+        if state.observer is not None:
+            report.extras.update(state.observer.finish(report))
+        state.release()
+        log.info(report.summary_line())
+        for listener in self.report_listeners:
+            listener(report)
+        return report
+
+    # ---- per block ----------------------------------------------------------------------
+    def run_block(self, state: RunState, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
+        if position == 0:
+            self._begin_call(state, args)
+        stream = state.current
+        spec = self.blocks[position]
+        if stream.action is StepAction.COMPUTE:
+            out = self._compute(state, stream, position, spec, args, compute)
+        else:
+            out = self._substitute(state, stream, position, spec, args)
+        stream.block_actions.append(stream.action.letter)
+        if position == len(self.blocks) - 1:
+            self._end_call(state, stream)
+        return out
+
+    def _begin_call(self, state: RunState, args: dict) -> None:
+        options = args["transformer_options"]
+        sigma = float(options["sigmas"].flatten()[0])
+        cond_or_uncond = tuple(options.get("cond_or_uncond", ()))
+        key = (cond_or_uncond, tuple(args["img"].shape))
+        stream = state.streams.get(key)
+        if stream is None:
+            label = "+".join("uncond" if c == 1 else "cond" for c in cond_or_uncond) or "batch"
+            stream = state.streams[key] = StreamState(label)
+        clock = state.clock
+        if clock.tick(sigma):
+            clock.decision = self._decide(state, stream, sigma, args)
+            if clock.decision is StepAction.COMPUTE:
+                clock.last_compute_step = clock.step
+                clock.consecutive_skips = 0
+            else:
+                clock.consecutive_skips += 1
+        action = clock.decision
+        if action is not StepAction.COMPUTE and not stream.has_cache:
+            log.debug("step %d: %s has nothing cached yet, computing it", clock.step, stream.label)
+            action = StepAction.COMPUTE
+        if state.observer is not None:
+            state.observer.on_call(clock.step, sigma, stream.label, lambda: self.adapter.modulated_input(state.diffusion_model, args))
+        stream.action, stream.step, stream.sigma = action, clock.step, sigma
+        stream.block_actions = []
+        state.current = stream
+
+    def _decide(self, state: RunState, stream: StreamState, sigma: float, args: dict) -> StepAction:
+        if not state.in_window(sigma):
+            return StepAction.COMPUTE
+        clock = state.clock
+        ctx = StepContext(
+            step=clock.step,
+            total_steps=state.total_steps,
+            sigma=sigma,
+            steps_since_compute=clock.step - clock.last_compute_step,
+            consecutive_skips=clock.consecutive_skips,
+            signal=lambda: self.adapter.modulated_input(state.diffusion_model, args),
+        )
+        action = state.policy.decide(ctx, state.memo)
+        if action is StepAction.COMPUTE or not stream.has_cache:
+            state.policy.observe_compute(ctx, state.memo)
+            return StepAction.COMPUTE
+        return action
+
+    def _end_call(self, state: RunState, stream: StreamState) -> None:
+        if stream.action is StepAction.COMPUTE:
+            stream.has_cache = True
+        state.report.calls.append(CallRecord(stream.step, stream.sigma, stream.label, "".join(stream.block_actions)))
+        state.report.cache_peak_bytes = max(state.report.cache_peak_bytes, state.cache_bytes())
+        state.current = None
+
+    def _predictor(self, state: RunState, stream: StreamState, slot: tuple[int, str]) -> ResidualPredictor:
+        predictor = stream.predictors.get(slot)
+        if predictor is None:
+            if state.policy.skip_action is StepAction.FORECAST:
+                predictor = TaylorResidual(state.cache_device, getattr(state.policy, "order", 0))
+            else:
+                predictor = LastResidual(state.cache_device)
+            stream.predictors[slot] = predictor
+        return predictor
+
+    def _compute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict,
+                 compute: Callable[[dict], dict]) -> dict:
+        granularity = state.policy.granularity
+        # ComfyUI's FLUX-style blocks add into their inputs in place: keep copies for residuals.
+        inputs = {k: args[k].clone() for k in spec.streams} if granularity is Granularity.BLOCK else None
+        if granularity is Granularity.STACK and position == 0:
+            stream.stack_input = self.adapter.stack_input(args).clone()
+        out = compute(args)
+        if granularity is Granularity.BLOCK:
+            for k in spec.streams:
+                self._predictor(state, stream, (position, k)).update(stream.step, out[k] - inputs[k])
+        elif granularity is Granularity.STACK and position == len(self.blocks) - 1:
+            self._predictor(state, stream, STACK_SLOT).update(stream.step, out["img"] - stream.stack_input)
+            stream.stack_input = None
+        if state.observer is not None:
+            state.observer.on_block(stream.step, position, spec, out)
+        return out
+
+    def _substitute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict) -> dict:
+        if state.policy.granularity is Granularity.BLOCK:
+            return {k: args[k] + stream.predictors[(position, k)].predict(stream.step, args[k]) for k in spec.streams}
+        if position < len(self.blocks) - 1:
+            return {k: args[k] for k in spec.streams}
+        img = args["img"]
+        return {"img": img + stream.predictors[STACK_SLOT].predict(stream.step, img)}

@@ -1,0 +1,11 @@
+"""Policies decide when to compute; they never name a model family."""
+from .always_compute import AlwaysCompute
+from .base import CachePolicy, Granularity, StepAction, StepContext
+from .fora import ReuseSchedule
+from .taylorseer import TaylorForecastSchedule
+from .teacache import DEFAULT_PRESET_FOR_FAMILY, TEACACHE_PRESETS, AdaptiveThreshold
+
+__all__ = [
+    "AdaptiveThreshold", "AlwaysCompute", "CachePolicy", "DEFAULT_PRESET_FOR_FAMILY", "Granularity",
+    "ReuseSchedule", "StepAction", "StepContext", "TEACACHE_PRESETS", "TaylorForecastSchedule",
+]

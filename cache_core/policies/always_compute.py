@@ -1,0 +1,14 @@
+"""Computes every step: the reference behaviour, and the Block Profiler's schedule."""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import CachePolicy, Granularity, StepAction, StepContext
+
+
+class AlwaysCompute(CachePolicy):
+    name = "compute-all"
+    granularity = Granularity.NONE
+
+    def decide(self, ctx: StepContext, memo: Any) -> StepAction:
+        return StepAction.COMPUTE

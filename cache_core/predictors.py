@@ -1,0 +1,90 @@
+"""What stands in for a block (or the whole stack) on a step that is not computed.
+
+A predictor is fed the residual (output - input) on computed steps and asked for one on the
+others. `LastResidual` is plain reuse (FORA, TeaCache); `TaylorResidual` extrapolates with
+finite-difference derivatives in the step index (TaylorSeer). Tensors live on the run's cache
+device, in the model's dtype; predictions come back on the caller's device.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class ResidualPredictor(ABC):
+    """Holds what one feature needs to be substituted on skipped steps."""
+
+    def __init__(self, cache_device: torch.device | None) -> None:
+        self.cache_device = cache_device
+
+    @abstractmethod
+    def update(self, step: int, residual: torch.Tensor) -> None:
+        """Record the residual computed at `step`."""
+
+    @abstractmethod
+    def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
+        """The residual to use at `step`, on `like`'s device and dtype."""
+
+    @abstractmethod
+    def tensors(self) -> list[torch.Tensor]:
+        """Everything held, for memory accounting."""
+
+    def ready(self, like: torch.Tensor) -> bool:
+        """Whether a prediction for a tensor shaped like `like` can be made."""
+        held = self.tensors()
+        return bool(held) and held[0].shape == like.shape
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors())
+
+    def _store(self, t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(self.cache_device) if self.cache_device is not None else t.detach()
+
+
+class LastResidual(ResidualPredictor):
+    """Reuse: the residual of the last computed step, unchanged."""
+
+    def __init__(self, cache_device: torch.device | None) -> None:
+        super().__init__(cache_device)
+        self.residual: torch.Tensor | None = None
+
+    def update(self, step: int, residual: torch.Tensor) -> None:
+        self.residual = self._store(residual)
+
+    def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
+        return self.residual.to(device=like.device, dtype=like.dtype)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [] if self.residual is None else [self.residual]
+
+
+class TaylorResidual(ResidualPredictor):
+    """TaylorSeer: derivatives up to `order` from successive computed steps; the forecast is
+    the Taylor series in the distance (in steps) from the last computed step. Order 0 is reuse."""
+
+    def __init__(self, cache_device: torch.device | None, order: int) -> None:
+        super().__init__(cache_device)
+        self.order = order
+        self.derivatives: list[torch.Tensor] = []
+        self.last_step: int | None = None
+
+    def update(self, step: int, residual: torch.Tensor) -> None:
+        new = [self._store(residual)]
+        if self.last_step is not None and step > self.last_step:
+            distance = float(step - self.last_step)
+            for k in range(min(self.order, len(self.derivatives))):
+                new.append((new[k] - self.derivatives[k]) / distance)
+        self.derivatives = new
+        self.last_step = step
+
+    def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
+        distance = float(step - self.last_step)
+        out = self.derivatives[0].to(device=like.device, dtype=torch.float32)
+        for k in range(1, len(self.derivatives)):
+            out = out + self.derivatives[k].to(device=like.device, dtype=torch.float32) * (distance**k / math.factorial(k))
+        return out.to(like.dtype)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return list(self.derivatives)

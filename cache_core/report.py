@@ -1,0 +1,109 @@
+"""What a sampling run did, block by block, and its one-line summary.
+
+The engine records every model call (one per step, or one per cond/uncond when ComfyUI splits
+them) as a string of block actions ("CCCC", "RRRR", "FFFF"). Summaries count a step as full
+when every block of every call in it was computed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policies.base import StepAction
+
+
+@dataclass
+class CallRecord:
+    step: int
+    sigma: float
+    stream: str            # e.g. "cond+uncond", "cond"
+    block_actions: str     # one letter per block: C computed, R reused, F forecast
+
+
+@dataclass
+class RunReport:
+    method: str
+    family: str
+    settings: str
+    total_steps: int
+    calls: list[CallRecord] = field(default_factory=list)
+    cache_peak_bytes: int = 0
+    fallbacks: int = 0
+    interrupted: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def step_actions(self) -> list[str]:
+        """Per step: 'compute' if fully computed, else the action of its skipped blocks."""
+        by_step: dict[int, str] = {}
+        for call in self.calls:
+            by_step[call.step] = by_step.get(call.step, "") + call.block_actions
+        out = []
+        for step in sorted(by_step):
+            letters = set(by_step[step])
+            if letters == {"C"}:
+                out.append(StepAction.COMPUTE.value)
+            elif "F" in letters:
+                out.append(StepAction.FORECAST.value)
+            else:
+                out.append(StepAction.REUSE.value)
+        return out
+
+    @property
+    def steps(self) -> int:
+        return len({c.step for c in self.calls})
+
+    @property
+    def full_steps(self) -> int:
+        return self.step_actions().count(StepAction.COMPUTE.value)
+
+    @property
+    def block_evaluations(self) -> int:
+        return sum(len(c.block_actions) for c in self.calls)
+
+    @property
+    def blocks_computed(self) -> int:
+        return sum(c.block_actions.count("C") for c in self.calls)
+
+    @property
+    def estimated_speedup(self) -> float:
+        """Block evaluations over blocks computed: the speedup if blocks were all the cost."""
+        return self.block_evaluations / self.blocks_computed if self.blocks_computed else 1.0
+
+    @property
+    def reuse_ratio(self) -> float:
+        total = self.block_evaluations
+        return 1.0 - self.blocks_computed / total if total else 0.0
+
+    def summary_line(self) -> str:
+        actions = self.step_actions()
+        parts = [f"{self.method}: {self.steps} steps, {actions.count('compute')} full"]
+        if actions.count("reuse"):
+            parts.append(f"{actions.count('reuse')} reused")
+        if actions.count("forecast"):
+            parts.append(f"{actions.count('forecast')} forecast")
+        if self.fallbacks:
+            parts.append(f"{self.fallbacks} fallbacks")
+        line = ", ".join(parts) + f", est. {self.estimated_speedup:.1f}x"
+        if self.cache_peak_bytes:
+            line += f", cache {self.cache_peak_bytes / 2**20:.1f} MB"
+        if self.interrupted:
+            line += " (interrupted)"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary for the web extension and the benchmark."""
+        return {
+            "method": self.method,
+            "family": self.family,
+            "settings": self.settings,
+            "steps": self.steps,
+            "full_steps": self.full_steps,
+            "step_actions": self.step_actions(),
+            "blocks_computed": self.blocks_computed,
+            "block_evaluations": self.block_evaluations,
+            "estimated_speedup": round(self.estimated_speedup, 3),
+            "cache_peak_bytes": self.cache_peak_bytes,
+            "fallbacks": self.fallbacks,
+            "interrupted": self.interrupted,
+            "summary": self.summary_line(),
+        }
