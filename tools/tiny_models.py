@@ -82,6 +82,22 @@ def tiny_hunyuan_video(seed: int = 0) -> TinyModel:
     return TinyModel("hunyuan_video", _patcher(HunyuanVideo, unet, seed), (1, 16, 3, 8, 8), cond)
 
 
+def tiny_sd15(seed: int = 0) -> TinyModel:
+    """An SD1.5-style UNet: not a diffusion transformer, for the "unsupported model" paths."""
+    from comfy.supported_models import SD15
+
+    unet = dict(image_size=32, context_dim=64, model_channels=32, use_linear_in_transformer=False,
+                adm_in_channels=None, use_temporal_attention=False, in_channels=4, out_channels=4,
+                num_res_blocks=[1, 1], channel_mult=[1, 2], transformer_depth=[1, 1],
+                transformer_depth_output=[1, 1, 1, 1], transformer_depth_middle=1, num_head_channels=16,
+                use_spatial_transformer=True, legacy=False)
+
+    def cond(g: torch.Generator) -> list:
+        return [[torch.randn(1, 4, 64, generator=g), {}]]
+
+    return TinyModel("sd15", _patcher(SD15, unet, seed), (1, 4, 8, 8), cond)
+
+
 BUILDERS: dict[str, Callable[..., TinyModel]] = {
     "flux": tiny_flux,
     "wan": tiny_wan,

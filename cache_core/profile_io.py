@@ -1,0 +1,63 @@
+"""Saving, listing and loading Block Profiler profiles (JSON), with errors that say what is
+wrong with a file and how to get a good one."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from .profiler import PROFILE_FORMAT
+
+REQUIRED_KEYS = ("format", "family", "blocks", "steps", "output_rel_l1", "teacache_coefficients")
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used."""
+
+
+def safe_profile_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).strip("._")
+    if not cleaned:
+        raise ProfileError(f"profile_name {name!r} has no usable characters; use letters, digits, '_', '-' or '.'")
+    return cleaned
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    return value
+
+
+def save_profile(profile: dict[str, Any], directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{safe_profile_name(name)}.json"
+    path.write_text(json.dumps(_json_ready(profile), indent=1))
+    return path
+
+
+def list_profiles(directory: Path) -> list[str]:
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.glob("*.json"))
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ProfileError(f"profile file {path} does not exist; run a workflow with the Block Profiler node first")
+    try:
+        profile = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ProfileError(f"profile file {path.name} is not valid JSON ({err}); delete it and profile again") from err
+    if not isinstance(profile, dict) or profile.get("format") != PROFILE_FORMAT:
+        raise ProfileError(f"{path.name} is not a DiT Cache profile (expected format {PROFILE_FORMAT!r}); profile again")
+    missing = [k for k in REQUIRED_KEYS if k not in profile]
+    if missing:
+        raise ProfileError(f"profile {path.name} lacks {', '.join(missing)}; profile again with the Block Profiler")
+    profile["name"] = path.stem
+    return profile

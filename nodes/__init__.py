@@ -1,0 +1,7 @@
+"""ComfyUI node definitions: thin wrappers over cache_core."""
+from .fora import ApplyFORA
+from .profiler import BlockProfiler, LoadCacheProfile
+from .taylorseer import TaylorSeerForecast
+from .teacache import TeaCacheThreshold
+
+NODE_LIST = [ApplyFORA, TeaCacheThreshold, TaylorSeerForecast, BlockProfiler, LoadCacheProfile]

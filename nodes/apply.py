@@ -1,0 +1,53 @@
+"""The one thing every caching node does: check the model, build the engine, attach it to a
+clone, and route the run report to the log and the graph editor."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..cache_core.attach import UnsupportedModelError, adapter_for, attach_engine
+from ..cache_core.engine import CacheEngine
+from ..cache_core.log import get_logger
+from ..cache_core.policies import CachePolicy
+from ..cache_core.report import RunReport
+
+log = get_logger(__name__)
+
+REPORT_EVENT = "dit_cache.report"
+
+
+def publish_report(node_id: str | None, report: RunReport) -> None:
+    """Send the run report to the browser, when a ComfyUI server is running."""
+    if node_id is None:
+        return
+    try:
+        from server import PromptServer
+    except ImportError:  # headless use (scripts, tests): nobody to tell
+        return
+    server = getattr(PromptServer, "instance", None)
+    if server is not None:
+        server.send_sync(REPORT_EVENT, {"node": str(node_id), "report": report.to_dict()})
+
+
+def apply_cache(model: Any, method: str, make_policy: Callable[[Any], CachePolicy], *, node_id: str | None,
+                start_percent: float = 0.0, end_percent: float = 1.0, cache_device: str = "model device",
+                observer_factory: Callable | None = None,
+                listeners: tuple[Callable[[RunReport], None], ...] = ()) -> Any:
+    """A clone of `model` that samples through `method`; `model` itself unchanged if the family
+    is not supported. `make_policy(adapter)` builds the policy once the family is known."""
+    try:
+        adapter = adapter_for(model)
+    except UnsupportedModelError as err:
+        log.warning("%s: %s", method, err)
+        return model
+    engine = CacheEngine(
+        method=method,
+        adapter=adapter,
+        policy=make_policy(adapter),
+        blocks=adapter.blocks(model.model.diffusion_model),
+        start_percent=start_percent,
+        end_percent=end_percent,
+        offload_cache=cache_device == "cpu",
+        observer_factory=observer_factory,
+        report_listeners=[*listeners, lambda report: publish_report(node_id, report)],
+    )
+    return attach_engine(model, engine)

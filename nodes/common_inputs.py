@@ -1,0 +1,21 @@
+"""Inputs every caching node shares, with the same tooltips everywhere."""
+from comfy_api.latest import io
+
+CACHE_DEVICES = ["model device", "cpu"]
+
+
+def window_inputs() -> list:
+    return [
+        io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01,
+                       tooltip="Where in the schedule caching may start (0 = first step). Steps before it are always "
+                               "computed. Start at 0.0; raise it if early composition suffers."),
+        io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01,
+                       tooltip="Where caching stops (1 = last step). Steps after it are always computed. "
+                               "Start at 1.0; lower it (e.g. 0.9) to keep the final detail steps exact."),
+    ]
+
+
+def cache_device_input() -> io.Combo.Input:
+    return io.Combo.Input("cache_device", options=CACHE_DEVICES, default="model device",
+                          tooltip="Where cached features live. 'model device' is fastest; 'cpu' saves GPU memory "
+                                  "on long videos at the cost of copies each step.")

@@ -1,0 +1,102 @@
+"""Block Profiler (patches a model to measure every block) and Load Cache Profile (reads a
+saved profile back for the threshold node and shows its heatmap).
+
+A profile exists only after a sampling run, so the flow is two queue runs: profile once with
+Block Profiler -> sampler; then pick the saved profile in Load Cache Profile."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import folder_paths
+from comfy_api.latest import io
+
+from ..cache_core.heatmap import heatmap_tensor, render_heatmap
+from ..cache_core.log import get_logger
+from ..cache_core.policies import AlwaysCompute
+from ..cache_core.profile_io import list_profiles, load_profile, safe_profile_name, save_profile
+from ..cache_core.profiler import BlockProfileRecorder
+from ..cache_core.report import RunReport
+from .apply import apply_cache
+from .profile_type import CacheProfile
+
+log = get_logger(__name__)
+
+
+def profiles_directory() -> Path:
+    return Path(folder_paths.get_output_directory()) / "dit_cache" / "profiles"
+
+
+def save_run_profile(report: RunReport, name: str) -> None:
+    """Report listener: write the profile JSON and its heatmap PNG beside it."""
+    profile = report.extras.get("profile")
+    if profile is None or report.interrupted:
+        log.warning("Block Profiler: the run did not finish, no profile saved")
+        return
+    path = save_profile(profile, profiles_directory(), name)
+    render_heatmap(profile).save(path.with_suffix(".png"))
+    report.extras["profile_path"] = str(path)
+    log.info("Block Profiler: profile saved to %s (suggested FORA interval %s)", path,
+             profile["suggested_fora_interval"])
+
+
+class BlockProfiler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DiTCacheBlockProfiler",
+            display_name="Block Profiler",
+            category="sampling/dit_cache",
+            description="Computes every step and measures how much each block changes from step to step. After the "
+                        "run it saves a profile (JSON + heatmap PNG) under output/dit_cache/profiles/, which Load "
+                        "Cache Profile reads.",
+            inputs=[
+                io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model to profile."),
+                io.String.Input("profile_name", default="profile",
+                                tooltip="File name of the saved profile (letters, digits, '_', '-', '.'). "
+                                        "Name it after the model, e.g. flux-dev-28steps."),
+            ],
+            outputs=[io.Model.Output(tooltip="The model, patched to record a profile while sampling.")],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, profile_name: str) -> io.NodeOutput:
+        name = safe_profile_name(profile_name)
+        patched = apply_cache(
+            model, "Profiler", lambda adapter: AlwaysCompute(), node_id=cls.hidden.unique_id,
+            observer_factory=lambda engine: BlockProfileRecorder(engine.blocks, engine.adapter.family),
+            listeners=(lambda report: save_run_profile(report, name),))
+        return io.NodeOutput(patched)
+
+
+class LoadCacheProfile(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DiTCacheLoadProfile",
+            display_name="Load Cache Profile",
+            category="sampling/dit_cache",
+            description="Reads a profile saved by Block Profiler: connect it to TeaCache-style Threshold, and the "
+                        "heatmap to Preview Image.",
+            inputs=[
+                io.Combo.Input("profile", options=list_profiles(profiles_directory()),
+                               tooltip="A profile saved by Block Profiler (output/dit_cache/profiles/). Refresh "
+                                       "the page after a profiling run to see new ones."),
+            ],
+            outputs=[
+                CacheProfile.Output(display_name="profile"),
+                io.Image.Output(display_name="heatmap", tooltip="Steps (rows) x blocks (columns); brighter = "
+                                                                 "more change = less cacheable."),
+                io.Int.Output(display_name="suggested_fora_interval"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, profile: str) -> io.NodeOutput:
+        data = load_profile(profiles_directory() / profile)
+        return io.NodeOutput(data, heatmap_tensor(data), int(data["suggested_fora_interval"]))
+
+    @classmethod
+    def fingerprint_inputs(cls, profile: str) -> str:
+        path = profiles_directory() / profile
+        return f"{path}:{path.stat().st_mtime if path.exists() else 'missing'}"

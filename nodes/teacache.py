@@ -1,0 +1,73 @@
+"""TeaCache-style Threshold: adaptive whole-stack reuse driven by the change of the first
+block's modulated input, rescaled by a published or profiled polynomial."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..cache_core.policies import DEFAULT_PRESET_FOR_FAMILY, TEACACHE_PRESETS, AdaptiveThreshold
+from ..cache_core.profile_io import ProfileError
+from .apply import apply_cache
+from .common_inputs import cache_device_input, window_inputs
+from .profile_type import CacheProfile
+
+AUTO = "auto"
+
+
+def coefficients_for(family: str, preset: str, profile: dict | None) -> tuple[float, ...]:
+    """The rescale polynomial: a connected profile wins, then the chosen preset, then the
+    family's default preset."""
+    if profile is not None:
+        if profile.get("family") != family:
+            raise ProfileError(
+                f"profile '{profile.get('name', '?')}' was made on a {profile.get('family')} model but this model is "
+                f"{family}; profile this model with the Block Profiler, or disconnect the profile")
+        coefficients = profile.get("teacache_coefficients") or []
+        if not coefficients:
+            raise ProfileError(f"profile '{profile.get('name', '?')}' holds no fitted coefficients (too few steps); "
+                               "profile again with 10 or more steps")
+        return tuple(float(c) for c in coefficients)
+    name = DEFAULT_PRESET_FOR_FAMILY[family] if preset == AUTO else preset
+    return TEACACHE_PRESETS[name][0]
+
+
+class TeaCacheThreshold(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DiTCacheTeaCacheThreshold",
+            display_name="TeaCache-style Threshold",
+            category="sampling/dit_cache",
+            description="Skips whole steps while the accumulated, rescaled change of the first block's modulated "
+                        "input stays under the threshold, reusing the cached output of the block stack.",
+            inputs=[
+                io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model."),
+                io.Float.Input("rel_l1_thresh", default=0.4, min=0.0, max=10.0, step=0.01,
+                               tooltip="Higher skips more. Published starting points: FLUX 0.4 (~2x), HunyuanVideo "
+                                       "0.15, Wan2.1 T2V 1.3B 0.08, T2V 14B 0.2, I2V 480p 0.26, I2V 720p 0.25. "
+                                       "0 computes every step."),
+                io.Combo.Input("coefficients", options=[AUTO, *TEACACHE_PRESETS], default=AUTO,
+                               tooltip="Rescale polynomial. 'auto' picks the published one for the model's family; "
+                                       "a connected profile overrides this."),
+                io.Int.Input("max_consecutive_reuse", default=3, min=0, max=50,
+                             tooltip="Compute after this many reused steps in a row, whatever the threshold says "
+                                     "(0 = no limit). 2-4 guards against drift."),
+                *window_inputs(),
+                cache_device_input(),
+                CacheProfile.Input("profile", optional=True,
+                                   tooltip="A profile of this model from Load Cache Profile: its fitted polynomial "
+                                           "replaces the preset."),
+            ],
+            outputs=[io.Model.Output(tooltip="The model, cached. The input model is unchanged.")],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, rel_l1_thresh: float, coefficients: str, max_consecutive_reuse: int,
+                start_percent: float, end_percent: float, cache_device: str, profile: dict | None = None) -> io.NodeOutput:
+        def make_policy(adapter) -> AdaptiveThreshold:
+            return AdaptiveThreshold(rel_l1_thresh, coefficients_for(adapter.family, coefficients, profile),
+                                     max_consecutive_reuse)
+
+        patched = apply_cache(model, "TeaCache", make_policy, node_id=cls.hidden.unique_id,
+                              start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
+        return io.NodeOutput(patched)

@@ -1,0 +1,90 @@
+"""The foundation's promises, on tiny real models of every family through comfy.sample.sample."""
+from __future__ import annotations
+
+import copy
+import gc
+
+import pytest
+import torch
+
+import tiny_models
+from conftest import reference
+from helpers import attach_policy, block_modules, count_block_calls
+
+from comfyui_dit_cache.cache_core.attach import ENGINE_KEY, STATE_KEY, UnsupportedModelError, adapter_for
+from comfyui_dit_cache.cache_core.policies import AlwaysCompute, ReuseSchedule
+from comfyui_dit_cache.cache_core.state import RunState
+
+STEPS = 8
+
+
+def live_run_states() -> int:
+    gc.collect()
+    return sum(isinstance(o, RunState) for o in gc.get_objects())
+
+
+def test_compute_all_is_bit_identical_with_cfg(tiny, reference_outputs):
+    patched, reports = attach_policy(tiny, AlwaysCompute())
+    out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
+    assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
+    assert {frozenset(c.stream.split("+")) for c in reports[0].calls} == {frozenset({"cond", "uncond"})}
+
+
+def test_hooks_see_every_block_of_every_step(tiny):
+    patched, reports = attach_policy(tiny, AlwaysCompute())
+    with count_block_calls(tiny) as counts:
+        tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
+    report = reports[0]
+    n_blocks = len(block_modules(tiny))
+    assert [c.step for c in report.calls] == list(range(STEPS))
+    assert all(c.block_actions == "C" * n_blocks for c in report.calls)
+    assert counts == [STEPS] * n_blocks
+
+
+def test_reuse_every_other_step_skips_real_block_computation(tiny, reference_outputs):
+    patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
+    with count_block_calls(tiny) as counts:
+        out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
+    assert counts == [STEPS // 2] * len(counts)
+    assert reports[0].step_actions() == ["compute", "reuse"] * (STEPS // 2)
+    assert out.shape == tiny.latent_shape and torch.isfinite(out).all()
+    assert not torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
+
+
+def test_run_state_is_gone_after_a_run(tiny):
+    patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
+    tiny_models.sample(patched, tiny, steps=4)
+    assert STATE_KEY not in patched.model_options["transformer_options"]
+    assert live_run_states() == 0
+    assert reports[0].interrupted is False
+
+
+def test_run_state_is_gone_after_an_interrupted_run(tiny):
+    patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
+
+    def stop_at_step_two(step, *_):
+        if step == 2:
+            raise KeyboardInterrupt("user cancelled")
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny_models.sample(patched, tiny, steps=6, callback=stop_at_step_two)
+    assert STATE_KEY not in patched.model_options["transformer_options"]
+    assert live_run_states() == 0
+    assert reports[0].interrupted is True and reports[0].steps == 3
+
+
+def test_attaching_leaves_the_original_patcher_unchanged(tiny, reference_outputs):
+    options_before = copy.deepcopy(tiny.patcher.model_options)
+    wrappers_before = copy.deepcopy(tiny.patcher.wrappers)
+    patched, _ = attach_policy(tiny, ReuseSchedule(interval=2))
+    assert tiny.patcher.model_options == options_before
+    assert tiny.patcher.wrappers == wrappers_before
+    assert ENGINE_KEY in patched.model_options["transformer_options"]
+    tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
+    assert torch.equal(tiny_models.sample(tiny.patcher, tiny, steps=STEPS, cfg=3.0),
+                       reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
+
+
+def test_unsupported_model_is_named_in_the_error():
+    with pytest.raises(UnsupportedModelError, match="UNetModel is not a supported diffusion transformer"):
+        adapter_for(tiny_models.tiny_sd15().patcher)

@@ -1,0 +1,192 @@
+"""Each caching node on each family: the schedule it promises, counted on the real blocks."""
+from __future__ import annotations
+
+import json
+import logging
+
+import folder_paths
+import pytest
+import torch
+
+import tiny_models
+from conftest import reference
+from helpers import block_modules, count_block_calls, run_node
+
+from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.profile_io import ProfileError
+from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, LoadCacheProfile, TaylorSeerForecast, TeaCacheThreshold
+
+STEPS = 10
+WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
+
+
+def fora(model, interval=3, warmup_steps=1, **window):
+    return run_node(ApplyFORA, model=model, interval=interval, warmup_steps=warmup_steps, **{**WINDOW, **window})[0]
+
+
+def teacache(model, rel_l1_thresh=0.4, coefficients="auto", max_consecutive_reuse=0, profile=None):
+    return run_node(TeaCacheThreshold, model=model, rel_l1_thresh=rel_l1_thresh, coefficients=coefficients,
+                    max_consecutive_reuse=max_consecutive_reuse, profile=profile, **WINDOW)[0]
+
+
+def taylorseer(model, interval=3, warmup_steps=2, order=2, granularity="block"):
+    return run_node(TaylorSeerForecast, model=model, interval=interval, warmup_steps=warmup_steps, order=order,
+                    granularity=granularity, **WINDOW)[0]
+
+
+def sample_with_report(patched, tiny, **settings):
+    reports = []
+    attached_engine(patched).report_listeners.append(reports.append)
+    out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0, **settings)
+    return out, reports[0]
+
+
+def test_fora_computes_on_its_schedule_and_logs_one_line(tiny, caplog):
+    patched = fora(tiny.patcher, interval=3, warmup_steps=1)
+    with caplog.at_level(logging.INFO), count_block_calls(tiny) as counts:
+        out, report = sample_with_report(patched, tiny)
+    computed = [s for s, a in enumerate(report.step_actions()) if a == "compute"]
+    assert computed == [0, 1, 4, 7]
+    assert counts == [4] * len(block_modules(tiny))
+    assert out.shape == tiny.latent_shape and torch.isfinite(out).all()
+    assert "[dit-cache] FORA: 10 steps, 4 full, 6 reused, est. 2.5x" in caplog.text
+
+
+def test_fora_interval_one_is_bit_identical(tiny, reference_outputs):
+    out, report = sample_with_report(fora(tiny.patcher, interval=1, warmup_steps=0), tiny)
+    assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
+    assert report.full_steps == STEPS
+
+
+def test_fora_window_computes_every_step_outside_it(tiny):
+    _, report = sample_with_report(fora(tiny.patcher, interval=2, warmup_steps=0, start_percent=0.5), tiny)
+    sigmas = [c.sigma for c in report.calls]
+    actions = report.step_actions()
+    start_sigma = tiny.patcher.model.model_sampling.percent_to_sigma(0.5)
+    assert all(a == "compute" for a, s in zip(actions, sigmas) if s > start_sigma)
+    assert "reuse" in actions
+
+
+def test_threshold_zero_is_bit_identical(tiny, reference_outputs):
+    out, report = sample_with_report(teacache(tiny.patcher, rel_l1_thresh=0.0), tiny)
+    assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
+    assert report.full_steps == STEPS
+
+
+def test_threshold_reuses_until_max_consecutive_reuse(tiny):
+    patched = teacache(tiny.patcher, rel_l1_thresh=10.0, max_consecutive_reuse=2)
+    with count_block_calls(tiny) as counts:
+        out, report = sample_with_report(patched, tiny)
+    expected = ["compute", "reuse", "reuse"] * 3 + ["compute"]
+    assert report.step_actions() == expected
+    assert counts == [4] * len(counts)
+    assert torch.isfinite(out).all()
+
+
+def test_threshold_never_half_computes_a_cfg_step(tiny):
+    _, report = sample_with_report(teacache(tiny.patcher, rel_l1_thresh=0.6), tiny)
+    for step in {c.step for c in report.calls}:
+        letters = set("".join(c.block_actions for c in report.calls if c.step == step))
+        assert len(letters) == 1
+
+
+def test_taylorseer_forecasts_between_computes(tiny):
+    with count_block_calls(tiny) as counts:
+        out, report = sample_with_report(taylorseer(tiny.patcher, interval=3, warmup_steps=2), tiny)
+    actions = report.step_actions()
+    assert [s for s, a in enumerate(actions) if a == "compute"] == [0, 1, 2, 5, 8]
+    assert actions.count("forecast") == 5
+    assert counts == [5] * len(counts)
+    assert out.shape == tiny.latent_shape and torch.isfinite(out).all()
+
+
+def test_taylorseer_order_zero_equals_plain_reuse(tiny):
+    forecast, _ = sample_with_report(taylorseer(tiny.patcher, interval=3, warmup_steps=2, order=0), tiny)
+    reused, _ = sample_with_report(fora(tiny.patcher, interval=3, warmup_steps=2), tiny)
+    assert torch.equal(forecast, reused)
+
+
+def test_taylorseer_stack_granularity_holds_less_memory(tiny):
+    _, per_block = sample_with_report(taylorseer(tiny.patcher, granularity="block"), tiny)
+    _, stack = sample_with_report(taylorseer(tiny.patcher, granularity="stack"), tiny)
+    assert 0 < stack.cache_peak_bytes < per_block.cache_peak_bytes
+    assert stack.step_actions() == per_block.step_actions()
+
+
+@pytest.fixture
+def output_dir(tmp_path):
+    previous = folder_paths.get_output_directory()
+    folder_paths.set_output_directory(str(tmp_path))
+    yield tmp_path
+    folder_paths.set_output_directory(previous)
+
+
+def test_profiler_saves_a_profile_and_heatmap_that_load_back(tiny, output_dir):
+    (patched,) = run_node(BlockProfiler, model=tiny.patcher, profile_name=f"tiny {tiny.family}")
+    out, report = sample_with_report(patched, tiny)
+    assert report.full_steps == STEPS
+    saved = output_dir / "dit_cache" / "profiles" / f"tiny_{tiny.family}.json"
+    assert saved.is_file() and saved.with_suffix(".png").is_file()
+    raw = json.loads(saved.read_text())
+    n_blocks = len(block_modules(tiny))
+    assert raw["steps"] == STEPS and len(raw["block_rel_l1"]) == STEPS
+    assert all(len(row) == n_blocks for row in raw["block_rel_l1"])
+    assert raw["block_rel_l1"][0] == [None] * n_blocks and all(v > 0 for v in raw["block_rel_l1"][1])
+    assert len(raw["teacache_coefficients"]) >= 2 and 1 <= raw["suggested_fora_interval"] <= 6
+
+    profile, heatmap, interval = run_node(LoadCacheProfile, profile=saved.name)
+    assert profile["family"] == tiny.family and interval == raw["suggested_fora_interval"]
+    assert heatmap.ndim == 4 and heatmap.shape[0] == 1 and heatmap.shape[-1] == 3
+    assert 0.0 <= float(heatmap.min()) and float(heatmap.max()) <= 1.0
+
+    patched = teacache(tiny.patcher, rel_l1_thresh=0.3, profile=profile)
+    assert attached_engine(patched).policy.coefficients == tuple(raw["teacache_coefficients"])
+    out, _ = sample_with_report(patched, tiny)
+    assert torch.isfinite(out).all()
+
+
+def test_profile_from_another_family_is_refused_with_the_reason(output_dir):
+    flux, wan = tiny_models.tiny_flux(), tiny_models.tiny_wan()
+    (patched,) = run_node(BlockProfiler, model=flux.patcher, profile_name="flux")
+    tiny_models.sample(patched, flux, steps=STEPS)
+    profile, _, _ = run_node(LoadCacheProfile, profile="flux.json")
+    with pytest.raises(ProfileError, match="made on a flux model but this model is wan"):
+        teacache(wan.patcher, profile=profile)
+
+
+def test_missing_and_corrupt_profiles_say_what_to_do(output_dir):
+    with pytest.raises(ProfileError, match="does not exist; run a workflow with the Block Profiler"):
+        run_node(LoadCacheProfile, profile="nope.json")
+    folder = output_dir / "dit_cache" / "profiles"
+    folder.mkdir(parents=True)
+    (folder / "broken.json").write_text("{not json")
+    with pytest.raises(ProfileError, match="not valid JSON"):
+        run_node(LoadCacheProfile, profile="broken.json")
+
+
+def test_unsupported_model_passes_through_unchanged_with_a_warning(caplog):
+    sd15 = tiny_models.tiny_sd15()
+    with caplog.at_level(logging.WARNING):
+        for make in (fora, teacache, taylorseer):
+            assert make(sd15.patcher) is sd15.patcher
+        assert run_node(BlockProfiler, model=sd15.patcher, profile_name="x")[0] is sd15.patcher
+    assert caplog.text.count("UNetModel is not a supported diffusion transformer") == 4
+
+
+def test_a_second_cache_node_replaces_the_first_with_a_warning(caplog):
+    flux = tiny_models.tiny_flux()
+    with caplog.at_level(logging.WARNING):
+        patched = teacache(fora(flux.patcher), rel_l1_thresh=0.0)
+    assert "TeaCache replaces FORA attached earlier" in caplog.text
+    reports = []
+    attached_engine(patched).report_listeners.append(reports.append)
+    with count_block_calls(flux) as counts:
+        tiny_models.sample(patched, flux, steps=STEPS, cfg=3.0)
+    assert [r.method for r in reports] == ["TeaCache"]
+    assert counts == [STEPS] * len(counts)
+
+
+def test_window_the_wrong_way_round_names_both_inputs():
+    flux = tiny_models.tiny_flux()
+    with pytest.raises(ValueError, match=r"start_percent \(0.8\) must not be after end_percent \(0.2\)"):
+        fora(flux.patcher, start_percent=0.8, end_percent=0.2)
