@@ -150,10 +150,13 @@ class CacheEngine:
     def _compute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict,
                  compute: Callable[[dict], dict]) -> dict:
         granularity = state.policy.granularity
-        # ComfyUI's FLUX-style blocks add into their inputs in place: keep copies for residuals.
-        inputs = {k: args[k].clone() for k in spec.streams} if granularity is Granularity.BLOCK else None
+        copy = self.adapter.blocks_modify_inputs
+        inputs = None
+        if granularity is Granularity.BLOCK:
+            inputs = {k: args[k].clone() if copy else args[k] for k in spec.streams}
         if granularity is Granularity.STACK and position == 0:
-            stream.stack_input = self.adapter.stack_input(args).clone()
+            stack_input = self.adapter.stack_input(args)
+            stream.stack_input = stack_input.clone() if copy else stack_input
         out = compute(args)
         if granularity is Granularity.BLOCK:
             for k in spec.streams:

@@ -28,6 +28,9 @@ class ModelAdapter(ABC):
     """Describes one model family's block stack to the engine."""
 
     family: str = ""
+    # Whether the blocks add into their input tensors in place (ComfyUI's FLUX layers do): the
+    # engine then copies a block's inputs before computing it, to form the residual.
+    blocks_modify_inputs: bool = True
 
     @abstractmethod
     def matches(self, diffusion_model: torch.nn.Module) -> bool:

@@ -12,6 +12,7 @@ from .base import BlockSpec, ModelAdapter
 
 class WanAdapter(ModelAdapter):
     family = "wan"
+    blocks_modify_inputs = False  # WanAttentionBlock builds new tensors (x + ..., addcmul)
 
     def matches(self, diffusion_model: torch.nn.Module) -> bool:
         return isinstance(diffusion_model, WanModel)

@@ -1,0 +1,211 @@
+"""Full-size speed benchmark (issue 4): FLUX.1-dev, Wan2.1-T2V-1.3B and HunyuanVideo at their real
+sizes (random weights, bf16) in ComfyUI's own classes, sampled through `comfy.sample.sample` with
+every method at a fixed schedule. Prints, per method: wall time, achieved speedup, ideal speedup
+(block evaluations / blocks computed), their ratio, and the cache's extra peak GPU memory.
+
+Run on a GPU through the device tool (see README); `--scale tiny` runs the same code on tiny
+configs on CPU to check it.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import comfy_runtime  # noqa: E402
+
+
+@dataclass
+class Case:
+    name: str
+    config: str
+    unet: dict
+    latent: tuple[int, ...]
+    steps: int
+    cfg: float
+    context: tuple[int, int, int]
+    extra: dict
+
+
+FULL = [
+    Case("FLUX.1-dev 1024x1024", "Flux",
+         dict(image_model="flux", guidance_embed=True, in_channels=16, out_channels=16, vec_in_dim=768,
+              context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=19, depth_single_blocks=38,
+              axes_dim=[16, 56, 56], theta=10000, patch_size=2, qkv_bias=True),
+         (1, 16, 128, 128), 28, 1.0, (1, 512, 4096), {"pooled": 768, "guidance": 3.5}),
+    Case("Wan2.1-T2V-1.3B 832x480x33f", "WAN21_T2V",
+         dict(image_model="wan2.1", model_type="t2v", dim=1536, ffn_dim=8960, num_heads=12, num_layers=30,
+              text_dim=4096, in_dim=16, out_dim=16, text_len=512, freq_dim=256, eps=1e-6, patch_size=(1, 2, 2)),
+         (1, 16, 9, 60, 104), 30, 5.0, (1, 512, 4096), {}),
+    Case("HunyuanVideo 848x480x17f", "HunyuanVideo",
+         dict(image_model="hunyuan_video", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
+              hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=20, depth_single_blocks=40, axes_dim=[16, 56, 56],
+              theta=256, patch_size=[1, 2, 2], qkv_bias=True, guidance_embed=True, byt5=False, meanflow=False,
+              use_cond_type_embedding=False, vision_in_dim=None),
+         (1, 16, 5, 60, 106), 30, 1.0, (1, 256, 4096), {"pooled": 768, "guidance": 6.0}),
+]
+
+
+def tiny_cases() -> list[Case]:
+    cases = []
+    for case in FULL:
+        unet = dict(case.unet)
+        for key, value in dict(hidden_size=128, num_heads=4, depth=1, depth_single_blocks=2, dim=128, ffn_dim=256,
+                               num_layers=3, axes_dim=[8, 12, 12], context_in_dim=64, text_dim=64, vec_in_dim=64).items():
+            if key in unet:
+                unet[key] = value
+        latent = case.latent[:2] + tuple(min(d, 8) for d in case.latent[2:])
+        extra = {k: (64 if k == "pooled" else v) for k, v in case.extra.items()}
+        cases.append(Case(case.name + " (tiny)", case.config, unet, latent, 6, case.cfg, (1, 8, 64), extra))
+    return cases
+
+
+# method label -> node class name and inputs (fixed schedules; TeaCache at an unreachable-by-
+# threshold setting with max_consecutive_reuse=2, which makes its pattern C R R C ...)
+def methods():
+    from comfyui_dit_cache.nodes import ApplyFORA, TaylorSeerForecast, TeaCacheThreshold
+    window = dict(start_percent=0.0, end_percent=1.0)
+    return {
+        "FORA interval 3": (ApplyFORA, dict(interval=3, warmup_steps=1, cache_device="model device", **window)),
+        "FORA interval 3, cache on CPU": (ApplyFORA, dict(interval=3, warmup_steps=1, cache_device="cpu", **window)),
+        "TeaCache-style, reuse 2 of 3": (TeaCacheThreshold, dict(rel_l1_thresh=10.0, coefficients="auto",
+                                                                  max_consecutive_reuse=2, cache_device="model device",
+                                                                  **window)),
+        "TaylorSeer interval 4, order 2, block": (TaylorSeerForecast, dict(interval=4, warmup_steps=3, order=2,
+                                                                           granularity="block",
+                                                                           cache_device="model device", **window)),
+        "TaylorSeer interval 4, order 2, stack": (TaylorSeerForecast, dict(interval=4, warmup_steps=3, order=2,
+                                                                           granularity="stack",
+                                                                           cache_device="model device", **window)),
+    }
+
+
+def build(case: Case, device, dtype):
+    import torch
+    import comfy.model_patcher
+    import comfy.supported_models
+
+    config = getattr(comfy.supported_models, case.config)(case.unet)
+    config.set_inference_dtype(dtype, None)
+    model = config.get_model({}, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        for p in model.diffusion_model.parameters():
+            p.normal_(0.0, 0.02, generator=generator)
+    model.diffusion_model.to(device)
+    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
+
+
+def conditioning(case: Case):
+    import torch
+    g = torch.Generator().manual_seed(1)
+
+    def one():
+        extra = {}
+        if "pooled" in case.extra:
+            extra["pooled_output"] = torch.randn(1, case.extra["pooled"], generator=g)
+        if "guidance" in case.extra:
+            extra["guidance"] = case.extra["guidance"]
+        return [[torch.randn(*case.context, generator=g), extra]]
+    return one(), one()
+
+
+def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
+    import torch
+    import comfy.sample
+    from comfyui_dit_cache.cache_core.attach import attached_engine
+
+    patcher = build(case, device, dtype)
+    positive, negative = conditioning(case)
+    noise = torch.randn(case.latent, generator=torch.Generator().manual_seed(0))
+    latent = torch.zeros(case.latent)
+    cuda = device.type == "cuda"
+
+    def sample(model) -> tuple[float, int]:
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        out = comfy.sample.sample(model, noise, case.steps, case.cfg, "euler", "simple", positive, negative, latent,
+                                  seed=0, disable_pbar=True)
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        assert torch.isfinite(out).all(), "non-finite output"
+        return seconds, torch.cuda.max_memory_allocated() if cuda else 0
+
+    def best_of(model) -> tuple[float, int]:
+        sample(model)  # warm-up (loading, kernels)
+        runs = [sample(model) for _ in range(repeats)]
+        return min(r[0] for r in runs), max(r[1] for r in runs)
+
+    base_seconds, base_peak = best_of(patcher)
+    rows = [dict(case=case.name, method="uncached", seconds=base_seconds, achieved=1.0, ideal=1.0, ratio=1.0,
+                 extra_mib=0.0, cache_mib=0.0, steps="C" * case.steps)]
+    for label, (node, inputs) in methods().items():
+        patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=patcher, **inputs).args[0]
+        reports = []
+        attached_engine(patched).report_listeners.append(reports.append)
+        seconds, peak = best_of(patched)
+        report = reports[-1]
+        achieved, ideal = base_seconds / seconds, report.estimated_speedup
+        rows.append(dict(case=case.name, method=label, seconds=seconds, achieved=achieved, ideal=ideal,
+                         ratio=achieved / ideal, extra_mib=max(peak - base_peak, 0) / 2**20,
+                         cache_mib=report.cache_peak_bytes / 2**20,
+                         steps="".join(a[0].upper() for a in report.step_actions())))
+        del patched
+    del patcher
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return rows
+
+
+def table(rows: list[dict], device_name: str) -> str:
+    lines = [f"Device: {device_name}", "",
+             "| model | method | time (s) | achieved | ideal | achieved/ideal | cache held (MiB) | extra peak GPU (MiB) | schedule |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['method']} | {r['seconds']:.2f} | {r['achieved']:.2f}x | {r['ideal']:.2f}x | "
+                     f"{r['ratio']:.2f} | {r['cache_mib']:.0f} | {r['extra_mib']:.0f} | `{r['steps']}` |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=["full", "tiny"], default="full")
+    parser.add_argument("--models", default="all", help="comma-separated indexes into the case list, or 'all'")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="write the table (markdown) here")
+    args = parser.parse_args()
+
+    comfy_runtime.boot(("--cpu",) if args.scale == "tiny" else ("--highvram",))
+    comfy_runtime.load_pack()
+    import torch
+
+    device = torch.device("cpu") if args.scale == "tiny" else torch.device("cuda")
+    dtype = torch.float32 if args.scale == "tiny" else torch.bfloat16
+    cases = tiny_cases() if args.scale == "tiny" else FULL
+    if args.models != "all":
+        cases = [cases[int(i)] for i in args.models.split(",")]
+    device_name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    rows = []
+    for case in cases:
+        case_rows = run_case(case, device, dtype, args.repeats)
+        print(table(case_rows, device_name), flush=True)
+        rows += case_rows
+        if args.out:  # after each model, so a run cut short still leaves what it measured
+            args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}`, "
+                                f"torch {torch.__version__}, best of {args.repeats} after a warm-up run\n\n"
+                                f"{table(rows, device_name)}\n")
+
+
+if __name__ == "__main__":
+    main()
