@@ -6,8 +6,6 @@ from comfy_api.latest import ComfyExtension, io
 
 from .nodes import NODE_LIST
 
-WEB_DIRECTORY = "./web"
-
 
 class DiTCacheExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:

@@ -1,0 +1,35 @@
+"""ComfyUI's own loader finds the pack and registers the node ids that shared workflows use."""
+import asyncio
+
+import nodes as comfy_nodes
+import pytest
+from conftest import ROOT
+
+EXPECTED = {
+    "DiTCacheApplyFORA": "Apply FORA",
+    "DiTCacheTeaCacheThreshold": "TeaCache-style Threshold",
+    "DiTCacheTaylorSeerForecast": "TaylorSeer Forecast",
+    "DiTCacheBlockProfiler": "Block Profiler",
+    "DiTCacheLoadProfile": "Load Cache Profile",
+}
+
+
+@pytest.fixture(scope="module")
+def registered():
+    assert asyncio.run(comfy_nodes.load_custom_node(str(ROOT)))
+    return comfy_nodes.NODE_CLASS_MAPPINGS
+
+
+def test_comfyui_loader_registers_every_node_under_its_fixed_id(registered):
+    for node_id, display in EXPECTED.items():
+        node = registered[node_id]
+        schema = node.GET_SCHEMA()
+        assert schema.display_name == display
+        assert schema.category == "sampling/dit_cache"
+
+
+def test_every_input_has_a_tooltip(registered):
+    for node_id in EXPECTED:
+        schema = registered[node_id].GET_SCHEMA()
+        for item in schema.inputs:
+            assert item.tooltip, f"{node_id}.{item.id} has no tooltip"
