@@ -6,7 +6,7 @@ the clone's `transformer_options`, the run state exists only inside the wrapper.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import comfy.patcher_extension
 from comfy.model_patcher import ModelPatcher, create_model_options_clone

@@ -1,7 +1,16 @@
 """Inputs every caching node shares, with the same tooltips everywhere."""
 from comfy_api.latest import io
 
+CATEGORY = "sampling/dit_cache"
 CACHE_DEVICES = ["model device", "cpu"]
+
+
+def model_input() -> io.Model.Input:
+    return io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model.")
+
+
+def cached_model_output() -> io.Model.Output:
+    return io.Model.Output(tooltip="The model, cached. The input model is unchanged.")
 
 
 def window_inputs() -> list:

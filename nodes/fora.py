@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..cache_core.policies import ReuseSchedule
 from .apply import apply_cache
-from .common_inputs import cache_device_input, window_inputs
+from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 
 
 class ApplyFORA(io.ComfyNode):
@@ -12,11 +12,11 @@ class ApplyFORA(io.ComfyNode):
         return io.Schema(
             node_id="DiTCacheApplyFORA",
             display_name="Apply FORA",
-            category="sampling/dit_cache",
+            category=CATEGORY,
             description="Fast-Forward Caching: compute every block every `interval` steps and reuse each block's "
                         "cached contribution in between. Deterministic: the speedup is known before you sample.",
             inputs=[
-                io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model."),
+                model_input(),
                 io.Int.Input("interval", default=3, min=1, max=20,
                              tooltip="Compute all blocks every N steps (1 = no caching). 2-3 is nearly lossless "
                                      "at 28+ steps; higher is faster and softer."),
@@ -25,7 +25,7 @@ class ApplyFORA(io.ComfyNode):
                 *window_inputs(),
                 cache_device_input(),
             ],
-            outputs=[io.Model.Output(tooltip="The model, cached. The input model is unchanged.")],
+            outputs=[cached_model_output()],
             hidden=[io.Hidden.unique_id],
         )
 

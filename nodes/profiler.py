@@ -17,6 +17,7 @@ from ..cache_core.profile_io import list_profiles, load_profile, safe_profile_na
 from ..cache_core.profiler import BlockProfileRecorder
 from ..cache_core.report import RunReport
 from .apply import apply_cache
+from .common_inputs import CATEGORY
 from .profile_type import CacheProfile
 
 log = get_logger(__name__)
@@ -45,7 +46,7 @@ class BlockProfiler(io.ComfyNode):
         return io.Schema(
             node_id="DiTCacheBlockProfiler",
             display_name="Block Profiler",
-            category="sampling/dit_cache",
+            category=CATEGORY,
             description="Computes every step and measures how much each block changes from step to step. After the "
                         "run it saves a profile (JSON + heatmap PNG) under output/dit_cache/profiles/, which Load "
                         "Cache Profile reads.",
@@ -75,7 +76,7 @@ class LoadCacheProfile(io.ComfyNode):
         return io.Schema(
             node_id="DiTCacheLoadProfile",
             display_name="Load Cache Profile",
-            category="sampling/dit_cache",
+            category=CATEGORY,
             description="Reads a profile saved by Block Profiler: connect it to TeaCache-style Threshold, and the "
                         "heatmap to Preview Image.",
             inputs=[

@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..cache_core.policies import Granularity, TaylorForecastSchedule
 from .apply import apply_cache
-from .common_inputs import cache_device_input, window_inputs
+from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 
 
 class TaylorSeerForecast(io.ComfyNode):
@@ -12,11 +12,11 @@ class TaylorSeerForecast(io.ComfyNode):
         return io.Schema(
             node_id="DiTCacheTaylorSeerForecast",
             display_name="TaylorSeer Forecast",
-            category="sampling/dit_cache",
+            category=CATEGORY,
             description="Computes every `interval` steps and, in between, predicts each cached feature from its "
                         "finite-difference derivatives instead of reusing it unchanged.",
             inputs=[
-                io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model."),
+                model_input(),
                 io.Int.Input("interval", default=4, min=1, max=20,
                              tooltip="Compute all blocks every N steps; forecast the others. Start at 4 for 28-50 "
                                      "steps; 5-6 for more speed."),
@@ -31,7 +31,7 @@ class TaylorSeerForecast(io.ComfyNode):
                 *window_inputs(),
                 cache_device_input(),
             ],
-            outputs=[io.Model.Output(tooltip="The model, cached. The input model is unchanged.")],
+            outputs=[cached_model_output()],
             hidden=[io.Hidden.unique_id],
         )
 

@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..cache_core.policies import DEFAULT_PRESET_FOR_FAMILY, TEACACHE_PRESETS, AdaptiveThreshold
 from ..cache_core.profile_io import ProfileError
 from .apply import apply_cache
-from .common_inputs import cache_device_input, window_inputs
+from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 from .profile_type import CacheProfile
 
 AUTO = "auto"
@@ -36,11 +36,11 @@ class TeaCacheThreshold(io.ComfyNode):
         return io.Schema(
             node_id="DiTCacheTeaCacheThreshold",
             display_name="TeaCache-style Threshold",
-            category="sampling/dit_cache",
+            category=CATEGORY,
             description="Skips whole steps while the accumulated, rescaled change of the first block's modulated "
                         "input stays under the threshold, reusing the cached output of the block stack.",
             inputs=[
-                io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model."),
+                model_input(),
                 io.Float.Input("rel_l1_thresh", default=0.4, min=0.0, max=10.0, step=0.01,
                                tooltip="Higher skips more. Published starting points: FLUX 0.4 (~2x), HunyuanVideo "
                                        "0.15, Wan2.1 T2V 1.3B 0.08, T2V 14B 0.2, I2V 480p 0.26, I2V 720p 0.25. "
@@ -57,7 +57,7 @@ class TeaCacheThreshold(io.ComfyNode):
                                    tooltip="A profile of this model from Load Cache Profile: its fitted polynomial "
                                            "replaces the preset."),
             ],
-            outputs=[io.Model.Output(tooltip="The model, cached. The input model is unchanged.")],
+            outputs=[cached_model_output()],
             hidden=[io.Hidden.unique_id],
         )
 

@@ -8,7 +8,6 @@ and a Block Profiler profile fits one for the model actually in use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
