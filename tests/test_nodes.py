@@ -190,3 +190,14 @@ def test_window_the_wrong_way_round_names_both_inputs():
     flux = tiny_models.tiny_flux()
     with pytest.raises(ValueError, match=r"start_percent \(0.8\) must not be after end_percent \(0.2\)"):
         fora(flux.patcher, start_percent=0.8, end_percent=0.2)
+
+
+@pytest.mark.parametrize("order", [0, 2])
+def test_block_and_stack_residuals_agree(tiny, order):
+    """Reusing every block's residual adds up to reusing the stack's: a wrong per-block residual
+    (say, one read after a block changed its input in place) breaks the equality."""
+    per_block, _ = sample_with_report(taylorseer(tiny.patcher, order=order, granularity="block"), tiny)
+    stack, _ = sample_with_report(taylorseer(tiny.patcher, order=order, granularity="stack"), tiny)
+    uncached = tiny_models.sample(tiny.patcher, tiny, steps=STEPS, cfg=3.0)
+    assert float((per_block - uncached).abs().max()) > 1e-2          # the caches did act
+    assert torch.allclose(per_block, stack, rtol=1e-4, atol=1e-4 * float(uncached.abs().max()))
