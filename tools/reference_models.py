@@ -1,0 +1,86 @@
+"""The project's trained reference models: tiny FLUX, Wan2.1 and HunyuanVideo in ComfyUI's own
+classes, trained by `tools/train_reference.py` on the procedural world of `reference_data.py`.
+Weights ship as fp16 safetensors under `models/reference/`, with a JSON of how they were made."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import reference_data as rd
+
+FIXTURES = Path(__file__).resolve().parent.parent / "models" / "reference"
+
+# family -> (comfy.supported_models config class, unet_config, video?, guidance)
+CONFIGS: dict[str, tuple[str, dict, bool, float | None]] = {
+    "flux": ("Flux", dict(image_model="flux", guidance_embed=True, in_channels=16, out_channels=16, vec_in_dim=64,
+                          context_in_dim=64, hidden_size=128, mlp_ratio=4.0, num_heads=4, depth=3,
+                          depth_single_blocks=6, axes_dim=[8, 12, 12], theta=10000, patch_size=2, qkv_bias=True),
+             False, 3.5),
+    "wan": ("WAN21_T2V", dict(image_model="wan2.1", model_type="t2v", dim=128, ffn_dim=512, num_heads=4, num_layers=8,
+                              text_dim=64, in_dim=16, out_dim=16, text_len=rd.PROMPT_TOKENS), True, None),
+    "hunyuan_video": ("HunyuanVideo", dict(image_model="hunyuan_video", in_channels=16, out_channels=16, vec_in_dim=64,
+                                           context_in_dim=64, hidden_size=128, mlp_ratio=4.0, num_heads=4, depth=3,
+                                           depth_single_blocks=6, axes_dim=[8, 12, 12], theta=256,
+                                           patch_size=[1, 2, 2], qkv_bias=True, guidance_embed=True, byt5=False,
+                                           meanflow=False, use_cond_type_embedding=False, vision_in_dim=None),
+                      True, 6.0),
+}
+
+
+@dataclass
+class ReferenceModel:
+    family: str
+    patcher: object
+    video: bool
+    guidance: float | None
+    meta: dict
+
+    def latent_shape(self, batch: int = 1) -> tuple[int, ...]:
+        side = rd.PIXELS // 2
+        return (batch, rd.LATENT_CHANNELS, rd.VIDEO_FRAMES, side, side) if self.video else (batch, rd.LATENT_CHANNELS, side, side)
+
+    def conditioning(self, prompt: rd.Prompt) -> list:
+        context, pooled = rd.embed([prompt])
+        extra = {"pooled_output": pooled}
+        if self.guidance is not None:
+            extra["guidance"] = self.guidance
+        return [[context, extra]]
+
+    def empty_conditioning(self) -> list:
+        context, pooled = rd.embed([rd.Prompt("black", "circle", "white")])
+        extra = {"pooled_output": torch.zeros_like(pooled)}
+        if self.guidance is not None:
+            extra["guidance"] = self.guidance
+        return [[torch.zeros_like(context), extra]]
+
+
+def build_model(family: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """An untrained model of the family's reference size, in ComfyUI's classes."""
+    import comfy.supported_models
+
+    config_name, unet, _, _ = CONFIGS[family]
+    config = getattr(comfy.supported_models, config_name)(unet)
+    config.set_inference_dtype(dtype, None)
+    return config.get_model({}, device=device)
+
+
+def load(family: str) -> ReferenceModel:
+    import comfy.model_management
+    import comfy.model_patcher
+    from safetensors.torch import load_file
+
+    model = build_model(family, torch.device("cpu"))
+    weights = load_file(str(FIXTURES / f"{family}.safetensors"))
+    missing, unexpected = model.diffusion_model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+    meta = json.loads((FIXTURES / f"{family}.json").read_text())
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
+                                               offload_device=torch.device("cpu"))
+    _, _, video, guidance = CONFIGS[family]
+    return ReferenceModel(family, patcher, video, guidance, meta)
+
+
+def available() -> list[str]:
+    return [f for f in CONFIGS if (FIXTURES / f"{f}.safetensors").exists()]
