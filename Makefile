@@ -2,7 +2,7 @@
 # the runtime first (.venv + a pinned ComfyUI, or COMFYUI_PATH=/path/to/ComfyUI).
 PY := .venv/bin/python
 
-.PHONY: setup test demo
+.PHONY: setup test demo bench
 
 setup:
 	bash tools/setup_runtime.sh
@@ -12,3 +12,6 @@ test: setup
 
 demo: setup
 	$(PY) tools/demo.py
+
+bench: setup
+	$(PY) bench/quality.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 import comfy.patcher_extension
+import torch
 from comfy.model_patcher import ModelPatcher, create_model_options_clone
 
 from .adapters import ModelAdapter, SUPPORTED_FAMILIES, find_adapter
@@ -46,6 +47,7 @@ class BlockCacheHook:
         self.position = position
         self.inner = inner
 
+    @torch.compiler.disable(recursive=False)
     def __call__(self, args: dict, extra: dict) -> dict:
         def compute(block_args: dict) -> dict:
             if self.inner is not None:
@@ -58,12 +60,27 @@ class BlockCacheHook:
         return state.engine.run_block(state, self.position, args, compute)
 
 
+class InvalidLatentError(ValueError):
+    """The latent or noise handed to the sampler holds NaN or infinite values."""
+
+
+def check_finite(noise: torch.Tensor, latent: torch.Tensor) -> None:
+    """Refuse NaN/inf input before sampling: otherwise it surfaces as a black image, and a cache
+    would spread it over reused steps without a word."""
+    for name, tensor in (("latent", latent), ("noise", noise)):
+        if not torch.isfinite(tensor).all():
+            raise InvalidLatentError(
+                f"DiT Cache: the {name} given to the sampler holds NaN or infinite values; check the node that "
+                "produced it (a VAE Encode of a broken image, a damaged latent file, a custom noise node)")
+
+
 def run_scope_wrapper(executor, *args, **kwargs):
     """OUTER_SAMPLE wrapper: a fresh RunState for this sampling run, released however it ends."""
     guider = executor.class_obj
     original_options = guider.model_options
     engine: CacheEngine = original_options["transformer_options"][ENGINE_KEY]
-    sigmas = args[3]
+    noise, latent, sigmas = args[0], args[1], args[3]
+    check_finite(noise, latent)
     base_model = guider.model_patcher.model
     state = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas)
     guider.model_options = create_model_options_clone(original_options)

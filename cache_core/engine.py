@@ -21,6 +21,11 @@ log = get_logger(__name__)
 
 ReportListener = Callable[[RunReport], None]
 
+# The engine's bookkeeping changes every step (step counters, decisions, dict look-ups): under
+# torch.compile (ComfyUI's TorchCompileModel) dynamo would recompile it each step. Skipping these
+# frames, and only these (recursive=False), leaves the blocks they call to be compiled.
+eager = torch.compiler.disable(recursive=False)
+
 
 @dataclass
 class CacheEngine:
@@ -71,6 +76,7 @@ class CacheEngine:
         return report
 
     # ---- per block ----------------------------------------------------------------------
+    @eager
     def run_block(self, state: RunState, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
         if position == 0:
             self._begin_call(state, args)
@@ -85,6 +91,7 @@ class CacheEngine:
             self._end_call(state, stream)
         return out
 
+    @eager
     def _begin_call(self, state: RunState, args: dict) -> None:
         options = args["transformer_options"]
         sigma = float(options["sigmas"].flatten()[0])
@@ -112,6 +119,7 @@ class CacheEngine:
         stream.block_actions = []
         state.current = stream
 
+    @eager
     def _decide(self, state: RunState, stream: StreamState, sigma: float, args: dict) -> StepAction:
         if not state.in_window(sigma):
             return StepAction.COMPUTE
@@ -130,6 +138,7 @@ class CacheEngine:
             return StepAction.COMPUTE
         return action
 
+    @eager
     def _end_call(self, state: RunState, stream: StreamState) -> None:
         if stream.action is StepAction.COMPUTE:
             stream.has_cache = True
@@ -137,6 +146,7 @@ class CacheEngine:
         state.report.cache_peak_bytes = max(state.report.cache_peak_bytes, state.cache_bytes())
         state.current = None
 
+    @eager
     def _predictor(self, state: RunState, stream: StreamState, slot: tuple[int, str]) -> ResidualPredictor:
         predictor = stream.predictors.get(slot)
         if predictor is None:
@@ -147,6 +157,7 @@ class CacheEngine:
             stream.predictors[slot] = predictor
         return predictor
 
+    @eager
     def _compute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict,
                  compute: Callable[[dict], dict]) -> dict:
         granularity = state.policy.granularity
@@ -168,6 +179,7 @@ class CacheEngine:
             state.observer.on_block(stream.step, position, spec, out)
         return out
 
+    @eager
     def _substitute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict) -> dict:
         if state.policy.granularity is Granularity.BLOCK:
             return {k: args[k] + stream.predictors[(position, k)].predict(stream.step, args[k]) for k in spec.streams}

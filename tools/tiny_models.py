@@ -23,6 +23,8 @@ def _init_weights(model: torch.nn.Module, seed: int) -> None:
         for name, p in model.named_parameters():
             if p.ndim >= 2:
                 p.copy_(torch.randn(p.shape, generator=generator) * (1.0 / p.shape[-1]) ** 0.5)
+            elif name.endswith((".scale", ".weight")) and "norm" in name:
+                p.copy_(1.0 + torch.randn(p.shape, generator=generator) * 0.02)
             else:
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
 

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--family", required=True, choices=["flux", "wan", "hunyuan_video"])
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pool", type=int, default=16384, help="procedural samples rendered up front")
     parser.add_argument("--device", default="cuda")
@@ -49,10 +49,14 @@ def main() -> None:
     model = refs.build_model(args.family, device)
     dm = model.diffusion_model
     generator = torch.Generator().manual_seed(args.seed)
-    with torch.no_grad():
+    with torch.no_grad():  # ComfyUI's layers skip initialisation: weights start as whatever memory held
         for name, p in dm.named_parameters():
-            fan_in = p.shape[-1] if p.ndim >= 2 else 1
-            p.copy_((torch.randn(p.shape, generator=generator) * (fan_in ** -0.5 if p.ndim >= 2 else 0.0)).to(p))
+            if p.ndim >= 2:
+                p.copy_((torch.randn(p.shape, generator=generator) * p.shape[-1] ** -0.5).to(p))
+            elif name.endswith((".scale", ".weight")) and "norm" in name:
+                p.fill_(1.0)  # norm gains: at 0 the query/key norms zero every attention score, for good
+            else:
+                p.zero_()
     sampling = model.model_sampling
 
     pool_x, pool_prompts = rd.batch(args.pool, video, generator)
@@ -73,26 +77,50 @@ def main() -> None:
     print(f"out-of-place blocks vs ComfyUI's: max difference {gap:.2e}")
     assert gap < 1e-4, "the out-of-place rebuild does not match ComfyUI's blocks"
 
-    ema = {k: v.detach().clone() for k, v in dm.state_dict().items()}
-    optimizer = torch.optim.AdamW(dm.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    # Everything per step stays on the device: the loop is otherwise bound by host copies.
+    pool_x, pool_ctx, pool_pooled = pool_x.to(device), pool_ctx.to(device), pool_pooled.to(device)
+    step_generator = torch.Generator(device=device).manual_seed(args.seed + 1)
+    params = [p for p in dm.parameters()]
+    ema = [p.detach().clone() for p in params]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     warmup = min(200, args.steps // 10 + 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / args.steps, 1.0))))
+    out = args.out or refs.FIXTURES
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save(stopped: str | None) -> None:
+        """Write the EMA weights and the run's JSON (also mid-run, so a crash leaves the last)."""
+        state = dict(dm.state_dict())
+        state.update({name: value for (name, _), value in zip(dm.named_parameters(), ema)})
+        save_file({k: v.to(torch.float16).contiguous().cpu() for k, v in state.items()},
+                  str(out / f"{args.family}.safetensors"))
+        meta = dict(family=args.family, unet_config=unet, seed=args.seed, steps=steps_done, steps_planned=args.steps,
+                    batch=args.batch, lr=args.lr, pool=args.pool,
+                    final_loss=round(float(torch.stack(losses[-100:]).mean()), 5),
+                    parameters=sum(p.numel() for p in dm.parameters()), train_seconds=round(time.time() - start, 1),
+                    device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+                    torch=torch.__version__, weights="EMA 0.999, fp16", stopped=stopped)
+        (out / f"{args.family}.json").write_text(json.dumps(meta, indent=1))
+        print(json.dumps(meta), flush=True)
+
     dm.train()
     losses: list[torch.Tensor] = []
     start = time.time()
     steps_done = 0
+    stopped = None
     for step in range(args.steps):
         if args.max_seconds and time.time() - start > args.max_seconds:
+            stopped = f"time limit {args.max_seconds}s"
             break
-        idx = torch.randint(args.pool, (args.batch,), generator=generator)
-        x0 = pool_x[idx].to(device)
-        ctx, pooled = pool_ctx[idx].to(device), pool_pooled[idx].to(device)
-        drop = (torch.rand(args.batch, generator=generator) < 0.1).to(device)
-        ctx = torch.where(drop.view(-1, 1, 1), torch.zeros_like(ctx), ctx)
-        pooled = torch.where(drop.view(-1, 1), torch.zeros_like(pooled), pooled)
-        sigma = torch.sigmoid(torch.randn(args.batch, generator=generator)).to(device)
-        noise = torch.randn(x0.shape, generator=generator).to(device)
+        if step and step % 1000 == 0:
+            save(stopped=f"checkpoint at step {step}")
+        idx = torch.randint(args.pool, (args.batch,), generator=step_generator, device=device)
+        x0, ctx, pooled = pool_x[idx], pool_ctx[idx], pool_pooled[idx]
+        keep = (torch.rand(args.batch, generator=step_generator, device=device) >= 0.1).float()
+        ctx, pooled = ctx * keep.view(-1, 1, 1), pooled * keep.view(-1, 1)
+        sigma = torch.sigmoid(torch.randn(args.batch, generator=step_generator, device=device))
+        noise = torch.randn(x0.shape, generator=step_generator, device=device)
         s = sigma.view(-1, *[1] * (x0.ndim - 1))
         x_t = (1 - s) * x0 + s * noise
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -100,28 +128,16 @@ def main() -> None:
         loss = torch.nn.functional.mse_loss(prediction.float(), noise - x0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(dm.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         with torch.no_grad():
-            for k, v in dm.state_dict().items():
-                ema[k].lerp_(v, 1.0 - 0.999 if step > warmup else 1.0)
+            torch._foreach_lerp_(ema, params, 1.0 - 0.999 if step > warmup else 1.0)
         losses.append(loss.detach())
         steps_done = step + 1
-        if step % 250 == 0 or step == args.steps - 1:
+        if step % 500 == 0 or step == args.steps - 1:
             print(f"step {step} loss {float(torch.stack(losses[-50:]).mean()):.4f} ({time.time() - start:.0f}s)", flush=True)
-
-    out = args.out or refs.FIXTURES
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.to(torch.float16).contiguous().cpu() for k, v in ema.items()}, str(out / f"{args.family}.safetensors"))
-    meta = dict(family=args.family, unet_config=unet, seed=args.seed, steps=steps_done, steps_planned=args.steps,
-                batch=args.batch, lr=args.lr, pool=args.pool,
-                final_loss=round(float(torch.stack(losses[-100:]).mean()), 5),
-                parameters=sum(p.numel() for p in dm.parameters()), train_seconds=round(time.time() - start, 1),
-                device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-                torch=torch.__version__, weights="EMA 0.999, fp16")
-    (out / f"{args.family}.json").write_text(json.dumps(meta, indent=1))
-    print(json.dumps(meta))
+    save(stopped=stopped)
 
 
 if __name__ == "__main__":

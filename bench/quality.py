@@ -1,0 +1,203 @@
+"""`make bench`: the quality/speed trade-off of every method on the trained reference models (CPU).
+
+For each family (FLUX, Wan2.1, HunyuanVideo reference models, `tools/reference_models.py`) and
+each caching node over a sweep of its main parameter, plus ComfyUI's own EasyCache node as an
+outside baseline, it samples the same prompts and seeds through `comfy.sample.sample` and reports:
+block computes over block evaluations (counted on the real blocks), wall-clock speedup against the
+uncached run measured in the same process, and PSNR / SSIM against the uncached output, both on
+the latent and on the decoded pixels (the reference world's exact decoder). Writes
+bench/results/quality.md and bench/results/pareto.png.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import comfy_runtime  # noqa: E402
+
+STEPS = 20
+CFG = 4.0
+RESULTS = ROOT / "bench" / "results"
+
+
+def psnr(a, b, data_range: float) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
+
+
+def ssim(a, b, data_range: float = 2.0) -> float:
+    """Mean SSIM over images [N, C, H, W] with an 7x7 Gaussian window (sigma 1.5)."""
+    import torch
+    import torch.nn.functional as F
+
+    coords = torch.arange(7, dtype=torch.float32) - 3
+    g = torch.exp(-coords**2 / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :]) / g.sum() ** 2
+    channels = a.shape[1]
+    kernel = window.expand(channels, 1, 7, 7)
+
+    def blur(x):
+        return F.conv2d(x, kernel, padding=3, groups=channels)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(value.mean())
+
+
+def frames(pixels):
+    """[B, C, (T,) H, W] -> [N, C, H, W]."""
+    if pixels.ndim == 5:
+        return pixels.permute(0, 2, 1, 3, 4).reshape(-1, pixels.shape[1], *pixels.shape[3:])
+    return pixels
+
+
+def settings(family: str) -> list[tuple[str, str, object, dict]]:
+    """(method, label, node class, inputs) for every point of every sweep."""
+    from comfy_extras.nodes_easycache import EasyCacheNode
+
+    from comfyui_dit_cache.nodes import ApplyFORA, TaylorSeerForecast, TeaCacheThreshold
+
+    window = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
+    out = []
+    for interval in (2, 3, 4, 5):
+        out.append(("FORA", f"interval {interval}", ApplyFORA, dict(interval=interval, warmup_steps=1, **window)))
+    for threshold in (0.05, 0.1, 0.2, 0.4, 0.8):
+        out.append(("TeaCache-style", f"thresh {threshold}", TeaCacheThreshold,
+                    dict(rel_l1_thresh=threshold, coefficients="auto", max_consecutive_reuse=3, **window)))
+    for interval in (2, 3, 4, 5):
+        out.append(("TaylorSeer", f"interval {interval}", TaylorSeerForecast,
+                    dict(interval=interval, warmup_steps=3, order=2, granularity="stack", **window)))
+    for threshold in (0.05, 0.1, 0.2, 0.3):
+        out.append(("EasyCache (ComfyUI)", f"thresh {threshold}", EasyCacheNode,
+                    dict(reuse_threshold=threshold, start_percent=0.15, end_percent=0.95, verbose=False)))
+    return out
+
+
+def run_family(family: str, prompts: int) -> list[dict]:
+    import torch
+    import comfy.sample
+
+    import reference_data as rd
+    import reference_models as refs
+    from helpers_bench import count_blocks
+
+    model = refs.load(family)
+    g = torch.Generator().manual_seed(7)
+    cases = [rd.random_prompt(g, model.video) for _ in range(prompts)]
+
+    def sample_once(patcher) -> tuple[list, float, int]:
+        outputs = []
+        start = time.perf_counter()
+        with count_blocks(model.patcher.model.diffusion_model) as counter:
+            for i, prompt in enumerate(cases):
+                noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + i))
+                out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
+                                          model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=i,
+                                          disable_pbar=True)
+                outputs.append(model.patcher.model.latent_format.process_in(out))
+        return outputs, time.perf_counter() - start, counter.calls
+
+    def sample_all(patcher) -> tuple[list, float, int]:
+        """Best wall time of two runs after a warm-up run (the first run of a clone loads it)."""
+        sample_once(patcher)
+        first, second = sample_once(patcher), sample_once(patcher)
+        return first[0], min(first[1], second[1]), first[2]
+
+    reference, base_seconds, base_blocks = sample_all(model.patcher)
+    ref_latent = torch.cat(reference)
+    ref_pixels = frames(rd.decode(ref_latent)).clamp(-1, 1)
+    latent_range = float(ref_latent.max() - ref_latent.min())
+    rows = [dict(family=family, method="uncached", label="", computes=1.0, speedup=1.0, psnr_latent=math.inf,
+                 psnr_pixels=math.inf, ssim=1.0)]
+    for method, label, node, inputs in settings(family):
+        patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=model.patcher, **inputs).args[0]
+        outputs, seconds, blocks = sample_all(patched)
+        latent = torch.cat(outputs)
+        pixels = frames(rd.decode(latent)).clamp(-1, 1)
+        rows.append(dict(family=family, method=method, label=label, computes=blocks / base_blocks,
+                         speedup=base_seconds / seconds, psnr_latent=psnr(latent, ref_latent, latent_range),
+                         psnr_pixels=psnr(pixels, ref_pixels, 2.0), ssim=ssim(pixels, ref_pixels)))
+        print(f"{family:14s} {method:20s} {label:12s} computes {rows[-1]['computes']:.2f} "
+              f"speedup {rows[-1]['speedup']:.2f}x PSNR {rows[-1]['psnr_pixels']:.1f} dB SSIM {rows[-1]['ssim']:.3f}",
+              flush=True)
+    return rows
+
+
+def write_table(rows: list[dict], meta: dict[str, dict]) -> str:
+    lines = ["# Quality / speed on the reference models", "",
+             f"`make bench` (`bench/quality.py`): {STEPS} euler steps, CFG {CFG}, the same prompts and seeds for every "
+             "row, CPU. *computes*: real block computations over those of the uncached run (1/computes is the ideal "
+             "speedup). *speedup*: wall clock (best of two runs after a warm-up) against the uncached run in the same process (tiny models on CPU: "
+             "per-step overhead weighs more than on a GPU). PSNR/SSIM against the uncached output.", ""]
+    for family in dict.fromkeys(r["family"] for r in rows):
+        m = meta[family]
+        lines += [f"## {family}", "",
+                  f"Reference model: {m['parameters'] / 1e6:.1f} M parameters, {m['steps']} training steps, "
+                  f"final loss {m['final_loss']}.", "",
+                  "| method | setting | computes | ideal | speedup | PSNR latent (dB) | PSNR pixels (dB) | SSIM pixels |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            if r["family"] != family:
+                continue
+            fmt = lambda v: "exact" if math.isinf(v) else f"{v:.1f}"  # noqa: E731
+            lines.append(f"| {r['method']} | {r['label']} | {r['computes']:.2f} | {1 / r['computes']:.2f}x | "
+                         f"{r['speedup']:.2f}x | {fmt(r['psnr_latent'])} | {fmt(r['psnr_pixels'])} | {r['ssim']:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 4), squeeze=False)
+    for ax, family in zip(axes[0], families):
+        for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "uncached"):
+            points = sorted((1 / r["computes"], r["psnr_pixels"]) for r in rows
+                            if r["family"] == family and r["method"] == method and math.isfinite(r["psnr_pixels"]))
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+        ax.set_title(family)
+        ax.set_xlabel("ideal speedup (block evaluations / computed)")
+        ax.set_ylabel("PSNR vs uncached, pixels (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--families", default="flux,wan,hunyuan_video")
+    parser.add_argument("--prompts", type=int, default=4)
+    args = parser.parse_args()
+    comfy_runtime.boot()
+    comfy_runtime.load_pack()
+    import json
+
+    import reference_models as refs
+
+    rows = []
+    for family in args.families.split(","):
+        rows += run_family(family, args.prompts)
+    meta = {f: json.loads((refs.FIXTURES / f"{f}.json").read_text()) for f in args.families.split(",")}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "quality.md").write_text(write_table(rows, meta))
+    write_plot(rows, RESULTS / "pareto.png")
+    print(f"wrote {RESULTS / 'quality.md'} and {RESULTS / 'pareto.png'}")
+
+
+if __name__ == "__main__":
+    main()

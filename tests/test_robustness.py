@@ -1,0 +1,195 @@
+"""The ways people really use a cached model: cancelled runs, reused models, branches, LoRAs,
+torch.compile, bad input, many runs in a row."""
+from __future__ import annotations
+
+import gc
+
+import comfy.model_management
+import pytest
+import torch
+
+import tiny_models
+from helpers import attach_policy
+
+from comfyui_dit_cache.cache_core.attach import InvalidLatentError, attach_engine, attached_engine
+from comfyui_dit_cache.cache_core.policies import AdaptiveThreshold, ReuseSchedule, TaylorForecastSchedule
+from comfyui_dit_cache.cache_core.predictors import ResidualPredictor
+from comfyui_dit_cache.cache_core.state import RunState
+
+STEPS = 8
+
+
+def test_a_run_after_an_interrupted_one_equals_a_run_never_interrupted(tiny):
+    patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
+    clean = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
+
+    def cancel_at_step_three(step, *_):
+        if step == 3:  # what the server's progress hook does when the user presses Cancel
+            comfy.model_management.interrupt_current_processing()
+            comfy.model_management.throw_exception_if_processing_interrupted()
+
+    with pytest.raises(comfy.model_management.InterruptProcessingException):
+        tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0, callback=cancel_at_step_three)
+    assert reports[-1].interrupted
+    assert torch.equal(tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0), clean)
+
+
+RUN_VARIANTS = [
+    dict(steps=6, cfg=3.0, sampler="euler"),
+    dict(steps=9, cfg=1.0, sampler="dpmpp_2m"),
+    dict(steps=5, cfg=5.0, sampler="euler_ancestral", batch=2),
+    dict(steps=7, cfg=2.0, sampler="heun", scale=2),
+]
+
+
+def _run(patched, tiny, steps, cfg, sampler, batch=1, scale=1):
+    shape = list(tiny.latent_shape)
+    shape[0] = batch
+    shape[-1] *= scale
+    shape[-2] *= scale
+    return tiny_models.sample(patched, tiny, steps=steps, cfg=cfg, sampler=sampler, latent_shape=tuple(shape))
+
+
+def test_one_patched_model_serves_runs_of_any_shape_and_sampler_each_as_if_alone(tiny):
+    shared, _ = attach_policy(tiny, AdaptiveThreshold(0.5, max_consecutive_reuse=2))
+    in_sequence = [_run(shared, tiny, **v) for v in RUN_VARIANTS]
+    for variant, output in zip(RUN_VARIANTS, in_sequence):
+        alone, _ = attach_policy(tiny, AdaptiveThreshold(0.5, max_consecutive_reuse=2))
+        assert torch.equal(output, _run(alone, tiny, **variant)), variant
+        assert torch.isfinite(output).all()
+
+
+def test_two_branches_with_different_caches_do_not_leak_into_each_other(tiny):
+    fora, _ = attach_policy(tiny, ReuseSchedule(interval=2))
+    taylor, _ = attach_policy(tiny, TaylorForecastSchedule(interval=3, warmup_steps=2, order=1))
+    fora_alone = tiny_models.sample(fora, tiny, steps=STEPS, cfg=3.0)
+    taylor_alone = tiny_models.sample(taylor, tiny, steps=STEPS, cfg=3.0)
+    for _ in range(2):  # interleaved, as two branches of one workflow run
+        assert torch.equal(tiny_models.sample(fora, tiny, steps=STEPS, cfg=3.0), fora_alone)
+        assert torch.equal(tiny_models.sample(taylor, tiny, steps=STEPS, cfg=3.0), taylor_alone)
+
+
+def _live(kind) -> int:
+    gc.collect()
+    return sum(isinstance(o, kind) for o in gc.get_objects())
+
+
+def _tensor_bytes() -> int:
+    gc.collect()
+    return sum(o.numel() * o.element_size() for o in gc.get_objects() if torch.is_tensor(o))
+
+
+def _pack_objects() -> int:
+    gc.collect()
+    modules = (getattr(type(o), "__module__", None) for o in gc.get_objects())
+    return sum(isinstance(m, str) and m.startswith("comfyui_dit_cache") for m in modules)
+
+
+def test_hundred_runs_hold_no_more_memory_than_one():
+    flux = tiny_models.tiny_flux()
+    patched, reports = attach_policy(flux, TaylorForecastSchedule(interval=2, warmup_steps=1, order=2))
+    tiny_models.sample(patched, flux, steps=4)
+    reports.clear()
+    objects, pack_objects, tensors = len(gc.get_objects()), _pack_objects(), _tensor_bytes()
+    runs = 0
+    for _ in range(100):
+        tiny_models.sample(patched, flux, steps=4)
+        runs += len(reports)
+        reports.clear()  # the test's own listener must not be what grows
+    grown_objects, grown_bytes = len(gc.get_objects()) - objects, _tensor_bytes() - tensors
+    grown_pack = _pack_objects() - pack_objects
+    # ComfyUI itself adds a few objects per load of a cloned patcher (weakref.finalize); the pack adds none.
+    print(f"[dit-cache] after 100 more runs: {grown_objects:+d} Python objects in all, {grown_pack:+d} of the pack's, "
+          f"{grown_bytes:+d} bytes of tensors")
+    assert runs == 100
+    assert _live(RunState) == 0 and _live(ResidualPredictor) == 0
+    assert grown_pack == 0
+    assert grown_bytes <= 0
+
+
+def _lora_like_patch(patcher, strength: float = 0.5):
+    """A weight patch of the kind a LoRA loader adds (a full diff on one block's weight)."""
+    key = next(k for k in patcher.model_state_dict() if k.endswith("img_attn.qkv.weight") or
+               k.endswith("self_attn.q.weight"))
+    weight = patcher.model_state_dict()[key]
+    patched = patcher.clone()
+    patched.add_patches({key: (torch.randn(weight.shape, generator=torch.Generator().manual_seed(3)) * 0.2,)}, strength)
+    return patched
+
+
+def test_lora_then_cache_equals_cache_then_lora(tiny):
+    cached, _ = attach_policy(tiny, ReuseSchedule(interval=2))
+    cache_then_lora = _lora_like_patch(cached)
+    lora_then_cache = attach_engine(_lora_like_patch(tiny.patcher), attached_engine(cached))
+    without_lora = tiny_models.sample(cached, tiny, steps=STEPS, cfg=3.0)
+    a = tiny_models.sample(cache_then_lora, tiny, steps=STEPS, cfg=3.0)
+    b = tiny_models.sample(lora_then_cache, tiny, steps=STEPS, cfg=3.0)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, without_lora)
+    assert torch.equal(tiny_models.sample(cached, tiny, steps=STEPS, cfg=3.0), without_lora)  # LoRA undone
+
+
+def test_nan_latent_is_refused_with_a_message_that_names_it():
+    flux = tiny_models.tiny_flux()
+    patched, reports = attach_policy(flux, ReuseSchedule(interval=2))
+    import comfy.sample
+    g = torch.Generator().manual_seed(0)
+    latent = torch.zeros(flux.latent_shape)
+    latent[0, 0, 0, 0] = float("nan")
+    with pytest.raises(InvalidLatentError, match="latent given to the sampler holds NaN"):
+        comfy.sample.sample(patched, torch.randn(flux.latent_shape, generator=g), 4, 3.0, "euler", "simple",
+                            flux.make_cond(g), flux.make_cond(g), latent, seed=0, disable_pbar=True)
+    assert _live(RunState) == 0 and reports == []
+
+
+def test_an_empty_schedule_returns_the_latent_and_leaves_no_state():
+    """BasicScheduler gives no sigmas at denoise 0; ComfyUI then returns the latent untouched."""
+    import comfy.sample
+    import comfy.samplers
+
+    flux = tiny_models.tiny_flux()
+    patched, reports = attach_policy(flux, ReuseSchedule(interval=2))
+    g = torch.Generator().manual_seed(0)
+    latent = torch.randn(flux.latent_shape, generator=g)
+    out = comfy.sample.sample_custom(patched, torch.randn(flux.latent_shape, generator=g), 3.0,
+                                     comfy.samplers.sampler_object("euler"), torch.FloatTensor([]), flux.make_cond(g),
+                                     flux.make_cond(g), latent, seed=0, disable_pbar=True)
+    assert torch.equal(out, latent) and reports == [] and _live(RunState) == 0
+
+
+def test_cache_on_cpu_holds_its_tensors_there_in_the_model_dtype(tiny):
+    patched, reports = attach_policy(tiny, ReuseSchedule(interval=2), offload_cache=True)
+    on_device, _ = attach_policy(tiny, ReuseSchedule(interval=2))
+    assert torch.equal(tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0),
+                       tiny_models.sample(on_device, tiny, steps=STEPS, cfg=3.0))
+    assert reports[0].cache_peak_bytes > 0
+
+
+def test_torch_compile_node_and_every_caching_node_work_together(tmp_path):
+    """ComfyUI's TorchCompileModel (inductor, CPU) over a cached model: the same schedule as eager,
+    the same output to compiler rounding."""
+    import folder_paths
+    from comfy_extras.nodes_torch_compile import TorchCompileModel
+    from helpers import run_node
+
+    from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, TaylorSeerForecast, TeaCacheThreshold
+
+    folder_paths.set_output_directory(str(tmp_path))
+    flux = tiny_models.tiny_flux()
+    window = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
+    cached_models = [
+        run_node(ApplyFORA, model=flux.patcher, interval=2, warmup_steps=1, **window)[0],
+        run_node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=10.0, coefficients="auto",
+                 max_consecutive_reuse=2, **window)[0],
+        run_node(TaylorSeerForecast, model=flux.patcher, interval=3, warmup_steps=2, order=2, granularity="block",
+                 **window)[0],
+        run_node(BlockProfiler, model=flux.patcher, profile_name="compiled")[0],
+    ]
+    for cached in cached_models:
+        reports = []
+        attached_engine(cached).report_listeners.append(reports.append)
+        eager_out = tiny_models.sample(cached, flux, steps=6, cfg=3.0)
+        compiled = TorchCompileModel.PREPARE_CLASS_CLONE({}).execute(model=cached, backend="inductor").args[0]
+        compiled_out = tiny_models.sample(compiled, flux, steps=6, cfg=3.0)
+        assert reports[0].step_actions() == reports[1].step_actions()
+        assert torch.allclose(compiled_out, eager_out, atol=1e-3 * float(eager_out.abs().max()))
