@@ -47,7 +47,6 @@ class BlockCacheHook:
         self.position = position
         self.inner = inner
 
-    @torch.compiler.disable(recursive=False)
     def __call__(self, args: dict, extra: dict) -> dict:
         def compute(block_args: dict) -> dict:
             if self.inner is not None:

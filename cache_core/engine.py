@@ -21,10 +21,6 @@ log = get_logger(__name__)
 
 ReportListener = Callable[[RunReport], None]
 
-# The engine's bookkeeping changes every step (step counters, decisions, dict look-ups): under
-# torch.compile (ComfyUI's TorchCompileModel) dynamo would recompile it each step. Skipping these
-# frames, and only these (recursive=False), leaves the blocks they call to be compiled.
-eager = torch.compiler.disable(recursive=False)
 
 
 @dataclass
@@ -76,22 +72,46 @@ class CacheEngine:
         return report
 
     # ---- per block ----------------------------------------------------------------------
-    @eager
     def run_block(self, state: RunState, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
+        """Substitute the block, or compute it and record what the policy needs."""
+        if torch.compiler.is_compiling():
+            substitute = _before_block_untraced(self, state, position, args)
+            if substitute is not None:
+                return substitute
+            out = compute(args)  # the real block: this is what torch.compile should compile
+            _after_block_untraced(self, state, position, out)
+            return out
+        substitute = self.before_block(state, position, args)
+        if substitute is not None:
+            return substitute
+        out = compute(args)
+        self.after_block(state, position, out)
+        return out
+
+    def before_block(self, state: RunState, position: int, args: dict) -> dict | None:
+        """The block's substitute output on a skipped step; None when it must be computed (then
+        its inputs are kept for the residual)."""
         if position == 0:
             self._begin_call(state, args)
         stream = state.current
         spec = self.blocks[position]
-        if stream.action is StepAction.COMPUTE:
-            out = self._compute(state, stream, position, spec, args, compute)
-        else:
+        if stream.action is not StepAction.COMPUTE:
             out = self._substitute(state, stream, position, spec, args)
+            self._block_done(state, stream, position)
+            return out
+        self._keep_inputs(state, stream, position, spec, args)
+        return None
+
+    def after_block(self, state: RunState, position: int, out: dict) -> None:
+        stream = state.current
+        self._record(state, stream, position, self.blocks[position], out)
+        self._block_done(state, stream, position)
+
+    def _block_done(self, state: RunState, stream: StreamState, position: int) -> None:
         stream.block_actions.append(stream.action.letter)
         if position == len(self.blocks) - 1:
             self._end_call(state, stream)
-        return out
 
-    @eager
     def _begin_call(self, state: RunState, args: dict) -> None:
         options = args["transformer_options"]
         sigma = float(options["sigmas"].flatten()[0])
@@ -119,7 +139,6 @@ class CacheEngine:
         stream.block_actions = []
         state.current = stream
 
-    @eager
     def _decide(self, state: RunState, stream: StreamState, sigma: float, args: dict) -> StepAction:
         if not state.in_window(sigma):
             return StepAction.COMPUTE
@@ -138,7 +157,6 @@ class CacheEngine:
             return StepAction.COMPUTE
         return action
 
-    @eager
     def _end_call(self, state: RunState, stream: StreamState) -> None:
         if stream.action is StepAction.COMPUTE:
             stream.has_cache = True
@@ -146,7 +164,6 @@ class CacheEngine:
         state.report.cache_peak_bytes = max(state.report.cache_peak_bytes, state.cache_bytes())
         state.current = None
 
-    @eager
     def _predictor(self, state: RunState, stream: StreamState, slot: tuple[int, str]) -> ResidualPredictor:
         predictor = stream.predictors.get(slot)
         if predictor is None:
@@ -157,29 +174,27 @@ class CacheEngine:
             stream.predictors[slot] = predictor
         return predictor
 
-    @eager
-    def _compute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict,
-                 compute: Callable[[dict], dict]) -> dict:
+    def _keep_inputs(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict) -> None:
         granularity = state.policy.granularity
         copy = self.adapter.blocks_modify_inputs
-        inputs = None
         if granularity is Granularity.BLOCK:
-            inputs = {k: args[k].clone() if copy else args[k] for k in spec.streams}
-        if granularity is Granularity.STACK and position == 0:
+            stream.block_inputs = {k: args[k].clone() if copy else args[k] for k in spec.streams}
+        elif granularity is Granularity.STACK and position == 0:
             stack_input = self.adapter.stack_input(args)
             stream.stack_input = stack_input.clone() if copy else stack_input
-        out = compute(args)
+
+    def _record(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, out: dict) -> None:
+        granularity = state.policy.granularity
         if granularity is Granularity.BLOCK:
             for k in spec.streams:
-                self._predictor(state, stream, (position, k)).update(stream.step, out[k] - inputs[k])
+                self._predictor(state, stream, (position, k)).update(stream.step, out[k] - stream.block_inputs[k])
+            stream.block_inputs = None
         elif granularity is Granularity.STACK and position == len(self.blocks) - 1:
             self._predictor(state, stream, STACK_SLOT).update(stream.step, out["img"] - stream.stack_input)
             stream.stack_input = None
         if state.observer is not None:
             state.observer.on_block(stream.step, position, spec, out)
-        return out
 
-    @eager
     def _substitute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict) -> dict:
         if state.policy.granularity is Granularity.BLOCK:
             return {k: args[k] + stream.predictors[(position, k)].predict(stream.step, args[k]) for k in spec.streams}
@@ -187,3 +202,10 @@ class CacheEngine:
             return {k: args[k] for k in spec.streams}
         img = args["img"]
         return {"img": img + stream.predictors[STACK_SLOT].predict(stream.step, img)}
+
+
+# Under torch.compile (ComfyUI's TorchCompileModel) the engine's bookkeeping, which changes every
+# step, would make dynamo recompile per step; these untraced entry points keep it eager while the
+# real block between them is compiled. Eager runs call the plain methods directly.
+_before_block_untraced = torch.compiler.disable(CacheEngine.before_block)
+_after_block_untraced = torch.compiler.disable(CacheEngine.after_block)

@@ -12,8 +12,6 @@ from abc import ABC, abstractmethod
 
 import torch
 
-eager = torch.compiler.disable(recursive=False)  # see engine.py
-
 
 class ResidualPredictor(ABC):
     """Holds what one feature needs to be substituted on skipped steps."""
@@ -52,11 +50,9 @@ class LastResidual(ResidualPredictor):
         super().__init__(cache_device)
         self.residual: torch.Tensor | None = None
 
-    @eager
     def update(self, step: int, residual: torch.Tensor) -> None:
         self.residual = self._store(residual)
 
-    @eager
     def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
         return self.residual.to(device=like.device, dtype=like.dtype)
 
@@ -74,7 +70,6 @@ class TaylorResidual(ResidualPredictor):
         self.derivatives: list[torch.Tensor] = []
         self.last_step: int | None = None
 
-    @eager
     def update(self, step: int, residual: torch.Tensor) -> None:
         new = [self._store(residual)]
         if self.last_step is not None and step > self.last_step:
@@ -84,7 +79,6 @@ class TaylorResidual(ResidualPredictor):
         self.derivatives = new
         self.last_step = step
 
-    @eager
     def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
         # In the stored dtype with fused multiply-adds: float32 round trips cost a fifth of the
         # speedup at full size (bench/results/gpu_speed.md).

@@ -28,6 +28,7 @@ class StreamState:
     predictors: dict[tuple[int, str], ResidualPredictor] = field(default_factory=dict)
     has_cache: bool = False
     stack_input: torch.Tensor | None = None
+    block_inputs: dict[str, torch.Tensor] | None = None
     action: StepAction = StepAction.COMPUTE
     step: int = -1
     sigma: float = 0.0
