@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 COLOURS = {
     "red": (0.9, 0.1, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.15, 0.25, 0.95), "yellow": (0.95, 0.9, 0.1),
@@ -105,32 +106,26 @@ def render(prompt: Prompt, g: torch.Generator) -> torch.Tensor:
     return torch.stack([_draw(prompt, cx + vx * t, cy + vy * t, size) for t in range(VIDEO_FRAMES)], dim=1)
 
 
+def _per_frame(x: torch.Tensor, fn) -> torch.Tensor:
+    """Apply an image function [N, C, H, W] -> [N, C', H', W'] to an image batch or, frame by
+    frame, to a video batch [B, C, T, H, W]."""
+    if x.ndim == 4:
+        return fn(x)
+    b, c, t, h, w = x.shape
+    out = fn(x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w))
+    return out.reshape(b, t, *out.shape[1:]).permute(0, 2, 1, 3, 4)
+
+
 def encode(pixels: torch.Tensor, proj: torch.Tensor | None = None) -> torch.Tensor:
     """Pixels [B, 3, (T,) H, W] -> latents [B, 16, (T,) H/2, W/2]."""
     proj = projection() if proj is None else proj
-    video = pixels.ndim == 5
-    if video:
-        b, c, t, h, w = pixels.shape
-        pixels = pixels.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-    patches = torch.nn.functional.pixel_unshuffle(pixels, 2)           # [N, 12, H/2, W/2]
-    latents = torch.einsum("lp,nphw->nlhw", proj.to(patches), patches)
-    if video:
-        latents = latents.reshape(b, t, LATENT_CHANNELS, h // 2, w // 2).permute(0, 2, 1, 3, 4)
-    return latents
+    return _per_frame(pixels, lambda x: torch.einsum("lp,nphw->nlhw", proj.to(x), F.pixel_unshuffle(x, 2)))
 
 
 def decode(latents: torch.Tensor, proj: torch.Tensor | None = None) -> torch.Tensor:
     """Latents [B, 16, (T,) h, w] -> pixels [B, 3, (T,) 2h, 2w]."""
     proj = projection() if proj is None else proj
-    video = latents.ndim == 5
-    if video:
-        b, c, t, h, w = latents.shape
-        latents = latents.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-    patches = torch.einsum("lp,nlhw->nphw", proj.to(latents), latents)
-    pixels = torch.nn.functional.pixel_shuffle(patches, 2)
-    if video:
-        pixels = pixels.reshape(b, t, 3, h * 2, w * 2).permute(0, 2, 1, 3, 4)
-    return pixels
+    return _per_frame(latents, lambda x: F.pixel_shuffle(torch.einsum("lp,nlhw->nphw", proj.to(x), x), 2))
 
 
 def batch(size: int, video: bool, g: torch.Generator) -> tuple[torch.Tensor, list[Prompt]]:
