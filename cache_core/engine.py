@@ -74,18 +74,14 @@ class CacheEngine:
     # ---- per block ----------------------------------------------------------------------
     def run_block(self, state: RunState, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
         """Substitute the block, or compute it and record what the policy needs."""
-        if torch.compiler.is_compiling():
-            substitute = _before_block_untraced(self, state, position, args)
-            if substitute is not None:
-                return substitute
-            out = compute(args)  # the real block: this is what torch.compile should compile
-            _after_block_untraced(self, state, position, out)
-            return out
-        substitute = self.before_block(state, position, args)
+        compiling = torch.compiler.is_compiling()
+        before = _before_block_untraced if compiling else CacheEngine.before_block
+        after = _after_block_untraced if compiling else CacheEngine.after_block
+        substitute = before(self, state, position, args)
         if substitute is not None:
             return substitute
-        out = compute(args)
-        self.after_block(state, position, out)
+        out = compute(args)  # the real block: what torch.compile compiles
+        after(self, state, position, out)
         return out
 
     def before_block(self, state: RunState, position: int, args: dict) -> dict | None:
