@@ -164,13 +164,17 @@ def test_missing_and_corrupt_profiles_say_what_to_do(output_dir):
         run_node(LoadCacheProfile, profile="broken.json")
 
 
-def test_unsupported_model_passes_through_unchanged_with_a_warning(caplog):
-    sd15 = tiny_models.tiny_sd15()
+@pytest.mark.parametrize("build, found", [(tiny_models.tiny_sd15, "UNetModel"),
+                                          (tiny_models.tiny_sd3, "OpenAISignatureMMDITWrapper")])
+def test_unsupported_model_passes_through_unchanged_with_a_warning(build, found, caplog):
+    unsupported = build()
     with caplog.at_level(logging.WARNING):
         for make in (fora, teacache, taylorseer):
-            assert make(sd15.patcher) is sd15.patcher
-        assert run_node(BlockProfiler, model=sd15.patcher, profile_name="x")[0] is sd15.patcher
-    assert caplog.text.count("UNetModel is not a supported diffusion transformer") == 4
+            assert make(unsupported.patcher) is unsupported.patcher
+        assert run_node(BlockProfiler, model=unsupported.patcher, profile_name="x")[0] is unsupported.patcher
+    assert caplog.text.count(f"{found} is not a supported diffusion transformer") == 4
+    out = tiny_models.sample(unsupported.patcher, unsupported, steps=3)
+    assert out.shape == unsupported.latent_shape and torch.isfinite(out).all()
 
 
 def test_a_second_cache_node_replaces_the_first_with_a_warning(caplog):

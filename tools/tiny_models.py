@@ -100,6 +100,20 @@ def tiny_sd15(seed: int = 0) -> TinyModel:
     return TinyModel("sd15", _patcher(SD15, unet, seed), (1, 4, 8, 8), cond)
 
 
+def tiny_sd3(seed: int = 0) -> TinyModel:
+    """An SD3-style MMDiT: a transformer, but not a family this pack has an adapter for."""
+    from comfy.supported_models import SD3
+
+    unet = dict(in_channels=16, pos_embed_scaling_factor=None, patch_size=2, depth=2, out_channels=16,
+                adm_in_channels=64, pos_embed_max_size=16, num_patches=256, qk_norm=None, x_block_self_attn_layers=[],
+                context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": 64, "out_features": 128}})
+
+    def cond(g: torch.Generator) -> list:
+        return [[torch.randn(1, 8, 64, generator=g), {"pooled_output": torch.randn(1, 64, generator=g)}]]
+
+    return TinyModel("sd3", _patcher(SD3, unet, seed), (1, 16, 16, 16), cond)
+
+
 BUILDERS: dict[str, Callable[..., TinyModel]] = {
     "flux": tiny_flux,
     "wan": tiny_wan,
