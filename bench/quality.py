@@ -18,40 +18,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import comfy_runtime  # noqa: E402
 
 STEPS = 20
 CFG = 4.0
 RESULTS = ROOT / "bench" / "results"
-
-
-def psnr(a, b, data_range: float) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
-
-
-def ssim(a, b, data_range: float = 2.0) -> float:
-    """Mean SSIM over images [N, C, H, W] with an 7x7 Gaussian window (sigma 1.5)."""
-    import torch
-    import torch.nn.functional as F
-
-    coords = torch.arange(7, dtype=torch.float32) - 3
-    g = torch.exp(-coords**2 / (2 * 1.5**2))
-    window = (g[:, None] * g[None, :]) / g.sum() ** 2
-    channels = a.shape[1]
-    kernel = window.expand(channels, 1, 7, 7)
-
-    def blur(x):
-        return F.conv2d(x, kernel, padding=3, groups=channels)
-
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return float(value.mean())
 
 
 def frames(pixels):
@@ -89,7 +61,8 @@ def run_family(family: str, prompts: int) -> list[dict]:
 
     import reference_data as rd
     import reference_models as refs
-    from helpers_bench import count_blocks
+    from block_counter import count_block_calls
+    from image_metrics import psnr, ssim
 
     model = refs.load(family)
     g = torch.Generator().manual_seed(7)
@@ -98,14 +71,14 @@ def run_family(family: str, prompts: int) -> list[dict]:
     def sample_once(patcher) -> tuple[list, float, int]:
         outputs = []
         start = time.perf_counter()
-        with count_blocks(model.patcher.model.diffusion_model) as counter:
+        with count_block_calls(model.patcher.model.diffusion_model) as counts:
             for i, prompt in enumerate(cases):
                 noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + i))
                 out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
                                           model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=i,
                                           disable_pbar=True)
                 outputs.append(model.patcher.model.latent_format.process_in(out))
-        return outputs, time.perf_counter() - start, counter.calls
+        return outputs, time.perf_counter() - start, sum(counts)
 
     def sample_all(patcher) -> tuple[list, float, int]:
         """Best wall time of two runs after a warm-up run (the first run of a clone loads it)."""

@@ -22,7 +22,6 @@ log = get_logger(__name__)
 ReportListener = Callable[[RunReport], None]
 
 
-
 @dataclass
 class CacheEngine:
     method: str
@@ -176,8 +175,7 @@ class CacheEngine:
         if granularity is Granularity.BLOCK:
             stream.block_inputs = {k: args[k].clone() if copy else args[k] for k in spec.streams}
         elif granularity is Granularity.STACK and position == 0:
-            stack_input = self.adapter.stack_input(args)
-            stream.stack_input = stack_input.clone() if copy else stack_input
+            stream.stack_input = self.adapter.stack_input(args)
 
     def _record(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, out: dict) -> None:
         granularity = state.policy.granularity

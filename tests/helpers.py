@@ -1,9 +1,9 @@
 """Small test helpers over the real runtime: attach a policy, count real block calls."""
 from __future__ import annotations
 
-import contextlib
-
 import torch
+
+import block_counter
 
 from comfyui_dit_cache.cache_core.attach import adapter_for, attach_engine
 from comfyui_dit_cache.cache_core.engine import CacheEngine
@@ -20,26 +20,12 @@ def attach_policy(tiny, policy, **engine_options) -> tuple[object, list[RunRepor
 
 
 def block_modules(tiny) -> list[torch.nn.Module]:
-    dm = tiny.patcher.model.diffusion_model
-    if hasattr(dm, "double_blocks"):
-        return list(dm.double_blocks) + list(dm.single_blocks)
-    return list(dm.blocks)
+    return block_counter.block_modules(tiny.patcher.model.diffusion_model)
 
 
-@contextlib.contextmanager
 def count_block_calls(tiny):
     """Counts real forward calls of every block module (index = execution order)."""
-    counts = [0] * len(block_modules(tiny))
-    handles = []
-    for i, module in enumerate(block_modules(tiny)):
-        def hook(_module, _inputs, i=i):
-            counts[i] += 1
-        handles.append(module.register_forward_pre_hook(hook))
-    try:
-        yield counts
-    finally:
-        for h in handles:
-            h.remove()
+    return block_counter.count_block_calls(tiny.patcher.model.diffusion_model)
 
 
 def run_node(node_class, unique_id: str = "1", **inputs):

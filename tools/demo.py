@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import reference_data as rd  # noqa: E402
+from image_metrics import psnr  # noqa: E402
 import reference_models as refs  # noqa: E402
 from comfyui_dit_cache.cache_core.attach import attached_engine  # noqa: E402
 from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, TaylorSeerForecast, TeaCacheThreshold  # noqa: E402
@@ -61,11 +62,6 @@ def timed(model, patcher) -> tuple[torch.Tensor, float]:
     return images, best
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(4.0 / mse)
-
-
 def main() -> None:
     flux = refs.load("flux")
     folder_paths.set_output_directory(tempfile.mkdtemp(prefix="dit-cache-demo-"))
@@ -89,7 +85,7 @@ def main() -> None:
         rows.append(images)
         print(f"\n{label}\n  {report.summary_line()}")
         print(f"  blocks computed {report.blocks_computed}/{report.block_evaluations}, wall {seconds:.2f}s "
-              f"({base_time / seconds:.2f}x), PSNR vs uncached {psnr(images, reference):.1f} dB")
+              f"({base_time / seconds:.2f}x), PSNR vs uncached {psnr(images, reference, 2.0):.1f} dB")
         print(f"  steps: {''.join(a[0].upper() for a in report.step_actions())}")
         if "profile_path" in report.extras:
             print(f"  profile: {report.extras['profile_path']} (suggested FORA interval "

@@ -43,7 +43,8 @@ class ModelAdapter(ABC):
     @abstractmethod
     def stack_input(self, first_block_args: dict) -> torch.Tensor:
         """The stack's input arranged as the last block's `img` is: what the last block would
-        receive if every block before it were the identity."""
+        receive if every block before it were the identity. The engine keeps the returned tensor
+        across the whole stack, so it must not be one that a block modifies in place."""
 
     @abstractmethod
     def modulated_input(self, diffusion_model: torch.nn.Module, first_block_args: dict) -> torch.Tensor:
