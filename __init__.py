@@ -6,6 +6,9 @@ from comfy_api.latest import ComfyExtension, io
 
 from .nodes import NODE_LIST
 
+# Served to the graph editor: run reports and the profiler heatmap on the nodes (web/dit_cache.js).
+WEB_DIRECTORY = "./web"
+
 
 class DiTCacheExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:

@@ -69,20 +69,25 @@ def tiny_cases() -> list[Case]:
 # method label -> node class name and inputs (fixed schedules; TeaCache at an unreachable-by-
 # threshold setting with max_consecutive_reuse=2, which makes its pattern C R R C ...)
 def methods():
-    from comfyui_dit_cache.nodes import ApplyFORA, TaylorSeerForecast, TeaCacheThreshold
-    window = dict(start_percent=0.0, end_percent=1.0)
+    from comfyui_dit_cache.nodes import ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold
+    common = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
+
+    def taylorseer(granularity: str, guard: float = 0.0) -> tuple:
+        return TaylorSeerForecast, dict(interval=4, warmup_steps=3, order=2, granularity=granularity,
+                                        guard_tolerance=guard, **common)
+
     return {
-        "FORA interval 3": (ApplyFORA, dict(interval=3, warmup_steps=1, cache_device="model device", **window)),
-        "FORA interval 3, cache on CPU": (ApplyFORA, dict(interval=3, warmup_steps=1, cache_device="cpu", **window)),
+        "FORA interval 3": (ApplyFORA, dict(interval=3, warmup_steps=1, **common)),
+        "FORA interval 3, cache on CPU": (ApplyFORA, dict(interval=3, warmup_steps=1, **{**common, "cache_device": "cpu"})),
         "TeaCache-style, reuse 2 of 3": (TeaCacheThreshold, dict(rel_l1_thresh=10.0, coefficients="auto",
-                                                                  max_consecutive_reuse=2, cache_device="model device",
-                                                                  **window)),
-        "TaylorSeer interval 4, order 2, block": (TaylorSeerForecast, dict(interval=4, warmup_steps=3, order=2,
-                                                                           granularity="block",
-                                                                           cache_device="model device", **window)),
-        "TaylorSeer interval 4, order 2, stack": (TaylorSeerForecast, dict(interval=4, warmup_steps=3, order=2,
-                                                                           granularity="stack",
-                                                                           cache_device="model device", **window)),
+                                                                  max_consecutive_reuse=2, **common)),
+        # the policy reads only its curve, so the schedule is fixed whatever the (random) weights
+        "Magnitude-Ratio, family preset, 0.24 / max_skip 3": (
+            MagnitudeThreshold, dict(threshold=0.24, max_skip=3, retention_ratio=0.2, curve="auto", **common)),
+        "TaylorSeer interval 4, order 2, block": taylorseer("block"),
+        "TaylorSeer interval 4, order 2, stack": taylorseer("stack"),
+        # tolerance 10 accepts every forecast: the row shows what the guard's probe costs
+        "TaylorSeer interval 4, stack, guard probing": taylorseer("stack", guard=10.0),
     }
 
 

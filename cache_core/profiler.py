@@ -3,9 +3,10 @@ one step to the next, and turn that into settings for the caching policies.
 
 Per step and block it records the relative L1 change and cosine similarity of the block's output
 against the previous step; per step, the first block's modulated-input change (TeaCache's
-signal) and the change of the stack's output. From those it fits a TeaCache rescale polynomial
-(input change -> output change, as the TeaCache authors calibrate theirs), the per-step
-magnitude ratio of the stack output, and suggested FORA intervals.
+signal), the change of the stack's output, and the magnitude ratio of the stack's residual
+(output - input) against the previous step (MagCache's curve). From those it fits a TeaCache
+rescale polynomial (input change -> output change, as the TeaCache authors calibrate theirs) and
+suggests FORA intervals.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from .adapters import BlockSpec
-from .policies.teacache import relative_l1
+from .tensor_measures import relative_l1
 from .report import RunReport
 
 PROFILE_FORMAT = "dit-cache-profile/1"
@@ -45,17 +46,21 @@ class BlockProfileRecorder:
         self.sigmas: list[float] = []
         self.block_rel_l1: list[list[float]] = []
         self.block_cosine: list[list[float]] = []
-        self.block_magnitude: list[list[float]] = []
         self.input_rel_l1: list[float] = []
+        self.stack_input: torch.Tensor | None = None
+        self.previous_residual_magnitude: float | None = None
+        self.residual_magnitude_ratio: list[float] = []
 
-    def on_call(self, step: int, sigma: float, stream: str, signal: Callable[[], torch.Tensor]) -> None:
+    def on_call(self, step: int, sigma: float, stream: str, signal: Callable[[], torch.Tensor],
+                stack_input: Callable[[], torch.Tensor]) -> None:
         self.measuring = step == len(self.sigmas)
         if not self.measuring:
             return
         self.sigmas.append(sigma)
         self.block_rel_l1.append([math.nan] * len(self.blocks))
         self.block_cosine.append([math.nan] * len(self.blocks))
-        self.block_magnitude.append([math.nan] * len(self.blocks))
+        self.residual_magnitude_ratio.append(math.nan)
+        self.stack_input = stack_input().detach().float()
         current = signal().detach().float()
         previous, self.previous_signal = self.previous_signal, current
         self.input_rel_l1.append(relative_l1(current, previous) if previous is not None and previous.shape == current.shape else math.nan)
@@ -68,12 +73,19 @@ class BlockProfileRecorder:
         if previous is not None and previous.shape == current.shape:
             self.block_rel_l1[-1][position] = relative_l1(current, previous)
             self.block_cosine[-1][position] = _cosine(current, previous)
-            self.block_magnitude[-1][position] = float(current.abs().mean() / previous.abs().mean().clamp_min(1e-12))
         self.previous_outputs[position] = current.clone()
+        if position == len(self.blocks) - 1 and self.stack_input is not None:
+            self._record_residual_magnitude(float((current - self.stack_input).abs().mean()))
+
+    def _record_residual_magnitude(self, magnitude: float) -> None:
+        previous, self.previous_residual_magnitude = self.previous_residual_magnitude, magnitude
+        self.residual_magnitude_ratio[-1] = magnitude / previous if previous else 1.0
+        self.stack_input = None
 
     def finish(self, report: RunReport) -> dict[str, Any]:
         self.previous_outputs.clear()
         self.previous_signal = None
+        self.stack_input = None
         return {"profile": build_profile(self)}
 
 
@@ -104,7 +116,6 @@ def suggest_interval(changes: list[float]) -> int:
 
 def build_profile(recorder: BlockProfileRecorder) -> dict[str, Any]:
     output_change = [row[-1] for row in recorder.block_rel_l1]
-    magnitude = [row[-1] for row in recorder.block_magnitude]
     per_block = list(zip(*recorder.block_rel_l1)) if recorder.block_rel_l1 else []
     return {
         "format": PROFILE_FORMAT,
@@ -116,7 +127,7 @@ def build_profile(recorder: BlockProfileRecorder) -> dict[str, Any]:
         "block_cosine": recorder.block_cosine,
         "modulated_input_rel_l1": recorder.input_rel_l1,
         "output_rel_l1": output_change,
-        "output_magnitude_ratio": magnitude,
+        "residual_magnitude_ratio": recorder.residual_magnitude_ratio,
         "teacache_coefficients": fit_rescale_polynomial(recorder.input_rel_l1, output_change),
         "suggested_fora_interval": suggest_interval(output_change),
         "suggested_block_intervals": [suggest_interval(list(col)) for col in per_block],

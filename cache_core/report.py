@@ -106,4 +106,5 @@ class RunReport:
             "fallbacks": self.fallbacks,
             "interrupted": self.interrupted,
             "summary": self.summary_line(),
+            "heatmap": self.extras.get("heatmap"),
         }

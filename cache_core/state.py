@@ -18,6 +18,7 @@ from .predictors import ResidualPredictor
 from .report import RunReport
 
 STACK_SLOT = (-1, "img")
+PROBE_SLOT = (0, "img")  # the first block's image residual: what a forecast guard checks
 
 
 @dataclass
@@ -29,6 +30,7 @@ class StreamState:
     has_cache: bool = False
     stack_input: torch.Tensor | None = None
     block_inputs: dict[str, torch.Tensor] | None = None
+    probing: bool = False   # the first block is computed to check this skipped step's forecast
     action: StepAction = StepAction.COMPUTE
     step: int = -1
     sigma: float = 0.0

@@ -1,7 +1,8 @@
 """ComfyUI node definitions: thin wrappers over cache_core."""
 from .fora import ApplyFORA
+from .magnitude import MagnitudeThreshold
 from .profiler import BlockProfiler, LoadCacheProfile
 from .taylorseer import TaylorSeerForecast
 from .teacache import TeaCacheThreshold
 
-NODE_LIST = [ApplyFORA, TeaCacheThreshold, TaylorSeerForecast, BlockProfiler, LoadCacheProfile]
+NODE_LIST = [ApplyFORA, TeaCacheThreshold, MagnitudeThreshold, TaylorSeerForecast, BlockProfiler, LoadCacheProfile]

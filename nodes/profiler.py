@@ -36,6 +36,10 @@ def save_run_profile(report: RunReport, name: str) -> None:
     path = save_profile(profile, profiles_directory(), name)
     render_heatmap(profile).save(path.with_suffix(".png"))
     report.extras["profile_path"] = str(path)
+    # where the graph editor fetches the heatmap from (ComfyUI's /view route, output folder)
+    report.extras["heatmap"] = {"filename": path.with_suffix(".png").name,
+                                "subfolder": str(path.parent.relative_to(folder_paths.get_output_directory())),
+                                "type": "output"}
     log.info("Block Profiler: profile saved to %s (suggested FORA interval %s)", path,
              profile["suggested_fora_interval"])
 

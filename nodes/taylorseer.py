@@ -28,6 +28,11 @@ class TaylorSeerForecast(io.ComfyNode):
                                default=Granularity.BLOCK.value,
                                tooltip="'block' forecasts each block's residual; 'stack' one residual for the whole "
                                        "stack: same speed, far less memory."),
+                io.Float.Input("guard_tolerance", default=0.0, min=0.0, max=10.0, step=0.01,
+                               tooltip="0 = off. Above 0, each forecast step computes the first block and compares "
+                                       "it with its forecast; a relative error above this computes the step in full "
+                                       "(counted as fallbacks in the run report). Costs one block per forecast "
+                                       "step; 0.3 is a good start (see README)."),
                 *window_inputs(),
                 cache_device_input(),
             ],
@@ -36,9 +41,9 @@ class TaylorSeerForecast(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, interval: int, warmup_steps: int, order: int, granularity: str, start_percent: float,
-                end_percent: float, cache_device: str) -> io.NodeOutput:
-        policy = TaylorForecastSchedule(interval, warmup_steps, order, Granularity(granularity))
+    def execute(cls, model, interval: int, warmup_steps: int, order: int, granularity: str, guard_tolerance: float,
+                start_percent: float, end_percent: float, cache_device: str) -> io.NodeOutput:
+        policy = TaylorForecastSchedule(interval, warmup_steps, order, Granularity(granularity), guard_tolerance)
         patched = apply_cache(model, "TaylorSeer", lambda adapter: policy, node_id=cls.hidden.unique_id,
                               start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
         return io.NodeOutput(patched)

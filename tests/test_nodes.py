@@ -14,7 +14,8 @@ from helpers import block_modules, count_block_calls, run_node
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
-from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, LoadCacheProfile, TaylorSeerForecast, TeaCacheThreshold
+from comfyui_dit_cache.nodes import (ApplyFORA, BlockProfiler, LoadCacheProfile, MagnitudeThreshold, TaylorSeerForecast,
+                                     TeaCacheThreshold)
 
 STEPS = 10
 WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
@@ -29,9 +30,9 @@ def teacache(model, rel_l1_thresh=0.4, coefficients="auto", max_consecutive_reus
                     max_consecutive_reuse=max_consecutive_reuse, profile=profile, **WINDOW)[0]
 
 
-def taylorseer(model, interval=3, warmup_steps=2, order=2, granularity="block"):
+def taylorseer(model, interval=3, warmup_steps=2, order=2, granularity="block", guard_tolerance=0.0):
     return run_node(TaylorSeerForecast, model=model, interval=interval, warmup_steps=warmup_steps, order=order,
-                    granularity=granularity, **WINDOW)[0]
+                    granularity=granularity, guard_tolerance=guard_tolerance, **WINDOW)[0]
 
 
 def sample_with_report(patched, tiny, **settings):
@@ -172,7 +173,9 @@ def test_unsupported_model_passes_through_unchanged_with_a_warning(build, found,
         for make in (fora, teacache, taylorseer):
             assert make(unsupported.patcher) is unsupported.patcher
         assert run_node(BlockProfiler, model=unsupported.patcher, profile_name="x")[0] is unsupported.patcher
-    assert caplog.text.count(f"{found} is not a supported diffusion transformer") == 4
+        assert run_node(MagnitudeThreshold, model=unsupported.patcher, threshold=0.1, max_skip=2, retention_ratio=0.2,
+                        curve="auto", **WINDOW)[0] is unsupported.patcher
+    assert caplog.text.count(f"{found} is not a supported diffusion transformer") == 5
     out = tiny_models.sample(unsupported.patcher, unsupported, steps=3)
     assert out.shape == unsupported.latent_shape and torch.isfinite(out).all()
 

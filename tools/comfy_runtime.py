@@ -37,6 +37,9 @@ def boot(extra_args: tuple[str, ...] = ()) -> Path:
         sys.argv = [sys.argv[0], *args]
         import comfy.options
         comfy.options.enable_args_parsing()
+    # main.py imports ComfyUI's `utils` package first thing; some comfy module later puts
+    # comfy/ (holding a utils.py) at the front of sys.path, and then nodes_images fails to import.
+    import utils.install_util  # noqa: F401
     return root
 
 

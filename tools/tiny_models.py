@@ -17,7 +17,7 @@ class TinyModel:
     make_cond: Callable[[torch.Generator], list]
 
 
-def _init_weights(model: torch.nn.Module, seed: int) -> None:
+def init_weights(model: torch.nn.Module, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -36,7 +36,7 @@ def _patcher(config_cls, unet_config: dict, seed: int):
     config = config_cls(unet_config)
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({})
-    _init_weights(model.diffusion_model, seed)
+    init_weights(model.diffusion_model, seed)
     device = comfy.model_management.get_torch_device()
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
 

@@ -56,6 +56,9 @@ class CachePolicy(ABC):
     name: str = ""
     granularity: Granularity = Granularity.BLOCK
     skip_action: StepAction = StepAction.REUSE
+    # > 0: on skipped steps the engine computes the first block anyway and compares it with its
+    # forecast; a relative error above this turns the step into a full compute (a fallback).
+    guard_tolerance: float = 0.0
 
     def new_memo(self) -> Any:
         """Per-run memory of the policy (None when it needs none)."""

@@ -1,5 +1,9 @@
 """TaylorSeer: compute every `interval` steps after `warmup_steps`, and forecast the features
-in between by a Taylor series of finite-difference derivatives (see predictors.TaylorResidual)."""
+in between by a Taylor series of finite-difference derivatives (see predictors.TaylorResidual).
+
+With `guard_tolerance` > 0 a forecast step is checked before it is trusted: the engine computes
+the first block for real and compares it with that block's own forecast; when the relative
+error passes the tolerance the step is computed in full (confidence-gated forecasting)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +18,7 @@ class TaylorForecastSchedule(CachePolicy):
     warmup_steps: int = 3
     order: int = 2
     granularity: Granularity = Granularity.BLOCK
+    guard_tolerance: float = 0.0
 
     name = "TaylorSeer"
     skip_action = StepAction.FORECAST
@@ -25,11 +30,17 @@ class TaylorForecastSchedule(CachePolicy):
             raise ValueError(f"warmup_steps must be 0 or more (got {self.warmup_steps})")
         if not 0 <= self.order <= 3:
             raise ValueError(f"order must be 0..3 (got {self.order}); 0 is plain reuse, 2 is the usual start")
+        if not 0.0 <= self.guard_tolerance <= 10.0:
+            raise ValueError(f"guard_tolerance must be between 0 (off) and 10 (got {self.guard_tolerance})")
 
     def decide(self, ctx: StepContext, memo: Any) -> StepAction:
-        if ctx.step < self.warmup_steps or (ctx.step - self.warmup_steps) % self.interval == 0:
+        # Counted from the last full compute, not from step 0, so that a guard's fallback starts
+        # a new run of forecasts; without fallbacks this is every `interval` steps after warm-up.
+        if ctx.step <= self.warmup_steps or ctx.steps_since_compute >= self.interval:
             return StepAction.COMPUTE
         return self.skip_action
 
     def describe(self) -> str:
-        return f"TaylorSeer interval={self.interval} warmup={self.warmup_steps} order={self.order} granularity={self.granularity.value}"
+        guard = f" guard={self.guard_tolerance}" if self.guard_tolerance else ""
+        return (f"TaylorSeer interval={self.interval} warmup={self.warmup_steps} order={self.order} "
+                f"granularity={self.granularity.value}{guard}")

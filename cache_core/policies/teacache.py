@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..tensor_measures import relative_l1
 from .base import CachePolicy, Granularity, StepAction, StepContext
 
 # name -> (coefficients, recommended threshold, family)
@@ -32,14 +33,6 @@ def polyval(coefficients: tuple[float, ...], x: float) -> float:
     for c in coefficients:
         out = out * x + c
     return out
-
-
-def relative_l1(current: torch.Tensor, previous: torch.Tensor) -> float:
-    """mean|current - previous| / mean|previous| (0 when previous is all zeros)."""
-    denominator = previous.abs().mean()
-    if float(denominator) == 0.0:
-        return 0.0
-    return float((current - previous).abs().mean() / denominator)
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""Magnitude-Ratio Threshold: adaptive whole-stack reuse driven by how the magnitude of the
+stack's residual changes per step, from a profile of the model in use or a published curve."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..cache_core.policies import DEFAULT_MAGNITUDE_PRESET, MAGNITUDE_PRESETS, MagnitudeRatioThreshold
+from ..cache_core.profile_io import check_profile_family, magnitude_ratios
+from .apply import apply_cache
+from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
+from .profile_type import CacheProfile
+
+AUTO = "auto"
+
+
+def ratios_for(family: str, preset: str, profile: dict | None) -> tuple[float, ...]:
+    """The ratio curve: a connected profile wins, then the chosen preset, then the family's."""
+    if profile is not None:
+        check_profile_family(profile, family)
+        return magnitude_ratios(profile)
+    return MAGNITUDE_PRESETS[DEFAULT_MAGNITUDE_PRESET[family] if preset == AUTO else preset][0]
+
+
+class MagnitudeThreshold(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DiTCacheMagnitudeThreshold",
+            display_name="Magnitude-Ratio Threshold",
+            category=CATEGORY,
+            description="Skips whole steps while the error predicted from the per-step magnitude ratio of the block "
+                        "stack's residual stays under the threshold (the MagCache idea). Calibrate it with a Block "
+                        "Profiler profile of your model, or use a published curve.",
+            inputs=[
+                model_input(),
+                io.Float.Input("threshold", default=0.12, min=0.0, max=2.0, step=0.01,
+                               tooltip="Accumulated error allowed while reusing; higher skips more. Start at 0.12 "
+                                       "(MagCache's published settings: FLUX 0.24 with max_skip 5, Wan2.1 0.12 "
+                                       "with max_skip 2). 0 computes every step."),
+                io.Int.Input("max_skip", default=3, min=0, max=10,
+                             tooltip="Compute after this many reused steps in a row, whatever the error says."),
+                io.Float.Input("retention_ratio", default=0.2, min=0.0, max=0.9, step=0.01,
+                               tooltip="Fraction of the first steps always computed (they set the layout). Start at "
+                                       "0.2."),
+                io.Combo.Input("curve", options=[AUTO, *MAGNITUDE_PRESETS], default=AUTO,
+                               tooltip="Published ratio curve to use when no profile is connected; 'auto' picks the "
+                                       "model's family. A profile of your own model is better (see README)."),
+                *window_inputs(),
+                cache_device_input(),
+                CacheProfile.Input("profile", optional=True,
+                                   tooltip="A profile of this model from Load Cache Profile: its measured ratio "
+                                           "curve replaces the preset, resampled to your step count."),
+            ],
+            outputs=[cached_model_output()],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, threshold: float, max_skip: int, retention_ratio: float, curve: str,
+                start_percent: float, end_percent: float, cache_device: str, profile: dict | None = None) -> io.NodeOutput:
+        def make_policy(adapter) -> MagnitudeRatioThreshold:
+            return MagnitudeRatioThreshold(threshold, ratios_for(adapter.family, curve, profile), max_skip,
+                                           retention_ratio)
+
+        patched = apply_cache(model, "MagnitudeRatio", make_policy, node_id=cls.hidden.unique_id,
+                              start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
+        return io.NodeOutput(patched)

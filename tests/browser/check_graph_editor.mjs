@@ -1,0 +1,83 @@
+// Opens a running ComfyUI in headless Chromium (Debian's, through playwright-core) and checks
+// what the DiT Cache extension shows. Called by test_graph_editor.py:
+//   node check_graph_editor.mjs <server url> <workflows.json> <screenshot dir>
+// workflows.json: {"report": <UI workflow with a caching node>, "profiler": <one with the Block
+// Profiler>}, loaders already swapped for tiny models. The plain graph is ComfyUI's default one.
+// Prints one JSON object of findings; the Python test asserts on it.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [url, workflowsPath, screenshotDir] = process.argv.slice(2);
+const workflows = JSON.parse(readFileSync(workflowsPath, "utf8"));
+const RUN_TIMEOUT = 240_000;
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const findings = { console_errors: [] };
+try {
+  const page = await browser.newPage({ viewport: { width: 1700, height: 1000 } });
+  page.on("pageerror", (err) => findings.console_errors.push(String(err)));
+  await page.goto(url);
+  await page.waitForFunction(() => window.app?.graph && window.app.extensionManager, null, { timeout: 120_000 });
+  // A first visit opens the template browser, where the pack's workflows are listed.
+  const templates = page.locator(".p-dialog").filter({ hasText: "comfyui-dit-cache" });
+  findings.templates_listed = await templates.waitFor({ timeout: 20_000 }).then(() => true, () => false);
+  if (findings.templates_listed) {
+    await page.screenshot({ path: join(screenshotDir, "graph_editor_templates.png") });
+    await templates.locator("button.absolute.right-6").click();   // the dialog's close button
+    await templates.waitFor({ state: "hidden", timeout: 10_000 });
+  }
+  findings.extension_registered = await page.evaluate(
+    () => window.app.extensions.some((e) => e.name === "dit_cache.reports"));
+
+  // loadGraphData() with no workflow loads ComfyUI's default graph (no DiT Cache node in it).
+  const load = (workflow) => page.evaluate(async (w) => {
+    await window.app.loadGraphData(w ?? undefined);
+    window.app.canvas.ds.offset = [70, 150];   // clear of the menu bar, for the screenshots
+    window.app.canvas.setDirty(true, true);
+  }, workflow ?? null);
+  const queue = () => page.evaluate(async () => { await window.app.queuePrompt(0, 1); });
+  const packElements = () => page.evaluate(() => document.querySelectorAll("[class*='dit-cache']").length);
+
+  // 1. A graph without the pack's nodes: nothing of the pack on the page.
+  await load(null);
+  findings.plain_elements_before = await packElements();
+
+  // 2. A caching node shows its report after a run, and loses it when a setting changes.
+  await load(workflows.report);
+  await queue();
+  const line = await page.waitForSelector(".dit-cache-report-line", { timeout: RUN_TIMEOUT });
+  findings.report_text = await line.textContent();
+  findings.report_visible = await line.isVisible();
+  await page.screenshot({ path: join(screenshotDir, "graph_editor_report.png") });
+  await page.evaluate(() => {
+    const node = window.app.graph.nodes.find((n) => n.comfyClass === "DiTCacheTeaCacheThreshold");
+    const widget = node.widgets.find((w) => typeof w.value === "number");
+    // the path the canvas takes when the user edits the widget
+    widget.setValue(widget.value + 0.01, { e: new PointerEvent("pointerup"), node, canvas: window.app.canvas });
+  });
+  findings.report_cleared = await page
+    .waitForFunction(() => document.querySelectorAll(".dit-cache-report-line").length === 0, null, { timeout: 10_000 })
+    .then(() => true, () => false);
+
+  // 3. The Block Profiler shows its report and heatmap.
+  await load(workflows.profiler);
+  await queue();
+  const heatmap = await page.waitForSelector(".dit-cache-heatmap", { timeout: RUN_TIMEOUT });
+  await page.waitForFunction(() => document.querySelector(".dit-cache-heatmap")?.naturalWidth > 0,
+                             null, { timeout: 30_000 });
+  findings.heatmap_size = await heatmap.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+  findings.profiler_report_text = await page.textContent(".dit-cache-report-line");
+  await page.screenshot({ path: join(screenshotDir, "graph_editor_profiler.png") });
+
+  // 4. Back to the plain graph: the pack's elements go with its nodes.
+  await load(null);
+  findings.plain_elements_after = await packElements();
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(findings));

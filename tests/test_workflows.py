@@ -1,0 +1,209 @@
+"""The example workflows in workflows/: each checked against the real node definitions of
+ComfyUI plus this pack, validated by ComfyUI's own prompt validation, and executed by ComfyUI's
+own executor with the model loaders swapped for tiny models (tests/custom_nodes/tiny_loaders)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import numbers
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import workflow_format as wf
+from conftest import ROOT
+from helpers import register_workflow_nodes
+
+WORKFLOW_DIR = ROOT / "workflows"
+WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))
+PROFILER_WORKFLOW = "flux_dev_block_profiler.json"
+# model folder -> files the workflows name (ComfyUI's example file names)
+MODEL_FILES = {
+    "diffusion_models": ["flux1-dev.safetensors", "wan2.1_t2v_1.3B_fp16.safetensors",
+                         "wan2.1_i2v_480p_14B_fp16.safetensors", "hunyuan_video_t2v_720p_bf16.safetensors"],
+    "text_encoders": ["clip_l.safetensors", "t5xxl_fp16.safetensors", "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+                      "llava_llama3_fp8_scaled.safetensors"],
+    "vae": ["ae.safetensors", "wan_2.1_vae.safetensors", "hunyuan_video_vae_bf16.safetensors"],
+    "clip_vision": ["clip_vision_h.safetensors"],
+}
+METHOD_OF = {"DiTCacheTeaCacheThreshold": "TeaCache", "DiTCacheTaylorSeerForecast": "TaylorSeer",
+             "DiTCacheApplyFORA": "FORA", "DiTCacheMagnitudeThreshold": "MagnitudeRatio",
+             "DiTCacheBlockProfiler": "Profiler"}
+
+
+class Transport:
+    """Where ComfyUI's executor sends its progress messages (a server's websocket in the app)."""
+
+    def __init__(self) -> None:
+        self.client_id = None
+        self.last_node_id = None
+        self.messages: list[tuple[str, dict]] = []
+
+    def send_sync(self, event, data, sid=None) -> None:
+        self.messages.append((event, data))
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    """ComfyUI's built-in and extra nodes, this pack and the tiny loaders registered; the model
+    files the workflows name present (empty: only their names are checked); an input image."""
+    import folder_paths
+
+    register_workflow_nodes()
+    base = tmp_path_factory.mktemp("comfy")
+    for folder, files in MODEL_FILES.items():
+        (base / folder).mkdir()
+        for name in files:
+            (base / folder / name).touch()
+        folder_paths.add_model_folder_path(folder, str(base / folder), is_default=True)
+    (base / "input").mkdir()
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(base / "input" / "example.png")
+    previous = folder_paths.get_input_directory(), folder_paths.get_output_directory()
+    folder_paths.set_input_directory(str(base / "input"))
+    folder_paths.set_output_directory(str(base / "output"))
+    yield base
+    folder_paths.set_input_directory(previous[0])
+    folder_paths.set_output_directory(previous[1])
+
+
+def load(name: str) -> dict:
+    return json.loads((WORKFLOW_DIR / name).read_text())
+
+
+def on_tiny_models(name: str) -> dict:
+    """The workflow's API prompt with the loaders swapped for tiny models, the picture small
+    (the same swap the browser test loads into the graph editor)."""
+    from tiny_loaders import tiny_ui_workflow
+
+    return wf.ui_to_api(tiny_ui_workflow(load(name)))
+
+
+def execute(prompt: dict) -> tuple[object, Transport]:
+    import execution
+
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt("test", prompt, None))
+    assert valid, f"{error} {node_errors}"
+    transport = Transport()
+    executor = execution.PromptExecutor(transport, cache_args={"lru": 0, "ram": 0})
+    executor.execute(prompt, "test", {}, outputs)
+    errors = [data for event, data in transport.messages if event == "execution_error"]
+    assert executor.success, errors
+    return executor, transport
+
+
+@pytest.fixture(scope="module")
+def flux_profile(runtime) -> Path:
+    """The profile the profiler workflow saves, which the profiled workflow loads."""
+    execute(on_tiny_models(PROFILER_WORKFLOW))
+    path = runtime / "output" / "dit_cache" / "profiles" / "flux-dev-28steps.json"
+    assert path.is_file() and path.with_suffix(".png").is_file()
+    return path
+
+
+def test_every_workflow_asked_for_is_there():
+    assert {"flux_dev_t2i_teacache.json", "flux_dev_t2i_taylorseer.json", "wan21_t2v_1.3b_teacache.json",
+            "wan21_i2v_480p_fora.json", "hunyuan_video_t2v_taylorseer.json", PROFILER_WORKFLOW} <= set(WORKFLOWS)
+
+
+def _value_fits(spec: wf.InputSpec, value) -> bool:
+    options = spec.options
+    if spec.type == "COMBO":
+        return value in spec.choices
+    if spec.type == "BOOLEAN":
+        return isinstance(value, bool)
+    if spec.type == "STRING":
+        return isinstance(value, str)
+    if spec.type == "INT" and (isinstance(value, bool) or not isinstance(value, int)):
+        return False
+    if spec.type == "FLOAT" and not isinstance(value, numbers.Real):
+        return False
+    return options.get("min", -float("inf")) <= value <= options.get("max", float("inf"))
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_workflow_matches_the_node_definitions(name, runtime, flux_profile):
+    import nodes
+
+    workflow = load(name)
+    by_id = {n["id"]: n for n in workflow["nodes"]}
+    for node in workflow["nodes"]:
+        assert node["type"] in nodes.NODE_CLASS_MAPPINGS, f"node #{node['id']}: {node['type']} is not installed"
+        slots = wf.widget_slots(node["type"])
+        values = node.get("widgets_values", [])
+        assert len(values) == len(slots), f"node #{node['id']} {node['type']}: {len(values)} widget values"
+        for (slot, spec), value in zip(slots, values):
+            if spec is None:
+                assert value in (wf.CONTROL_VALUES if slot == wf.CONTROL_AFTER_GENERATE else ("image",))
+            else:
+                assert _value_fits(spec, value), f"node #{node['id']} {node['type']}.{slot} = {value!r}"
+        specs = {s.name: s for s in wf.input_specs(node["type"])}
+        for slot in node["inputs"]:
+            if not specs[slot["name"]].optional:
+                assert slot["link"] is not None, f"node #{node['id']}: required input {slot['name']} unconnected"
+    for link_id, source, source_slot, target, target_slot, link_type in workflow["links"]:
+        produced = wf.output_types(by_id[source]["type"])[source_slot]
+        target_input = by_id[target]["inputs"][target_slot]
+        expected = {s.name: s for s in wf.input_specs(by_id[target]["type"])}[target_input["name"]].type
+        assert produced == link_type == expected, f"link {link_id}: {produced} -> {expected}"
+        assert target_input["link"] == link_id and link_id in by_id[source]["outputs"][source_slot]["links"]
+
+    import execution
+    valid, error, _, node_errors = asyncio.run(execution.validate_prompt("check", wf.ui_to_api(workflow), None))
+    assert valid, f"{error} {node_errors}"
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_workflow_runs_end_to_end_on_tiny_models(name, runtime, flux_profile, caplog):
+    workflow = load(name)
+    prompt = on_tiny_models(name)
+    cache_nodes = [n for n in workflow["nodes"] if n["type"] in METHOD_OF]
+    assert len(cache_nodes) == 1
+    steps = next(n["widgets_values"][2] for n in workflow["nodes"] if n["type"] == "KSampler")
+    with caplog.at_level(logging.INFO):
+        executor, _ = execute(prompt)
+    method = METHOD_OF[cache_nodes[0]["type"]]
+    assert f"[dit-cache] {method}: {steps} steps" in caplog.text
+    saved = [item for out in executor.history_result["outputs"].values() for item in out.get("images", [])
+             if item["type"] == "output"]
+    assert saved, "the workflow saved nothing"
+    video = any(n["type"] == "SaveAnimatedWEBP" for n in workflow["nodes"])
+    for item in saved:
+        with Image.open(runtime / "output" / item["subfolder"] / item["filename"]) as image:
+            assert image.size == (64, 64)
+            assert getattr(image, "n_frames", 1) == (5 if video else 1)   # 5 frames = 2 latent frames
+
+
+def test_profiled_workflow_uses_the_profile_the_profiler_workflow_saved(runtime, flux_profile):
+    from comfyui_dit_cache.cache_core.profile_io import load_profile
+
+    workflow = load("flux_dev_t2i_magnitude_profiled.json")
+    loader = next(n for n in workflow["nodes"] if n["type"] == "DiTCacheLoadProfile")
+    assert loader["widgets_values"] == [flux_profile.name]
+    assert len(load_profile(flux_profile)["residual_magnitude_ratio"]) == 28
+
+
+def test_a_workflow_that_feeds_the_wrong_type_is_refused_by_name(runtime):
+    """What ComfyUI says when a shared workflow is wired wrong: the cache node's model input fed
+    a CLIP. The message names the node input and both types."""
+    import execution
+
+    prompt = wf.ui_to_api(load("flux_dev_t2i_teacache.json"))
+    cache_id = next(i for i, n in prompt.items() if n["class_type"] == "DiTCacheTeaCacheThreshold")
+    clip_id = next(i for i, n in prompt.items() if n["class_type"] == "DualCLIPLoader")
+    prompt[cache_id]["inputs"]["model"] = [clip_id, 0]
+    valid, _, _, node_errors = asyncio.run(execution.validate_prompt("wrong", prompt, None))
+    assert not valid
+    errors = node_errors[cache_id]["errors"]
+    assert [e["details"] for e in errors] == ["model, received_type(CLIP) mismatch input_type(MODEL)"]
+
+
+def test_tiny_text_encoder_gives_the_reference_width(runtime):
+    from tiny_loaders import WIDTH, TinyTextEncoder
+
+    (clip,) = TinyTextEncoder().load()
+    [[cond, extra]] = clip.encode_from_tokens_scheduled(clip.tokenize("a red circle"))
+    assert cond.shape[-1] == WIDTH and extra["pooled_output"].shape[-1] == WIDTH
+    assert torch.isfinite(cond).all()

