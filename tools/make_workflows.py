@@ -67,6 +67,30 @@ class Graph:
         out["links"].append(link_id)
         self.links.append([link_id, source, output_slot, target, slot, out["type"]])
 
+    def prompts(self, clip: int, row: float, positive: str, negative: str,
+                negative_title: str = "Negative prompt") -> tuple[int, int]:
+        """Positive and negative CLIPTextEncode nodes in column 1, both fed by `clip`."""
+        ids = (self.add("CLIPTextEncode", 1, row, title="Positive prompt", text=positive),
+               self.add("CLIPTextEncode", 1, row + 1, title=negative_title, text=negative))
+        for node in ids:
+            self.link(clip, 0, node, "clip")
+        return ids
+
+    def sample_and_save(self, model: int, positive: tuple[int, int], negative: tuple[int, int],
+                        latent: tuple[int, int], vae: int, sampler: dict[str, Any], decoder: tuple[str, dict],
+                        saver: tuple[str, dict]) -> None:
+        """KSampler -> decoder -> saver in columns 3-5; conditioning and latent as (node, slot)."""
+        ksampler = self.add("KSampler", 3, 0, seed=42, scheduler="simple", denoise=1.0, **sampler)
+        self.link(model, 0, ksampler, "model")
+        self.link(*positive, ksampler, "positive")
+        self.link(*negative, ksampler, "negative")
+        self.link(*latent, ksampler, "latent_image")
+        decode = self.add(decoder[0], 4, 0, **decoder[1])
+        self.link(ksampler, 0, decode, "samples")
+        self.link(vae, 0, decode, "vae")
+        save = self.add(saver[0], 5, 0, **saver[1])
+        self.link(decode, 0, save, "images")
+
     def to_json(self, note: str) -> dict[str, Any]:
         return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
                 "links": self.links, "groups": [], "config": {},
@@ -78,6 +102,9 @@ def _cache_node(g: Graph, method: str, settings: dict[str, Any], column: int, ro
                 "fora": "DiTCacheApplyFORA", "magnitude": "DiTCacheMagnitudeThreshold",
                 "profiler": "DiTCacheBlockProfiler"}
     return g.add(node_ids[method], column, row, **settings)
+
+
+WEBP = dict(lossless=False, quality=90, method="default")
 
 
 def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | None = None) -> Graph:
@@ -95,25 +122,14 @@ def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | 
         g.link(loaded, 0, cache, "profile")
         preview = g.add("PreviewImage", 1, 5, title="Profile heatmap")
         g.link(loaded, 1, preview, "images")
-    positive = g.add("CLIPTextEncode", 1, 2.8, title="Positive prompt",
-                     text="a red fox sitting in a snowy forest at dawn, soft light, detailed fur")
-    negative = g.add("CLIPTextEncode", 1, 3.8, title="Negative prompt (unused at cfg 1)", text="")
-    g.link(clip, 0, positive, "clip")
-    g.link(clip, 0, negative, "clip")
+    positive, negative = g.prompts(clip, 2.8, "a red fox sitting in a snowy forest at dawn, soft light, detailed fur",
+                                   "", negative_title="Negative prompt (unused at cfg 1)")
     guidance = g.add("FluxGuidance", 2, 2.8, guidance=3.5)
     g.link(positive, 0, guidance, "conditioning")
     latent = g.add("EmptySD3LatentImage", 2, 3.8, width=1024, height=1024, batch_size=1)
-    sampler = g.add("KSampler", 3, 0, seed=42, steps=28, cfg=1.0, sampler_name="euler", scheduler="simple",
-                    denoise=1.0)
-    g.link(cache, 0, sampler, "model")
-    g.link(guidance, 0, sampler, "positive")
-    g.link(negative, 0, sampler, "negative")
-    g.link(latent, 0, sampler, "latent_image")
-    decode = g.add("VAEDecode", 4, 0)
-    g.link(sampler, 0, decode, "samples")
-    g.link(vae, 0, decode, "vae")
-    save = g.add("SaveImage", 5, 0, filename_prefix=prefix)
-    g.link(decode, 0, save, "images")
+    g.sample_and_save(cache, (guidance, 0), (negative, 0), (latent, 0), vae,
+                      dict(steps=28, cfg=1.0, sampler_name="euler"), ("VAEDecode", {}),
+                      ("SaveImage", dict(filename_prefix=prefix)))
     return g
 
 
@@ -127,24 +143,12 @@ def wan_t2v(method: str, settings: dict[str, Any]) -> Graph:
     g.link(unet, 0, shift, "model")
     cache = _cache_node(g, method, settings, 2, 0)
     g.link(shift, 0, cache, "model")
-    positive = g.add("CLIPTextEncode", 1, 1.6, title="Positive prompt",
-                     text="a small boat drifting on a calm lake, mountains behind, gentle ripples")
-    negative = g.add("CLIPTextEncode", 1, 2.6, title="Negative prompt", text="blurry, static, low quality")
-    g.link(clip, 0, positive, "clip")
-    g.link(clip, 0, negative, "clip")
+    positive, negative = g.prompts(clip, 1.6, "a small boat drifting on a calm lake, mountains behind, gentle ripples",
+                                   "blurry, static, low quality")
     latent = g.add("EmptyHunyuanLatentVideo", 2, 2.6, width=832, height=480, length=33, batch_size=1)
-    sampler = g.add("KSampler", 3, 0, seed=42, steps=30, cfg=6.0, sampler_name="uni_pc", scheduler="simple",
-                    denoise=1.0)
-    g.link(cache, 0, sampler, "model")
-    g.link(positive, 0, sampler, "positive")
-    g.link(negative, 0, sampler, "negative")
-    g.link(latent, 0, sampler, "latent_image")
-    decode = g.add("VAEDecode", 4, 0)
-    g.link(sampler, 0, decode, "samples")
-    g.link(vae, 0, decode, "vae")
-    save = g.add("SaveAnimatedWEBP", 5, 0, filename_prefix="dit_cache/wan21_t2v", fps=16.0, lossless=False,
-                 quality=90, method="default")
-    g.link(decode, 0, save, "images")
+    g.sample_and_save(cache, (positive, 0), (negative, 0), (latent, 0), vae,
+                      dict(steps=30, cfg=6.0, sampler_name="uni_pc"), ("VAEDecode", {}),
+                      ("SaveAnimatedWEBP", dict(filename_prefix="dit_cache/wan21_t2v", fps=16.0, **WEBP)))
     return g
 
 
@@ -163,29 +167,17 @@ def wan_i2v(method: str, settings: dict[str, Any]) -> Graph:
     g.link(unet, 0, shift, "model")
     cache = _cache_node(g, method, settings, 2, 0)
     g.link(shift, 0, cache, "model")
-    positive = g.add("CLIPTextEncode", 1, 1.6, title="Positive prompt",
-                     text="the scene comes alive, leaves move in the wind, slow camera push in")
-    negative = g.add("CLIPTextEncode", 1, 2.6, title="Negative prompt", text="blurry, static, low quality")
-    g.link(clip, 0, positive, "clip")
-    g.link(clip, 0, negative, "clip")
+    positive, negative = g.prompts(clip, 1.6, "the scene comes alive, leaves move in the wind, slow camera push in",
+                                   "blurry, static, low quality")
     to_video = g.add("WanImageToVideo", 2, 2, width=512, height=512, length=33, batch_size=1)
     g.link(positive, 0, to_video, "positive")
     g.link(negative, 0, to_video, "negative")
     g.link(vae, 0, to_video, "vae")
     g.link(encoded, 0, to_video, "clip_vision_output")
     g.link(image, 0, to_video, "start_image")
-    sampler = g.add("KSampler", 3, 0, seed=42, steps=20, cfg=6.0, sampler_name="uni_pc", scheduler="simple",
-                    denoise=1.0)
-    g.link(cache, 0, sampler, "model")
-    g.link(to_video, 0, sampler, "positive")
-    g.link(to_video, 1, sampler, "negative")
-    g.link(to_video, 2, sampler, "latent_image")
-    decode = g.add("VAEDecode", 4, 0)
-    g.link(sampler, 0, decode, "samples")
-    g.link(vae, 0, decode, "vae")
-    save = g.add("SaveAnimatedWEBP", 5, 0, filename_prefix="dit_cache/wan21_i2v", fps=16.0, lossless=False,
-                 quality=90, method="default")
-    g.link(decode, 0, save, "images")
+    g.sample_and_save(cache, (to_video, 0), (to_video, 1), (to_video, 2), vae,
+                      dict(steps=20, cfg=6.0, sampler_name="uni_pc"), ("VAEDecode", {}),
+                      ("SaveAnimatedWEBP", dict(filename_prefix="dit_cache/wan21_i2v", fps=16.0, **WEBP)))
     return g
 
 
@@ -199,26 +191,15 @@ def hunyuan_t2v(method: str, settings: dict[str, Any]) -> Graph:
     vae = g.add("VAELoader", 0, 2.5, vae_name="hunyuan_video_vae_bf16.safetensors")
     cache = _cache_node(g, method, settings, 1, 0)
     g.link(unet, 0, cache, "model")
-    positive = g.add("CLIPTextEncode", 1, 1.6, title="Positive prompt",
-                     text="a paper lantern floating up into a night sky, warm glow, slow motion")
-    negative = g.add("CLIPTextEncode", 1, 2.6, title="Negative prompt (unused at cfg 1)", text="")
-    g.link(clip, 0, positive, "clip")
-    g.link(clip, 0, negative, "clip")
+    positive, negative = g.prompts(clip, 1.6, "a paper lantern floating up into a night sky, warm glow, slow motion",
+                                   "", negative_title="Negative prompt (unused at cfg 1)")
     guidance = g.add("FluxGuidance", 2, 1.6, guidance=6.0)
     g.link(positive, 0, guidance, "conditioning")
     latent = g.add("EmptyHunyuanLatentVideo", 2, 2.6, width=848, height=480, length=73, batch_size=1)
-    sampler = g.add("KSampler", 3, 0, seed=42, steps=30, cfg=1.0, sampler_name="euler", scheduler="simple",
-                    denoise=1.0)
-    g.link(cache, 0, sampler, "model")
-    g.link(guidance, 0, sampler, "positive")
-    g.link(negative, 0, sampler, "negative")
-    g.link(latent, 0, sampler, "latent_image")
-    decode = g.add("VAEDecodeTiled", 4, 0, tile_size=256, overlap=64, temporal_size=64, temporal_overlap=8)
-    g.link(sampler, 0, decode, "samples")
-    g.link(vae, 0, decode, "vae")
-    save = g.add("SaveAnimatedWEBP", 5, 0, filename_prefix="dit_cache/hunyuan_video_t2v", fps=24.0, lossless=False,
-                 quality=90, method="default")
-    g.link(decode, 0, save, "images")
+    g.sample_and_save(cache, (guidance, 0), (negative, 0), (latent, 0), vae,
+                      dict(steps=30, cfg=1.0, sampler_name="euler"),
+                      ("VAEDecodeTiled", dict(tile_size=256, overlap=64, temporal_size=64, temporal_overlap=8)),
+                      ("SaveAnimatedWEBP", dict(filename_prefix="dit_cache/hunyuan_video_t2v", fps=24.0, **WEBP)))
     return g
 
 

@@ -19,7 +19,8 @@ const HEATMAP_HEIGHT = 240;
 /** "10/28 full · est. 2.6x · cache 340 MB", plus fallbacks and interruption when there are any. */
 export function reportLine(report) {
   const parts = [`${report.full_steps}/${report.steps} full`, `est. ${report.estimated_speedup.toFixed(1)}x`];
-  if (report.cache_peak_bytes > 0) parts.push(`cache ${Math.round(report.cache_peak_bytes / 2 ** 20)} MB`);
+  const mb = report.cache_peak_bytes / 2 ** 20;
+  if (mb > 0) parts.push(`cache ${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`);
   if (report.fallbacks > 0) parts.push(`${report.fallbacks} fallbacks`);
   if (report.interrupted) parts.push("interrupted");
   return parts.join(" · ");
