@@ -81,7 +81,8 @@ class TaylorResidual(ResidualPredictor):
 
     def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
         # In the stored dtype with fused multiply-adds: float32 round trips held TaylorSeer `block`
-        # at 0.77 of its ideal speedup on FLUX.1-dev (H100); this way it reached 0.88 (README).
+        # at 0.77 of its ideal speedup on FLUX.1-dev (H100, bench/gpu_speed.py in session 1); this way
+        # it reached 0.88 there.
         distance = float(step - self.last_step)
         out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
         for k in range(1, len(self.derivatives)):

@@ -29,8 +29,8 @@ class MagnitudeThreshold(io.ComfyNode):
             display_name="Magnitude-Ratio Threshold",
             category=CATEGORY,
             description="Skips whole steps while the error predicted from the per-step magnitude ratio of the block "
-                        "stack's residual stays under the threshold (the MagCache idea). Calibrate it with a Block "
-                        "Profiler profile of your model, or use a published curve.",
+                        "stack's residual stays under the threshold (the MagCache idea). Uses a published curve, or "
+                        "the curve measured by a Block Profiler profile of your model.",
             inputs=[
                 model_input(),
                 io.Float.Input("threshold", default=0.12, min=0.0, max=2.0, step=0.01,
@@ -44,7 +44,8 @@ class MagnitudeThreshold(io.ComfyNode):
                                        "0.2."),
                 io.Combo.Input("curve", options=[AUTO, *MAGNITUDE_PRESETS], default=AUTO,
                                tooltip="Published ratio curve to use when no profile is connected; 'auto' picks the "
-                                       "model's family. A profile of your own model is better (see README)."),
+                                       "model's family. On the project's reference models a profiled curve did not "
+                                       "beat these (see README)."),
                 *window_inputs(),
                 cache_device_input(),
                 CacheProfile.Input("profile", optional=True,

@@ -20,15 +20,6 @@ from helpers import register_workflow_nodes
 WORKFLOW_DIR = ROOT / "workflows"
 WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))
 PROFILER_WORKFLOW = "flux_dev_block_profiler.json"
-# model folder -> files the workflows name (ComfyUI's example file names)
-MODEL_FILES = {
-    "diffusion_models": ["flux1-dev.safetensors", "wan2.1_t2v_1.3B_fp16.safetensors",
-                         "wan2.1_i2v_480p_14B_fp16.safetensors", "hunyuan_video_t2v_720p_bf16.safetensors"],
-    "text_encoders": ["clip_l.safetensors", "t5xxl_fp16.safetensors", "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
-                      "llava_llama3_fp8_scaled.safetensors"],
-    "vae": ["ae.safetensors", "wan_2.1_vae.safetensors", "hunyuan_video_vae_bf16.safetensors"],
-    "clip_vision": ["clip_vision_h.safetensors"],
-}
 METHOD_OF = {"DiTCacheTeaCacheThreshold": "TeaCache", "DiTCacheTaylorSeerForecast": "TaylorSeer",
              "DiTCacheApplyFORA": "FORA", "DiTCacheMagnitudeThreshold": "MagnitudeRatio",
              "DiTCacheBlockProfiler": "Profiler"}
@@ -51,14 +42,12 @@ def runtime(tmp_path_factory):
     """ComfyUI's built-in and extra nodes, this pack and the tiny loaders registered; the model
     files the workflows name present (empty: only their names are checked); an input image."""
     import folder_paths
+    from tiny_loaders import place_model_files
 
     register_workflow_nodes()
     base = tmp_path_factory.mktemp("comfy")
-    for folder, files in MODEL_FILES.items():
-        (base / folder).mkdir()
-        for name in files:
-            (base / folder / name).touch()
-        folder_paths.add_model_folder_path(folder, str(base / folder), is_default=True)
+    for folder, path in place_model_files(base / "models").items():
+        folder_paths.add_model_folder_path(folder, str(path), is_default=True)
     (base / "input").mkdir()
     Image.new("RGB", (64, 64), (200, 120, 40)).save(base / "input" / "example.png")
     previous = folder_paths.get_input_directory(), folder_paths.get_output_directory()

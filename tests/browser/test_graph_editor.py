@@ -27,8 +27,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 import comfy_runtime  # noqa: E402  (booted by tests/conftest.py)
 
 SCREENSHOTS = ROOT / "tests" / "output"
-MODEL_FILES = {"diffusion_models": ["flux1-dev.safetensors"], "text_encoders": ["clip_l.safetensors",
-               "t5xxl_fp16.safetensors"], "vae": ["ae.safetensors"]}
 
 
 def _free_port() -> int:
@@ -45,16 +43,15 @@ def _get(url: str) -> bytes:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real ComfyUI server on loopback with this pack and the tiny loaders as custom nodes."""
+    from tiny_loaders import place_model_files
+
     if not Path("/usr/bin/chromium").exists() or not (HERE / "node_modules" / "playwright-core").is_dir():
         pytest.fail("Chromium or playwright-core is missing: run `make test-browser`, which installs both")
     base = tmp_path_factory.mktemp("comfy-server")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "comfyui-dit-cache").symlink_to(ROOT)
     (base / "custom_nodes" / "tiny_loaders").symlink_to(ROOT / "tests" / "custom_nodes" / "tiny_loaders")
-    for folder, files in MODEL_FILES.items():
-        (base / "models" / folder).mkdir(parents=True)
-        for name in files:
-            (base / "models" / folder / name).touch()
+    place_model_files(base / "models")
     port = _free_port()
     log = open(base / "server.log", "w")
     process = subprocess.Popen(

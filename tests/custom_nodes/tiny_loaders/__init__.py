@@ -89,7 +89,7 @@ class _TextEncoderTarget:
         self.params: dict = {}
         self.clip = functools.partial(comfy.sd1_clip.SD1ClipModel, clip_model=comfy.sd1_clip.SDClipModel,
                                       textmodel_json_config=TEXT_CONFIG)
-        self.tokenizer = functools.partial(comfy.sd1_clip.SD1Tokenizer)
+        self.tokenizer = comfy.sd1_clip.SD1Tokenizer
 
 
 class TinyTextEncoder:
@@ -155,6 +155,29 @@ NODE_CLASS_MAPPINGS = {
     "DiTCacheTestTinyVAE": TinyVAE,
     "DiTCacheTestTinyCLIPVision": TinyCLIPVision,
 }
+
+# Model folder -> the files the example workflows name (ComfyUI's example file names).
+MODEL_FILES = {
+    "diffusion_models": ["flux1-dev.safetensors", "wan2.1_t2v_1.3B_fp16.safetensors",
+                         "wan2.1_i2v_480p_14B_fp16.safetensors", "hunyuan_video_t2v_720p_bf16.safetensors"],
+    "text_encoders": ["clip_l.safetensors", "t5xxl_fp16.safetensors", "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+                      "llava_llama3_fp8_scaled.safetensors"],
+    "vae": ["ae.safetensors", "wan_2.1_vae.safetensors", "hunyuan_video_vae_bf16.safetensors"],
+    "clip_vision": ["clip_vision_h.safetensors"],
+}
+
+
+def place_model_files(models: Path) -> dict[str, Path]:
+    """Empty files under `models/<folder>/` with the names the workflows use, so ComfyUI's loader
+    combos list them (only their names are validated; the stand-ins load the tiny models)."""
+    folders = {}
+    for folder, files in MODEL_FILES.items():
+        folders[folder] = models / folder
+        folders[folder].mkdir(parents=True)
+        for name in files:
+            (folders[folder] / name).touch()
+    return folders
+
 
 # ComfyUI's loader class -> the tiny stand-in above (same output type, same file-name input).
 STAND_INS = {
