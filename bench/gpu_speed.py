@@ -72,9 +72,8 @@ def methods():
     from comfyui_dit_cache.nodes import ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold
     common = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 
-    def taylorseer(granularity: str, guard: float = 0.0) -> tuple:
-        return TaylorSeerForecast, dict(interval=4, warmup_steps=3, order=2, granularity=granularity,
-                                        guard_tolerance=guard, **common)
+    def taylorseer(guard: float = 0.0) -> tuple:
+        return TaylorSeerForecast, dict(interval=4, warmup_steps=3, order=2, guard_tolerance=guard, **common)
 
     return {
         "FORA interval 3": (ApplyFORA, dict(interval=3, warmup_steps=1, **common)),
@@ -84,10 +83,9 @@ def methods():
         # the policy reads only its curve, so the schedule is fixed whatever the (random) weights
         "Magnitude-Ratio, family preset, 0.24 / max_skip 3": (
             MagnitudeThreshold, dict(threshold=0.24, max_skip=3, retention_ratio=0.2, curve="auto", **common)),
-        "TaylorSeer interval 4, order 2, block": taylorseer("block"),
-        "TaylorSeer interval 4, order 2, stack": taylorseer("stack"),
+        "TaylorSeer interval 4, order 2": taylorseer(),
         # tolerance 10 accepts every forecast: the row shows what the guard's probe costs
-        "TaylorSeer interval 4, stack, guard probing": taylorseer("stack", guard=10.0),
+        "TaylorSeer interval 4, guard probing": taylorseer(guard=10.0),
     }
 
 

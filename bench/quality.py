@@ -60,7 +60,7 @@ def settings(family: str, profile: dict) -> list[tuple[str, str, object, dict]]:
     for guard in (0.0, GUARD_TOLERANCE):
         for interval in (2, 3, 4, 5) if not guard else (3, 4, 6):
             out.append(("TaylorSeer" + (f" guarded {guard}" if guard else ""), f"interval {interval}",
-                        TaylorSeerForecast, dict(interval=interval, warmup_steps=3, order=2, granularity="stack",
+                        TaylorSeerForecast, dict(interval=interval, warmup_steps=3, order=2,
                                                  guard_tolerance=guard, **window)))
     for threshold in (0.05, 0.1, 0.2, 0.3):
         out.append(("EasyCache (ComfyUI)", f"thresh {threshold}", EasyCacheNode,

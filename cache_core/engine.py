@@ -1,4 +1,10 @@
-"""Runs one block under a policy: compute it (and record its residual), or substitute it.
+"""Runs one block under a policy: compute it (and record the stack's residual), or substitute it.
+
+A step is computed or skipped as a whole. On a skipped step every block but the last passes its
+input through and the last adds the cached (or forecast) residual of the whole stack: since each
+block only adds its residual to its input, that equals substituting every block with its own
+residual, with one tensor held instead of one per block, and one addition per step instead of one
+per block.
 
 The engine is immutable configuration shared by every run of one patched model; all that
 changes during a run lives in the `RunState` it creates in `start_run`.
@@ -12,7 +18,7 @@ import torch
 
 from .adapters import BlockSpec, ModelAdapter
 from .log import get_logger
-from .policies.base import CachePolicy, Granularity, StepAction, StepContext
+from .policies.base import CachePolicy, StepAction, StepContext
 from .predictors import LastResidual, ResidualPredictor, TaylorResidual
 from .report import CallRecord, RunReport
 from .state import PROBE_SLOT, STACK_SLOT, RunState, StreamState
@@ -85,21 +91,21 @@ class CacheEngine:
         return out
 
     def before_block(self, state: RunState, position: int, args: dict) -> dict | None:
-        """The block's substitute output on a skipped step; None when it must be computed (then
-        its inputs are kept for the residual). A guarded skipped step computes its first block."""
+        """The block's substitute output on a skipped step; None when it must be computed. A
+        guarded skipped step computes its first block (the probe)."""
         if position == 0:
             self._begin_call(state, args)
         stream = state.current
-        spec = self.blocks[position]
         if stream.action is not StepAction.COMPUTE:
             if position == 0 and self._can_probe(state, stream, args):
-                self._keep_inputs(state, stream, position, spec, args)
+                self._keep_inputs(state, stream, args)
                 stream.probing = True
                 return None
-            out = self._substitute(state, stream, position, spec, args)
+            out = self._substitute(state, stream, position, args)
             self._block_done(state, stream, position, stream.action.letter)
             return out
-        self._keep_inputs(state, stream, position, spec, args)
+        if position == 0:
+            self._keep_inputs(state, stream, args)
         return None
 
     def after_block(self, state: RunState, position: int, out: dict) -> None:
@@ -107,11 +113,11 @@ class CacheEngine:
         if stream.probing:
             stream.probing = False
             if self._forecast_holds(state, stream, out):
-                stream.block_inputs = None
+                stream.probe_inputs = None
                 self._block_done(state, stream, position, "C")
                 return
             self._fall_back(state, stream)
-        self._record(state, stream, position, self.blocks[position], out)
+        self._record(state, stream, position, out)
         self._block_done(state, stream, position, "C")
 
     def _block_done(self, state: RunState, stream: StreamState, position: int, letter: str) -> None:
@@ -128,7 +134,7 @@ class CacheEngine:
 
     def _forecast_holds(self, state: RunState, stream: StreamState, out: dict) -> bool:
         """Whether the first block's forecast residual is within tolerance of the real one."""
-        real = out["img"] - stream.block_inputs["img"]
+        real = out["img"] - stream.probe_inputs["img"]
         forecast = stream.predictors[PROBE_SLOT].predict(stream.step, real)
         error = relative_l1(forecast, real)
         log.debug("step %d: %s forecast error %.4f (tolerance %s)", stream.step, stream.label, error,
@@ -145,6 +151,7 @@ class CacheEngine:
             clock.last_compute_step = clock.step
             clock.consecutive_skips = 0
 
+    # ---- step bookkeeping -------------------------------------------------------------------
     def _begin_call(self, state: RunState, args: dict) -> None:
         options = args["transformer_options"]
         sigma = float(options["sigmas"].flatten()[0])
@@ -191,12 +198,13 @@ class CacheEngine:
         return action
 
     def _end_call(self, state: RunState, stream: StreamState) -> None:
-        if stream.action is StepAction.COMPUTE:
+        if stream.action is StepAction.COMPUTE and state.policy.skips_steps:
             stream.has_cache = True
         state.report.calls.append(CallRecord(stream.step, stream.sigma, stream.label, "".join(stream.block_actions)))
         state.report.cache_peak_bytes = max(state.report.cache_peak_bytes, state.cache_bytes())
         state.current = None
 
+    # ---- the cache ----------------------------------------------------------------------------
     def _predictor(self, state: RunState, stream: StreamState, slot: tuple[int, str]) -> ResidualPredictor:
         predictor = stream.predictors.get(slot)
         if predictor is None:
@@ -207,36 +215,31 @@ class CacheEngine:
             stream.predictors[slot] = predictor
         return predictor
 
-    def _keep_inputs(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict) -> None:
-        granularity = state.policy.granularity
-        copy = self.adapter.blocks_modify_inputs
-        if granularity is Granularity.BLOCK:
-            kept = spec.streams
-        elif position == 0 and state.policy.guard_tolerance > 0:
-            kept = ("img",)  # the guard's probe forecasts the first block's image residual
-        else:
-            kept = ()
-        if kept:
-            stream.block_inputs = {k: args[k].clone() if copy else args[k] for k in kept}
-        if granularity is Granularity.STACK and position == 0:
-            stream.stack_input = self.adapter.stack_input(args)
+    def _keep_inputs(self, state: RunState, stream: StreamState, args: dict) -> None:
+        """At the first block: keep the stack input (for the stack residual) and, for a guard,
+        the first block's inputs (for its own residual, which the probe forecasts)."""
+        if not state.policy.skips_steps:
+            return
+        if state.policy.guard_tolerance > 0:
+            copy = self.adapter.blocks_modify_inputs
+            stream.probe_inputs = {k: args[k].clone() if copy else args[k] for k in self.blocks[0].streams}
+        stream.stack_input = self.adapter.stack_input(args)
 
-    def _record(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, out: dict) -> None:
-        if stream.block_inputs is not None:
-            for k, before in stream.block_inputs.items():
-                self._predictor(state, stream, (position, k)).update(stream.step, out[k] - before)
-            stream.block_inputs = None
-        if state.policy.granularity is Granularity.STACK and position == len(self.blocks) - 1:
+    def _record(self, state: RunState, stream: StreamState, position: int, out: dict) -> None:
+        if position == 0 and stream.probe_inputs is not None:
+            for k, before in stream.probe_inputs.items():
+                self._predictor(state, stream, (0, k)).update(stream.step, out[k] - before)
+            stream.probe_inputs = None
+        if position == len(self.blocks) - 1 and stream.stack_input is not None:
             self._predictor(state, stream, STACK_SLOT).update(stream.step, out["img"] - stream.stack_input)
             stream.stack_input = None
         if state.observer is not None:
-            state.observer.on_block(stream.step, position, spec, out)
+            state.observer.on_block(stream.step, position, self.blocks[position], out)
 
-    def _substitute(self, state: RunState, stream: StreamState, position: int, spec: BlockSpec, args: dict) -> dict:
-        if state.policy.granularity is Granularity.BLOCK:
-            return {k: args[k] + stream.predictors[(position, k)].predict(stream.step, args[k]) for k in spec.streams}
+    def _substitute(self, state: RunState, stream: StreamState, position: int, args: dict) -> dict:
+        """Every block but the last passes its input through; the last adds the stack residual."""
         if position < len(self.blocks) - 1:
-            return {k: args[k] for k in spec.streams}
+            return {k: args[k] for k in self.blocks[position].streams}
         # After a probe the first block really ran, so the last block's input is no longer the
         # stack input: add the forecast to the kept stack input instead.
         base = args["img"] if stream.stack_input is None else stream.stack_input

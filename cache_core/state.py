@@ -29,7 +29,7 @@ class StreamState:
     predictors: dict[tuple[int, str], ResidualPredictor] = field(default_factory=dict)
     has_cache: bool = False
     stack_input: torch.Tensor | None = None
-    block_inputs: dict[str, torch.Tensor] | None = None
+    probe_inputs: dict[str, torch.Tensor] | None = None
     probing: bool = False   # the first block is computed to check this skipped step's forecast
     action: StepAction = StepAction.COMPUTE
     step: int = -1

@@ -1,7 +1,7 @@
 """TaylorSeer Forecast: between full computes, forecast features by a Taylor series."""
 from comfy_api.latest import io
 
-from ..cache_core.policies import Granularity, TaylorForecastSchedule
+from ..cache_core.policies import TaylorForecastSchedule
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 
@@ -24,10 +24,6 @@ class TaylorSeerForecast(io.ComfyNode):
                              tooltip="Steps computed fully at the start (the derivatives need a few). Start at 3."),
                 io.Int.Input("order", default=2, min=0, max=3,
                              tooltip="Taylor order: 0 = plain reuse, 1 = linear, 2 = quadratic (the usual start)."),
-                io.Combo.Input("granularity", options=[g.value for g in (Granularity.BLOCK, Granularity.STACK)],
-                               default=Granularity.BLOCK.value,
-                               tooltip="'block' forecasts each block's residual; 'stack' one residual for the whole "
-                                       "stack: same speed, far less memory."),
                 io.Float.Input("guard_tolerance", default=0.0, min=0.0, max=10.0, step=0.01,
                                tooltip="0 = off. Above 0, each forecast step computes the first block and compares "
                                        "it with its forecast; a relative error above this computes the step in full "
@@ -42,9 +38,9 @@ class TaylorSeerForecast(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, interval: int, warmup_steps: int, order: int, granularity: str, guard_tolerance: float,
+    def execute(cls, model, interval: int, warmup_steps: int, order: int, guard_tolerance: float,
                 start_percent: float, end_percent: float, cache_device: str) -> io.NodeOutput:
-        policy = TaylorForecastSchedule(interval, warmup_steps, order, Granularity(granularity), guard_tolerance)
+        policy = TaylorForecastSchedule(interval, warmup_steps, order, guard_tolerance)
         patched = apply_cache(model, "TaylorSeer", lambda adapter: policy, node_id=cls.hidden.unique_id,
                               start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
         return io.NodeOutput(patched)

@@ -147,23 +147,22 @@ FORECAST_STEPS = [3, 4, 6, 7, 9]   # interval 3 after 2 warm-up steps, 10 steps
 def test_a_guard_that_always_accepts_changes_nothing_but_the_first_block(tiny):
     """Stack forecasts: accepted probes leave the output bit-identical to the unguarded run; the
     first block alone is computed on every step."""
-    plain, plain_report = sample_with_report(taylorseer(tiny.patcher, granularity="stack"), tiny)
+    plain, plain_report = sample_with_report(taylorseer(tiny.patcher), tiny)
     with count_block_calls(tiny) as counts:
-        guarded, report = sample_with_report(taylorseer(tiny.patcher, granularity="stack", guard_tolerance=10.0), tiny)
+        guarded, report = sample_with_report(taylorseer(tiny.patcher, guard_tolerance=10.0), tiny)
     assert torch.equal(guarded, plain)
     assert report.step_actions() == plain_report.step_actions() and report.fallbacks == 0
     assert counts[0] == STEPS and counts[1:] == [STEPS - len(FORECAST_STEPS)] * (len(counts) - 1)
     assert "fallbacks" not in report.summary_line()
 
 
-@pytest.mark.parametrize("granularity", ["block", "stack"])
-def test_a_guard_that_never_accepts_computes_everything_exactly(tiny, reference_outputs, granularity):
+def test_a_guard_that_never_accepts_computes_everything_exactly(tiny, reference_outputs):
     """A fallback counts as a full compute, so the next step is a forecast again, and falls back:
     every step after the warm-up (0, 1, 2) is one fallback."""
     fallbacks = STEPS - 3
     with count_block_calls(tiny) as counts:
         out, report = sample_with_report(
-            taylorseer(tiny.patcher, granularity=granularity, guard_tolerance=1e-9), tiny)
+            taylorseer(tiny.patcher, guard_tolerance=1e-9), tiny)
     assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
     assert report.fallbacks == fallbacks and report.full_steps == STEPS
     assert counts == [STEPS] * len(counts)

@@ -181,7 +181,7 @@ def test_torch_compile_node_and_every_caching_node_work_together(tmp_path):
         run_node(ApplyFORA, model=flux.patcher, interval=2, warmup_steps=1, **window)[0],
         run_node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=10.0, coefficients="auto",
                  max_consecutive_reuse=2, **window)[0],
-        run_node(TaylorSeerForecast, model=flux.patcher, interval=3, warmup_steps=2, order=2, granularity="block",
+        run_node(TaylorSeerForecast, model=flux.patcher, interval=3, warmup_steps=2, order=2,
                  guard_tolerance=0.0, **window)[0],
         run_node(BlockProfiler, model=flux.patcher, profile_name="compiled")[0],
     ]

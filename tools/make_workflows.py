@@ -215,8 +215,8 @@ def workflows() -> dict[str, tuple[Graph, str]]:
                      "dit_cache/flux_teacache"),
             "FLUX.1-dev text to image with the TeaCache-style Threshold at the published 0.4 (about 2x)."),
         "flux_dev_t2i_taylorseer.json": (
-            flux_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=2, granularity="block",
-                                        guard_tolerance=0.0, **WINDOW), "dit_cache/flux_taylorseer"),
+            flux_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=2, guard_tolerance=0.0, **WINDOW),
+                     "dit_cache/flux_taylorseer"),
             "FLUX.1-dev text to image with TaylorSeer Forecast, interval 3 after 3 warm-up steps."),
         "flux_dev_block_profiler.json": (
             flux_t2i("profiler", dict(profile_name=PROFILE_NAME), "dit_cache/flux_profiled_run"),
@@ -235,7 +235,7 @@ def workflows() -> dict[str, tuple[Graph, str]]:
             wan_i2v("fora", dict(interval=2, warmup_steps=3, **WINDOW)),
             "Wan2.1 I2V 480p from example.png with Apply FORA, interval 2 after 3 warm-up steps."),
         "hunyuan_video_t2v_taylorseer.json": (
-            hunyuan_t2v("taylorseer", dict(interval=2, warmup_steps=3, order=2, granularity="stack",
+            hunyuan_t2v("taylorseer", dict(interval=2, warmup_steps=3, order=2,
                                            guard_tolerance=0.0, **WINDOW)),
             "HunyuanVideo T2V 848x480, 73 frames, with TaylorSeer Forecast (interval 2, stack: little memory)."),
     }

@@ -1,6 +1,6 @@
 """Policies decide when to compute; they never name a model family."""
 from .always_compute import AlwaysCompute
-from .base import CachePolicy, Granularity, StepAction, StepContext
+from .base import CachePolicy, StepAction, StepContext
 from .fora import ReuseSchedule
 from .magnitude import DEFAULT_MAGNITUDE_PRESET, MAGNITUDE_PRESETS, MagnitudeRatioThreshold, resample_ratios
 from .taylorseer import TaylorForecastSchedule
@@ -8,6 +8,6 @@ from .teacache import DEFAULT_PRESET_FOR_FAMILY, TEACACHE_PRESETS, AdaptiveThres
 
 __all__ = [
     "AdaptiveThreshold", "AlwaysCompute", "CachePolicy", "DEFAULT_MAGNITUDE_PRESET", "DEFAULT_PRESET_FOR_FAMILY",
-    "Granularity", "MAGNITUDE_PRESETS", "MagnitudeRatioThreshold", "ReuseSchedule", "StepAction", "StepContext",
+    "MAGNITUDE_PRESETS", "MagnitudeRatioThreshold", "ReuseSchedule", "StepAction", "StepContext",
     "TEACACHE_PRESETS", "TaylorForecastSchedule", "resample_ratios",
 ]

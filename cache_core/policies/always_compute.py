@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import CachePolicy, Granularity, StepAction, StepContext
+from .base import CachePolicy, StepAction, StepContext
 
 
 class AlwaysCompute(CachePolicy):
     name = "compute-all"
-    granularity = Granularity.NONE
+    skips_steps = False
 
     def decide(self, ctx: StepContext, memo: Any) -> StepAction:
         return StepAction.COMPUTE

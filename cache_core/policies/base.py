@@ -24,15 +24,6 @@ class StepAction(str, Enum):
         return {"compute": "C", "reuse": "R", "forecast": "F"}[self.value]
 
 
-class Granularity(str, Enum):
-    """BLOCK keeps one residual per block; STACK keeps one for the whole block stack; NONE
-    keeps nothing (for policies that never skip)."""
-
-    BLOCK = "block"
-    STACK = "stack"
-    NONE = "none"
-
-
 @dataclass
 class StepContext:
     """What a policy may read to decide one step."""
@@ -54,7 +45,7 @@ class CachePolicy(ABC):
     nothing cached are computed by the engine before a policy is asked."""
 
     name: str = ""
-    granularity: Granularity = Granularity.BLOCK
+    skips_steps: bool = True        # False: never skips, so the engine keeps no cache
     skip_action: StepAction = StepAction.REUSE
     # > 0: on skipped steps the engine computes the first block anyway and compares it with its
     # forecast; a relative error above this turns the step into a full compute (a fallback).

@@ -1,11 +1,15 @@
 """FORA (Fast-FORward cAching): a fixed schedule that computes every `interval`-th step after
-`warmup_steps` full steps and reuses each block's cached residual in between."""
+`warmup_steps` full steps and reuses each block's cached residual in between.
+
+Every block of a reused step is reused, and each adds its residual to its input, so the blocks'
+residuals add up to one residual of the whole stack: the engine keeps that sum, not one per block
+(same output to rounding, far less memory; tests/test_block_reuse_equivalence.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from .base import CachePolicy, Granularity, StepAction, StepContext
+from .base import CachePolicy, StepAction, StepContext
 
 
 @dataclass(frozen=True)
@@ -14,7 +18,6 @@ class ReuseSchedule(CachePolicy):
     warmup_steps: int = 0
 
     name = "FORA"
-    granularity = Granularity.BLOCK
     skip_action = StepAction.REUSE
 
     def __post_init__(self) -> None:

@@ -13,7 +13,7 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
-from .base import CachePolicy, Granularity, StepAction, StepContext
+from .base import CachePolicy, StepAction, StepContext
 
 
 def _cond_of_pairs(values: list[float]) -> tuple[float, ...]:
@@ -89,7 +89,6 @@ class MagnitudeRatioThreshold(CachePolicy):
     retention_ratio: float = 0.2   # fraction of the first steps always computed
 
     name = "MagnitudeRatio"
-    granularity = Granularity.STACK
     skip_action = StepAction.REUSE
 
     def __post_init__(self) -> None:

@@ -1,5 +1,7 @@
 """TaylorSeer: compute every `interval` steps after `warmup_steps`, and forecast the features
 in between by a Taylor series of finite-difference derivatives (see predictors.TaylorResidual).
+The derivatives are linear in the residuals, so forecasting each block's residual and adding them
+up equals forecasting their sum: the engine forecasts the whole stack's residual.
 
 With `guard_tolerance` > 0 a forecast step is checked before it is trusted: the engine computes
 the first block for real and compares it with that block's own forecast; when the relative
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .base import CachePolicy, Granularity, StepAction, StepContext
+from .base import CachePolicy, StepAction, StepContext
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,6 @@ class TaylorForecastSchedule(CachePolicy):
     interval: int = 4
     warmup_steps: int = 3
     order: int = 2
-    granularity: Granularity = Granularity.BLOCK
     guard_tolerance: float = 0.0
 
     name = "TaylorSeer"
@@ -42,5 +43,4 @@ class TaylorForecastSchedule(CachePolicy):
 
     def describe(self) -> str:
         guard = f" guard={self.guard_tolerance}" if self.guard_tolerance else ""
-        return (f"TaylorSeer interval={self.interval} warmup={self.warmup_steps} order={self.order} "
-                f"granularity={self.granularity.value}{guard}")
+        return f"TaylorSeer interval={self.interval} warmup={self.warmup_steps} order={self.order}{guard}"

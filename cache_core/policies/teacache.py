@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..tensor_measures import relative_l1
-from .base import CachePolicy, Granularity, StepAction, StepContext
+from .base import CachePolicy, StepAction, StepContext
 
 # name -> (coefficients, recommended threshold, family)
 TEACACHE_PRESETS: dict[str, tuple[tuple[float, ...], float, str]] = {
@@ -48,7 +48,6 @@ class AdaptiveThreshold(CachePolicy):
     max_consecutive_reuse: int = 0   # 0: no limit
 
     name = "TeaCache"
-    granularity = Granularity.STACK
     skip_action = StepAction.REUSE
 
     def __post_init__(self) -> None:
