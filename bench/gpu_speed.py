@@ -143,19 +143,25 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
         assert torch.isfinite(out).all(), "non-finite output"
         return seconds, torch.cuda.max_memory_allocated() if cuda else 0
 
-    def best_of(model) -> tuple[float, int]:
+    def best_of(model, runs: int = repeats) -> tuple[float, int]:
         sample(model)  # warm-up (loading, kernels)
-        runs = [sample(model) for _ in range(repeats)]
-        return min(r[0] for r in runs), max(r[1] for r in runs)
+        timed = [sample(model) for _ in range(runs)]
+        return min(r[0] for r in timed), max(r[1] for r in timed)
 
     base_seconds, base_peak = best_of(patcher)
     rows = [dict(case=case.name, method="uncached", seconds=base_seconds, achieved=1.0, ideal=1.0, ratio=1.0,
                  extra_mib=0.0, cache_mib=0.0, steps="C" * case.steps)]
+    for label, synchronize in (("floor: every block an identity hook", False),
+                               ("floor, plus a GPU sync per call", True)):
+        seconds, _ = best_of(skip_every_block(patcher, synchronize))
+        rows.append(dict(case=case.name, method=label, seconds=seconds, achieved=base_seconds / seconds, ideal=None,
+                         ratio=None, extra_mib=0.0, cache_mib=0.0, steps="-" * case.steps))
     for label, (node, inputs) in methods().items():
         patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=patcher, **inputs).args[0]
         reports = []
         attached_engine(patched).report_listeners.append(reports.append)
-        seconds, peak = best_of(patched)
+        # the cache on the CPU is a memory option, an order of magnitude slower: one timed run
+        seconds, peak = best_of(patched, 1 if inputs["cache_device"] == "cpu" else repeats)
         report = reports[-1]
         achieved, ideal = base_seconds / seconds, report.estimated_speedup
         rows.append(dict(case=case.name, method=label, seconds=seconds, achieved=achieved, ideal=ideal,
@@ -170,13 +176,35 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
     return rows
 
 
+def skip_every_block(patcher, synchronize: bool):
+    """The floor of any block cache: a clone whose every block is replaced by a hook that returns
+    its input, so a step costs only what lies outside the blocks (embeddings, final layer, the
+    sampler, ComfyUI's calls). With `synchronize` the first hook also waits for the GPU, as
+    reading a GPU value once per call does."""
+    import torch
+    from comfyui_dit_cache.cache_core.attach import adapter_for
+
+    clone = patcher.clone()
+    for position, spec in enumerate(adapter_for(patcher).blocks(patcher.model.diffusion_model)):
+        def identity(args: dict, extra: dict, streams=spec.streams, first=position == 0) -> dict:
+            if first and synchronize:
+                float(args["img"].flatten()[0])   # a read of a GPU value: waits for the queue
+            return {k: args[k] for k in streams}
+        clone.set_model_patch_replace(identity, "dit", spec.key[0], spec.key[1])
+    return clone
+
+
 def table(rows: list[dict], device_name: str) -> str:
     lines = [f"Device: {device_name}", "",
-             "| model | method | time (s) | achieved | ideal | achieved/ideal | cache held (MiB) | extra peak GPU (MiB) | schedule |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| model | method | time (s) | ms per step | achieved | ideal | achieved/ideal | cache held (MiB) | "
+             "extra peak GPU (MiB) | schedule |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['method']} | {r['seconds']:.2f} | {r['achieved']:.2f}x | {r['ideal']:.2f}x | "
-                     f"{r['ratio']:.2f} | {r['cache_mib']:.0f} | {r['extra_mib']:.0f} | `{r['steps']}` |")
+        ideal = "-" if r["ideal"] is None else f"{r['ideal']:.2f}x"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        per_step = 1000 * r["seconds"] / len(r["steps"])
+        lines.append(f"| {r['case']} | {r['method']} | {r['seconds']:.2f} | {per_step:.1f} | {r['achieved']:.2f}x | "
+                     f"{ideal} | {ratio} | {r['cache_mib']:.0f} | {r['extra_mib']:.0f} | `{r['steps']}` |")
     return "\n".join(lines)
 
 

@@ -57,6 +57,7 @@ class CacheEngine:
             diffusion_model=diffusion_model,
             start_sigma=float(model_sampling.percent_to_sigma(self.start_percent)),
             end_sigma=float(model_sampling.percent_to_sigma(self.end_percent)),
+            full_window=self.start_percent == 0.0 and self.end_percent == 1.0,
             total_steps=report.total_steps,
             cache_device=torch.device("cpu") if self.offload_cache else None,
             report=report,
@@ -69,6 +70,7 @@ class CacheEngine:
     def finish_run(self, state: RunState, interrupted: bool) -> RunReport:
         report = state.report
         report.interrupted = interrupted
+        report.sigmas = state.clock.sigma_values()
         if state.observer is not None:
             report.extras.update(state.observer.finish(report))
         state.release()
@@ -154,7 +156,6 @@ class CacheEngine:
     # ---- step bookkeeping -------------------------------------------------------------------
     def _begin_call(self, state: RunState, args: dict) -> None:
         options = args["transformer_options"]
-        sigma = float(options["sigmas"].flatten()[0])
         cond_or_uncond = tuple(options.get("cond_or_uncond", ()))
         key = (cond_or_uncond, tuple(args["img"].shape))
         stream = state.streams.get(key)
@@ -162,8 +163,8 @@ class CacheEngine:
             label = "+".join("uncond" if c == 1 else "cond" for c in cond_or_uncond) or "batch"
             stream = state.streams[key] = StreamState(label)
         clock = state.clock
-        if clock.tick(sigma):
-            clock.decision = self._decide(state, stream, sigma, args)
+        if clock.tick(options["sigmas"]):
+            clock.decision = self._decide(state, stream, args)
             if clock.decision is StepAction.COMPUTE:
                 clock.last_compute_step = clock.step
                 clock.consecutive_skips = 0
@@ -174,24 +175,23 @@ class CacheEngine:
             log.debug("step %d: %s has nothing cached yet, computing it", clock.step, stream.label)
             action = StepAction.COMPUTE
         if state.observer is not None:
-            state.observer.on_call(clock.step, sigma, stream.label,
+            state.observer.on_call(clock.step, clock.sigma_value(), stream.label,
                                    lambda: self.adapter.modulated_input(state.diffusion_model, args),
                                    lambda: self.adapter.stack_input(args))
-        stream.action, stream.step, stream.sigma = action, clock.step, sigma
+        stream.action, stream.step = action, clock.step
         stream.block_actions = []
         state.current = stream
 
-    def _decide(self, state: RunState, stream: StreamState, sigma: float, args: dict) -> StepAction:
+    def _decide(self, state: RunState, stream: StreamState, args: dict) -> StepAction:
         clock = state.clock
         ctx = StepContext(
             step=clock.step,
             total_steps=state.total_steps,
-            sigma=sigma,
             steps_since_compute=clock.step - clock.last_compute_step,
             consecutive_skips=clock.consecutive_skips,
             signal=lambda: self.adapter.modulated_input(state.diffusion_model, args),
         )
-        action = state.policy.decide(ctx, state.memo) if state.in_window(sigma) else StepAction.COMPUTE
+        action = state.policy.decide(ctx, state.memo) if state.in_window() else StepAction.COMPUTE
         if action is StepAction.COMPUTE or not stream.has_cache:
             state.policy.observe_compute(ctx, state.memo)
             return StepAction.COMPUTE
@@ -200,7 +200,7 @@ class CacheEngine:
     def _end_call(self, state: RunState, stream: StreamState) -> None:
         if stream.action is StepAction.COMPUTE and state.policy.skips_steps:
             stream.has_cache = True
-        state.report.calls.append(CallRecord(stream.step, stream.sigma, stream.label, "".join(stream.block_actions)))
+        state.report.calls.append(CallRecord(stream.step, stream.label, "".join(stream.block_actions)))
         state.report.cache_peak_bytes = max(state.report.cache_peak_bytes, state.cache_bytes())
         state.current = None
 

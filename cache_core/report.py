@@ -15,7 +15,6 @@ from .policies.base import StepAction
 @dataclass
 class CallRecord:
     step: int
-    sigma: float
     stream: str            # e.g. "cond+uncond", "cond"
     block_actions: str     # one letter per block: C computed, R reused, F forecast
 
@@ -27,6 +26,7 @@ class RunReport:
     settings: str
     total_steps: int
     calls: list[CallRecord] = field(default_factory=list)
+    sigmas: list[float] = field(default_factory=list)   # per step, filled when the run ends
     cache_peak_bytes: int = 0
     fallbacks: int = 0
     interrupted: bool = False

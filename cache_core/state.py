@@ -42,22 +42,39 @@ class StreamState:
 
 @dataclass
 class StepClock:
-    """Turns the sigma of each model call into a step index and holds that step's decision."""
+    """Turns each model call into a step index and holds that step's decision.
+
+    A call starts a new step when it brings a new sigma *tensor*: ComfyUI hands every call of
+    one model evaluation (cond and uncond, batched or split) the same timestep tensor and makes
+    a new one for each evaluation. Comparing the tensor, not its value, keeps the run free of a
+    GPU synchronisation per call: reading the value waits for every queued kernel, and the GPU
+    then idles while Python prepares the step, which is most of what a skipped step costs. The
+    values are read once, when the run ends (`sigma_values`), or when a window needs them."""
 
     step: int = -1
-    sigma: float | None = None
+    sigma: torch.Tensor | None = None
+    step_sigmas: list[torch.Tensor] = field(default_factory=list)
     decision: StepAction | None = None
     last_compute_step: int = -1
     consecutive_skips: int = 0
 
-    def tick(self, sigma: float) -> bool:
-        """Advance on a new sigma; True when this call starts a new step."""
-        if self.sigma is not None and sigma == self.sigma:
+    def tick(self, sigma: torch.Tensor) -> bool:
+        """Advance on a new sigma tensor; True when this call starts a new step."""
+        if sigma is self.sigma:
             return False
         self.step += 1
         self.sigma = sigma
+        self.step_sigmas.append(sigma.detach().flatten()[0])
         self.decision = None
         return True
+
+    def sigma_value(self) -> float:
+        """This step's sigma as a number (waits for the GPU)."""
+        return float(self.step_sigmas[-1])
+
+    def sigma_values(self) -> list[float]:
+        """Every step's sigma, read in one transfer."""
+        return torch.stack(self.step_sigmas).tolist() if self.step_sigmas else []
 
 
 @dataclass
@@ -68,6 +85,7 @@ class RunState:
     diffusion_model: torch.nn.Module
     start_sigma: float
     end_sigma: float
+    full_window: bool
     total_steps: int
     cache_device: torch.device | None
     report: RunReport
@@ -78,8 +96,11 @@ class RunState:
     streams: dict[tuple, StreamState] = field(default_factory=dict)
     current: StreamState | None = None
 
-    def in_window(self, sigma: float) -> bool:
-        return self.end_sigma < sigma <= self.start_sigma
+    def in_window(self) -> bool:
+        """Whether this step lies in the node's start/end window (read only when there is one)."""
+        if self.full_window:
+            return True
+        return self.end_sigma < self.clock.sigma_value() <= self.start_sigma
 
     def cache_bytes(self) -> int:
         return sum(s.nbytes() for s in self.streams.values())
@@ -87,6 +108,7 @@ class RunState:
     def release(self) -> None:
         """Drop every cached tensor and the model reference."""
         self.streams.clear()
+        self.clock = StepClock()
         self.current = None
         self.memo = None
         self.observer = None

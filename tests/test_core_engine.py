@@ -51,6 +51,27 @@ def test_reuse_every_other_step_skips_real_block_computation(tiny, reference_out
     assert not torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
 
 
+def test_cond_and_uncond_in_separate_calls_make_one_step(tiny):
+    """A negative prompt of another length cannot be batched with the positive one, so ComfyUI
+    calls the model twice per step; both calls belong to the same step and follow its decision."""
+    import comfy.sample
+
+    g = torch.Generator().manual_seed(1234)
+    positive, negative = tiny.make_cond(g), tiny.make_cond(g)
+    negative = [[negative[0][0][:, :7], negative[0][1]]]   # 7 tokens against 8
+    patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
+    noise = torch.randn(tiny.latent_shape, generator=torch.Generator().manual_seed(0))
+    with count_block_calls(tiny) as counts:
+        comfy.sample.sample(patched, noise, STEPS, 3.0, "euler", "simple", positive, negative,
+                            torch.zeros(tiny.latent_shape), seed=0, disable_pbar=True)
+    report = reports[0]
+    assert sorted(c.stream for c in report.calls if c.step == 0) == ["cond", "uncond"]
+    assert [c.step for c in report.calls] == [s for s in range(STEPS) for _ in range(2)]
+    assert report.step_actions() == ["compute", "reuse"] * (STEPS // 2)
+    assert counts == [STEPS] * len(counts)    # two calls on each of the STEPS // 2 computed steps
+    assert len(report.sigmas) == STEPS and report.sigmas == sorted(report.sigmas, reverse=True)
+
+
 def test_run_state_is_gone_after_a_run(tiny):
     patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
     tiny_models.sample(patched, tiny, steps=4)

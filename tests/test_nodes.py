@@ -61,8 +61,9 @@ def test_fora_interval_one_is_bit_identical(tiny, reference_outputs):
 
 def test_fora_window_computes_every_step_outside_it(tiny):
     _, report = sample_with_report(fora(tiny.patcher, interval=2, warmup_steps=0, start_percent=0.5), tiny)
-    sigmas = [c.sigma for c in report.calls]
+    sigmas = report.sigmas
     actions = report.step_actions()
+    assert len(sigmas) == len(actions) == STEPS
     start_sigma = tiny.patcher.model.model_sampling.percent_to_sigma(0.5)
     assert all(a == "compute" for a, s in zip(actions, sigmas) if s > start_sigma)
     assert "reuse" in actions

@@ -1,6 +1,6 @@
 """The policy interface: per step, decide compute / reuse / forecast.
 
-Policies see a `StepContext` (step index, sigma, distance from the last full compute, and a
+Policies see a `StepContext` (step index, distance from the last full compute, and a
 lazy signal from the adapter) and never a model class. They are immutable configuration; what
 they remember during a run lives in a memo the run state creates from `new_memo()`.
 """
@@ -30,7 +30,6 @@ class StepContext:
 
     step: int                      # index of this model evaluation within the run (0-based)
     total_steps: int               # sampling steps of the run (len(sigmas) - 1)
-    sigma: float
     steps_since_compute: int       # 1 on the step after a full compute
     consecutive_skips: int         # skipped steps since the last full compute
     signal: Callable[[], torch.Tensor]  # the first block's modulated input, computed on demand
