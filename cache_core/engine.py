@@ -22,7 +22,7 @@ from .policies.base import CachePolicy, StepAction, StepContext
 from .predictors import LastResidual, ResidualPredictor, TaylorResidual
 from .report import CallRecord, RunReport
 from .state import PROBE_SLOT, STACK_SLOT, RunState, StreamState
-from .tensor_measures import relative_l1
+from .tensor_measures import least_squares_scale, relative_l1
 
 log = get_logger(__name__)
 
@@ -135,13 +135,26 @@ class CacheEngine:
         return predictor is not None and predictor.ready(args["img"])
 
     def _forecast_holds(self, state: RunState, stream: StreamState, out: dict) -> bool:
-        """Whether the first block's forecast residual is within tolerance of the real one."""
+        """Fit this step's forecast to the probe, then say whether the fit is close enough.
+
+        The first block's forecast is its last computed residual plus what the Taylor terms add.
+        The scale of those terms that brings the forecast closest to the block's real residual
+        (0 = plain reuse, 1 = the full extrapolation) says how much of the extrapolation the
+        model followed at this step; the whole stack is forecast at the same scale. The step is
+        trusted when the first block's forecast at that scale is within the tolerance."""
         real = out["img"] - stream.probe_inputs["img"]
-        forecast = stream.predictors[PROBE_SLOT].predict(stream.step, real)
-        error = relative_l1(forecast, real)
-        log.debug("step %d: %s forecast error %.4f (tolerance %s)", stream.step, stream.label, error,
-                  state.policy.guard_tolerance)
-        return error <= state.policy.guard_tolerance
+        predictor = stream.predictors[PROBE_SLOT]
+        reused = predictor.predict(stream.step, real, scale=0.0)
+        added = predictor.predict(stream.step, real) - reused
+        scale = least_squares_scale(real - reused, added)
+        error = relative_l1(reused + scale * added, real)
+        log.debug("step %d: %s forecast scale %.3f, error %.4f (tolerance %s)", stream.step, stream.label, scale,
+                  error, state.policy.guard_tolerance)
+        if error > state.policy.guard_tolerance:
+            return False
+        stream.forecast_scale = scale
+        state.report.forecast_scales.append(scale)
+        return True
 
     def _fall_back(self, state: RunState, stream: StreamState) -> None:
         """Turn this call's skipped step into a full compute; the first block is already done."""
@@ -221,8 +234,8 @@ class CacheEngine:
         if not state.policy.skips_steps:
             return
         if state.policy.guard_tolerance > 0:
-            copy = self.adapter.blocks_modify_inputs
-            stream.probe_inputs = {k: args[k].clone() if copy else args[k] for k in self.blocks[0].streams}
+            img = args["img"]
+            stream.probe_inputs = {"img": img.clone() if self.adapter.blocks_modify_inputs else img}
         stream.stack_input = self.adapter.stack_input(args)
 
     def _record(self, state: RunState, stream: StreamState, position: int, out: dict) -> None:
@@ -244,7 +257,8 @@ class CacheEngine:
         # stack input: add the forecast to the kept stack input instead.
         base = args["img"] if stream.stack_input is None else stream.stack_input
         stream.stack_input = None
-        return {"img": base + stream.predictors[STACK_SLOT].predict(stream.step, base)}
+        scale, stream.forecast_scale = stream.forecast_scale, 1.0
+        return {"img": base + stream.predictors[STACK_SLOT].predict(stream.step, base, scale=scale)}
 
 
 # Under torch.compile (ComfyUI's TorchCompileModel) the engine's bookkeeping, which changes every

@@ -24,8 +24,9 @@ class ResidualPredictor(ABC):
         """Record the residual computed at `step`."""
 
     @abstractmethod
-    def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
-        """The residual to use at `step`, on `like`'s device and dtype."""
+    def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """The residual to use at `step`, on `like`'s device and dtype; `scale` multiplies what a
+        forecast adds to the last computed residual (0: that residual itself)."""
 
     @abstractmethod
     def tensors(self) -> list[torch.Tensor]:
@@ -53,7 +54,7 @@ class LastResidual(ResidualPredictor):
     def update(self, step: int, residual: torch.Tensor) -> None:
         self.residual = self._store(residual)
 
-    def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
+    def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         return self.residual.to(device=like.device, dtype=like.dtype)
 
     def tensors(self) -> list[torch.Tensor]:
@@ -79,14 +80,15 @@ class TaylorResidual(ResidualPredictor):
         self.derivatives = new
         self.last_step = step
 
-    def predict(self, step: int, like: torch.Tensor) -> torch.Tensor:
+    def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         # In the stored dtype with fused multiply-adds: float32 round trips held TaylorSeer `block`
         # at 0.77 of its ideal speedup on FLUX.1-dev (H100, bench/gpu_speed.py in session 1); this way
         # it reached 0.88 there.
         distance = float(step - self.last_step)
         out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
         for k in range(1, len(self.derivatives)):
-            out.add_(self.derivatives[k].to(device=like.device, dtype=like.dtype), alpha=distance**k / math.factorial(k))
+            out.add_(self.derivatives[k].to(device=like.device, dtype=like.dtype),
+                     alpha=scale * distance**k / math.factorial(k))
         return out
 
     def tensors(self) -> list[torch.Tensor]:

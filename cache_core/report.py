@@ -29,6 +29,7 @@ class RunReport:
     sigmas: list[float] = field(default_factory=list)   # per step, filled when the run ends
     cache_peak_bytes: int = 0
     fallbacks: int = 0
+    forecast_scales: list[float] = field(default_factory=list)   # one per forecast the guard accepted
     interrupted: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +84,8 @@ class RunReport:
             parts.append(f"{actions.count('forecast')} forecast")
         if self.fallbacks:
             parts.append(f"{self.fallbacks} fallbacks")
+        if self.forecast_scales:
+            parts.append(f"forecast scale {sum(self.forecast_scales) / len(self.forecast_scales):.2f}")
         line = ", ".join(parts) + f", est. {self.estimated_speedup:.1f}x"
         if self.cache_peak_bytes:
             line += f", cache {self.cache_peak_bytes / 2**20:.1f} MB"

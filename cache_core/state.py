@@ -31,6 +31,7 @@ class StreamState:
     stack_input: torch.Tensor | None = None
     probe_inputs: dict[str, torch.Tensor] | None = None
     probing: bool = False   # the first block is computed to check this skipped step's forecast
+    forecast_scale: float = 1.0   # of the Taylor terms, fitted by the probe (guard) for this call
     action: StepAction = StepAction.COMPUTE
     step: int = -1
     sigma: float = 0.0

@@ -25,11 +25,12 @@ class TaylorSeerForecast(io.ComfyNode):
                 io.Int.Input("order", default=2, min=0, max=3,
                              tooltip="Taylor order: 0 = plain reuse, 1 = linear, 2 = quadratic (the usual start)."),
                 io.Float.Input("guard_tolerance", default=0.0, min=0.0, max=10.0, step=0.01,
-                               tooltip="0 = off. Above 0, each forecast step computes the first block and compares "
-                                       "it with its forecast; a relative error above this computes the step in full "
-                                       "(counted as fallbacks in the run report). Costs one block per forecast "
-                                       "step. A safety net for aggressive intervals, not a speedup: 0.1 is what "
-                                       "`make bench` measured (see README)."),
+                               tooltip="0 = off. Above 0, each forecast step computes the first block, scales the "
+                                       "forecast to what that block really did (0 = plain reuse .. 1 = the full "
+                                       "Taylor extrapolation) and, if the first block is still off by more than "
+                                       "this (relative error), computes the step in full (a fallback). Costs one "
+                                       "block per forecast step; use it with a long interval (6) and let the "
+                                       "tolerance set the speed: 0.05 is careful, 0.2 fast (see README)."),
                 *window_inputs(),
                 cache_device_input(),
             ],

@@ -144,16 +144,31 @@ def test_magnitude_settings_out_of_range_are_named(settings, message):
 FORECAST_STEPS = [3, 4, 6, 7, 9]   # interval 3 after 2 warm-up steps, 10 steps
 
 
-def test_a_guard_that_always_accepts_changes_nothing_but_the_first_block(tiny):
-    """Stack forecasts: accepted probes leave the output bit-identical to the unguarded run; the
-    first block alone is computed on every step."""
-    plain, plain_report = sample_with_report(taylorseer(tiny.patcher), tiny)
+def test_a_guard_over_plain_reuse_changes_nothing_but_the_first_block(tiny):
+    """Order 0 forecasts are the last residual, so a probe has nothing to rescale: accepted
+    probes leave the output bit-identical to the unguarded run, with the first block alone
+    computed on every step."""
+    plain, plain_report = sample_with_report(taylorseer(tiny.patcher, order=0), tiny)
     with count_block_calls(tiny) as counts:
-        guarded, report = sample_with_report(taylorseer(tiny.patcher, guard_tolerance=10.0), tiny)
+        guarded, report = sample_with_report(taylorseer(tiny.patcher, order=0, guard_tolerance=10.0), tiny)
     assert torch.equal(guarded, plain)
     assert report.step_actions() == plain_report.step_actions() and report.fallbacks == 0
     assert counts[0] == STEPS and counts[1:] == [STEPS - len(FORECAST_STEPS)] * (len(counts) - 1)
     assert "fallbacks" not in report.summary_line()
+
+
+def test_an_accepted_probe_rescales_the_forecast(tiny):
+    """Order 2: every forecast step is probed and accepted (tolerance 10) and its Taylor terms
+    are scaled by what the first block followed, a number in [0, 1]; the schedule is the
+    unguarded one, and the picture differs from it only where a scale is below 1."""
+    plain, plain_report = sample_with_report(taylorseer(tiny.patcher), tiny)
+    guarded, report = sample_with_report(taylorseer(tiny.patcher, guard_tolerance=10.0), tiny)
+    assert report.step_actions() == plain_report.step_actions() and report.fallbacks == 0
+    assert len(report.forecast_scales) == len(FORECAST_STEPS)
+    assert all(0.0 <= s <= 1.0 for s in report.forecast_scales)
+    assert torch.equal(guarded, plain) == all(s == 1.0 for s in report.forecast_scales)
+    mean = sum(report.forecast_scales) / len(report.forecast_scales)
+    assert f"forecast scale {mean:.2f}" in report.summary_line()
 
 
 def test_a_guard_that_never_accepts_computes_everything_exactly(tiny, reference_outputs):

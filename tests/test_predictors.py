@@ -1,7 +1,9 @@
 """Predictors in isolation: what stands in for a skipped feature."""
+import pytest
 import torch
 
 from comfyui_dit_cache.cache_core.predictors import LastResidual, TaylorResidual
+from comfyui_dit_cache.cache_core.tensor_measures import least_squares_scale
 
 
 def test_taylor_order_zero_is_plain_reuse():
@@ -34,3 +36,23 @@ def test_cache_device_holds_the_tensors_and_predictions_return_to_the_caller():
     store.update(0, torch.ones(4, dtype=torch.float16))
     assert store.residual.device.type == "cpu" and store.nbytes() == 8
     assert store.predict(1, torch.zeros(4, dtype=torch.float32)).dtype == torch.float32
+
+
+def test_a_scale_multiplies_only_what_the_forecast_adds():
+    predictor = TaylorResidual(None, order=2)
+    for step in range(3):
+        predictor.update(step, torch.full((2, 3), float(step * step)))
+    reused = predictor.predict(4, torch.zeros(2, 3), scale=0.0)
+    full = predictor.predict(4, torch.zeros(2, 3))
+    assert torch.equal(reused, torch.full((2, 3), 4.0))
+    assert torch.allclose(predictor.predict(4, torch.zeros(2, 3), scale=0.25), reused + 0.25 * (full - reused))
+
+
+@pytest.mark.parametrize("true_scale, fitted", [(0.3, 0.3), (1.7, 1.0), (-0.5, 0.0)])
+def test_least_squares_scale_fits_and_clamps(true_scale, fitted):
+    direction = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    assert least_squares_scale(true_scale * direction, direction) == pytest.approx(fitted, abs=1e-6)
+
+
+def test_least_squares_scale_of_nothing_to_scale_is_the_upper_bound():
+    assert least_squares_scale(torch.ones(3), torch.zeros(3)) == 1.0

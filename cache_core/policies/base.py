@@ -46,8 +46,9 @@ class CachePolicy(ABC):
     name: str = ""
     skips_steps: bool = True        # False: never skips, so the engine keeps no cache
     skip_action: StepAction = StepAction.REUSE
-    # > 0: on skipped steps the engine computes the first block anyway and compares it with its
-    # forecast; a relative error above this turns the step into a full compute (a fallback).
+    # > 0: on skipped steps the engine computes the first block anyway, fits the forecast's scale
+    # to it, and turns the step into a full compute (a fallback) when the relative error of the
+    # fitted forecast is above this.
     guard_tolerance: float = 0.0
 
     def new_memo(self) -> Any:

@@ -4,8 +4,10 @@ The derivatives are linear in the residuals, so forecasting each block's residua
 up equals forecasting their sum: the engine forecasts the whole stack's residual.
 
 With `guard_tolerance` > 0 a forecast step is checked before it is trusted: the engine computes
-the first block for real and compares it with that block's own forecast; when the relative
-error passes the tolerance the step is computed in full (confidence-gated forecasting)."""
+the first block for real, scales the Taylor terms of its forecast to fit it (how much of the
+extrapolation the model followed at this step) and forecasts the whole stack at that scale; when
+the first block's fitted forecast is still off by more than the tolerance (relative error), the
+step is computed in full (confidence-gated forecasting)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
