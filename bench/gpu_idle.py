@@ -11,6 +11,10 @@ It also times whether `torch.cuda.mem_get_info` (which ComfyUI calls on every st
 times each run once more with that query answered from its first value (`--hold-free-memory`),
 to show what the query costs. That stand-in is a measurement only; the pack never installs it.
 
+What it cannot see: a copy that PyTorch issues as non-blocking from pageable memory still waits
+for the queue (CUDA stages it), without a warning. ComfyUI's per-step copy of the prompt is one;
+bench/gpu_trace.py found it from the GPU's idle gaps.
+
 Run on a GPU through the device tool: `python3 bench/gpu_idle.py --model 0 --method "FORA interval 3"`.
 """
 from __future__ import annotations

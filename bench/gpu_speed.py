@@ -7,7 +7,9 @@ Two `floor` rows replace every block by a hook that returns its input: what a st
 only the work outside the blocks is left (embeddings, final layer, sampler, ComfyUI's calls). From
 it, *ceiling* is the speedup a cache with no cost of its own would reach on the method's schedule
 (the blocks' share of the uncached time divided by the ideal, plus the floor), and
-achieved/ceiling is what the cache's own work leaves of it.
+achieved/ceiling is what the cache's own work leaves of it. The floor rows and the row
+"uncached, conditioning handed over on the GPU" get the prompt already on the GPU, as the pack's
+cached runs have it (cache_core/conditioning.py); that row shows what the move alone is worth.
 
 Run on a GPU through the device tool (see README); `--scale tiny` runs the same code on tiny
 configs on CPU to check it.
@@ -70,6 +72,9 @@ def tiny_cases() -> list[Case]:
         extra = {k: (64 if k == "pooled" else v) for k, v in case.extra.items()}
         cases.append(Case(case.name + " (tiny)", case.config, unet, latent, 6, case.cfg, (1, 8, 64), extra))
     return cases
+
+
+UNCACHED_CONDS_ON_GPU = "uncached, conditioning handed over on the GPU"
 
 
 # method label -> node class name and inputs (fixed schedules; TeaCache at an unreachable-by-
@@ -136,12 +141,17 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
     latent = torch.zeros(case.latent)
     cuda = device.type == "cuda"
 
-    def sample(model) -> tuple[float, int]:
+    # the same conditioning, already on the GPU: what the pack's move of the conditioning (cache_core/
+    # conditioning.py) alone is worth to an uncached run
+    on_gpu = tuple([[c.to(device), {k: v.to(device) if torch.is_tensor(v) else v for k, v in extra.items()}]
+                    for c, extra in cond] for cond in (positive, negative))
+
+    def sample(model, conds=(positive, negative)) -> tuple[float, int]:
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        out = comfy.sample.sample(model, noise, case.steps, case.cfg, "euler", "simple", positive, negative, latent,
+        out = comfy.sample.sample(model, noise, case.steps, case.cfg, "euler", "simple", *conds, latent,
                                   seed=0, disable_pbar=True)
         if cuda:
             torch.cuda.synchronize()
@@ -151,7 +161,8 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
 
     # Every model is timed once per round, round after round, so that a drift of the GPU's clock
     # spreads over all rows instead of falling on some; each row keeps its best round.
-    entries: list[tuple[str, object, list]] = [("uncached", patcher, [])]
+    entries: list[tuple[str, object, list]] = [("uncached", patcher, []),
+                                               (UNCACHED_CONDS_ON_GPU, patcher, [])]
     entries += [(label, skip_every_block(patcher, synchronize), [])
                 for label, synchronize in (("floor: every block an identity hook", False),
                                            ("floor, plus a GPU sync per call", True))]
@@ -160,14 +171,19 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
         reports: list = []
         attached_engine(patched).report_listeners.append(reports.append)
         entries.append((label, patched, reports))
-    for _, model, _ in entries:
-        sample(model)  # warm-up (loading, kernels)
+    def conds_for(label: str) -> tuple:
+        # the floor stands for a cache with no cost of its own, so it gets the conditioning where
+        # the pack's cached runs have it
+        return on_gpu if label == UNCACHED_CONDS_ON_GPU or label.startswith("floor") else (positive, negative)
+
+    for label, model, _ in entries:
+        sample(model, conds_for(label))  # warm-up (loading, kernels)
     timings: dict[str, list[tuple[float, int]]] = {label: [] for label, _, _ in entries}
     for round_index in range(repeats):
         for label, model, _ in entries:
             if round_index and "cache on CPU" in label:
                 continue  # a memory option an order of magnitude slower: one timed run
-            timings[label].append(sample(model))
+            timings[label].append(sample(model, conds_for(label)))
 
     def best(label: str) -> tuple[float, int]:
         return min(t for t, _ in timings[label]), max(p for _, p in timings[label])
@@ -181,7 +197,7 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
         if not reports:
             rows.append(dict(case=case.name, method=label, seconds=seconds, achieved=base_seconds / seconds,
                              ideal=None, ratio=None, ceiling=None, extra_mib=0.0, cache_mib=0.0,
-                             steps=("C" if label == "uncached" else "-") * case.steps))
+                             steps=("C" if label.startswith("uncached") else "-") * case.steps))
             continue
         report = reports[-1]
         ideal = report.estimated_speedup
@@ -258,7 +274,8 @@ def main() -> None:
         rows += case_rows
         if args.out:  # after each model, so a run cut short still leaves what it measured
             args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}`, "
-                                f"torch {torch.__version__}, best of {args.repeats} after a warm-up run\n\n"
+                                f"torch {torch.__version__}: every row warmed up, then {args.repeats} rounds of one run per row "
+                                f"(the CPU-cache row: one), each row's best\n\n"
                                 f"{table(rows, device_name)}\n")
 
 

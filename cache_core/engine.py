@@ -22,7 +22,7 @@ from .policies.base import CachePolicy, StepAction, StepContext
 from .predictors import LastResidual, ResidualPredictor, TaylorResidual
 from .report import CallRecord, RunReport
 from .state import PROBE_SLOT, STACK_SLOT, RunState, StreamState
-from .tensor_measures import least_squares_scale, relative_l1
+from .tensor_measures import fitted_scale_and_error
 
 log = get_logger(__name__)
 
@@ -146,8 +146,7 @@ class CacheEngine:
         predictor = stream.predictors[PROBE_SLOT]
         reused = predictor.predict(stream.step, real, scale=0.0)
         added = predictor.predict(stream.step, real) - reused
-        scale = least_squares_scale(real - reused, added)
-        error = relative_l1(reused + scale * added, real)
+        scale, error = fitted_scale_and_error(real, reused, added)
         log.debug("step %d: %s forecast scale %.3f, error %.4f (tolerance %s)", stream.step, stream.label, scale,
                   error, state.policy.guard_tolerance)
         if error > state.policy.guard_tolerance:

@@ -13,11 +13,18 @@ def relative_l1(current: torch.Tensor, previous: torch.Tensor) -> float:
     return numerator / denominator if denominator else 0.0
 
 
-def least_squares_scale(target: torch.Tensor, direction: torch.Tensor, low: float = 0.0, high: float = 1.0) -> float:
-    """The s in [low, high] that minimises |target - s * direction|^2 (`high` when direction is
-    all zeros, where s changes nothing); one read from the device."""
-    direction = direction.float()
-    dot, energy = torch.stack([(target.float() * direction).sum(), (direction * direction).sum()]).tolist()
-    if energy == 0.0:
-        return high
-    return min(max(dot / energy, low), high)
+def fitted_scale_and_error(real: torch.Tensor, reused: torch.Tensor, added: torch.Tensor) -> tuple[float, float]:
+    """Fit `reused + s * added` to `real` with s in [0, 1] (least squares; 1 when `added` is all
+    zeros, where s changes nothing), and the relative L1 error of that fit against `real`.
+
+    Computed on the tensors' device and read back in one transfer: the forecast guard needs
+    both on every probed step, and each read waits for the GPU's queue."""
+    target, direction = (real - reused).float(), added.float()
+    energy = (direction * direction).sum()
+    scale = torch.where(energy > 0, (target * direction).sum() / energy.clamp_min(torch.finfo(torch.float32).tiny),
+                        torch.ones_like(energy)).clamp(0.0, 1.0)
+    denominator = real.float().abs().mean()
+    error = (target - scale * direction).abs().mean() / denominator.clamp_min(torch.finfo(torch.float32).tiny)
+    error = torch.where(denominator > 0, error, torch.zeros_like(error))
+    fitted_scale, fitted_error = torch.stack([scale, error]).tolist()
+    return fitted_scale, fitted_error

@@ -109,3 +109,25 @@ def test_attaching_leaves_the_original_patcher_unchanged(tiny, reference_outputs
 def test_unsupported_model_is_named_in_the_error():
     with pytest.raises(UnsupportedModelError, match="UNetModel is not a supported diffusion transformer"):
         adapter_for(tiny_models.tiny_sd15().patcher)
+
+
+def test_the_runs_conditioning_moves_to_the_device_and_the_users_stays(tiny):
+    """ComfyUI's encoding of the prompt for one run (process_conds) is moved, tensors and lists of
+    tensors alike; the prompt the user's workflow holds keeps its tensors where they were."""
+    import comfy.sampler_helpers
+    import comfy.samplers
+
+    from comfyui_dit_cache.cache_core.conditioning import move_conditioning
+
+    g = torch.Generator().manual_seed(0)
+    positive = tiny.make_cond(g)
+    users = [positive[0][0]] + [v for v in positive[0][1].values() if torch.is_tensor(v)]
+    conds = {"positive": comfy.sampler_helpers.convert_cond(positive)}
+    noise = torch.randn(tiny.latent_shape, generator=g)
+    conds = comfy.samplers.process_conds(tiny.patcher.model, noise, conds, "cpu", seed=0)
+    moved = move_conditioning(conds, torch.device("meta"))
+    held = [getattr(c, "cond", None) for c in conds["positive"][0]["model_conds"].values()]
+    tensors = [t for value in held for t in (value if isinstance(value, list) else [value]) if torch.is_tensor(t)]
+    assert moved > 0 and tensors and all(t.device.type == "meta" for t in tensors)
+    assert all(t.device.type == "cpu" for t in users)
+    assert move_conditioning(conds, torch.device("meta")) == 0   # already there: nothing copied again

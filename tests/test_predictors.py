@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from comfyui_dit_cache.cache_core.predictors import LastResidual, TaylorResidual
-from comfyui_dit_cache.cache_core.tensor_measures import least_squares_scale
+from comfyui_dit_cache.cache_core.tensor_measures import fitted_scale_and_error, relative_l1
 
 
 def test_taylor_order_zero_is_plain_reuse():
@@ -49,10 +49,16 @@ def test_a_scale_multiplies_only_what_the_forecast_adds():
 
 
 @pytest.mark.parametrize("true_scale, fitted", [(0.3, 0.3), (1.7, 1.0), (-0.5, 0.0)])
-def test_least_squares_scale_fits_and_clamps(true_scale, fitted):
-    direction = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
-    assert least_squares_scale(true_scale * direction, direction) == pytest.approx(fitted, abs=1e-6)
+def test_the_fitted_scale_is_least_squares_clamped_to_0_1(true_scale, fitted):
+    g = torch.Generator().manual_seed(0)
+    reused, added, noise = (torch.randn(4, 5, generator=g) for _ in range(3))
+    real = reused + true_scale * added + 0.01 * noise
+    scale, error = fitted_scale_and_error(real, reused, added)
+    assert scale == pytest.approx(fitted, abs=0.01)
+    assert error == pytest.approx(relative_l1(reused + scale * added, real), rel=1e-5)
 
 
-def test_least_squares_scale_of_nothing_to_scale_is_the_upper_bound():
-    assert least_squares_scale(torch.ones(3), torch.zeros(3)) == 1.0
+def test_nothing_to_scale_fits_at_one_and_an_all_zero_target_has_no_error():
+    assert fitted_scale_and_error(torch.ones(3), torch.ones(3), torch.zeros(3)) == (1.0, 0.0)
+    scale, error = fitted_scale_and_error(torch.zeros(3), torch.zeros(3), torch.ones(3))
+    assert (scale, error) == (0.0, 0.0)

@@ -129,13 +129,14 @@ def test_lora_then_cache_equals_cache_then_lora(tiny):
     assert torch.equal(tiny_models.sample(cached, tiny, steps=STEPS, cfg=3.0), without_lora)  # LoRA undone
 
 
-def test_nan_latent_is_refused_with_a_message_that_names_it():
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_nan_latent_is_refused_with_a_message_that_names_it(bad):
     flux = tiny_models.tiny_flux()
     patched, reports = attach_policy(flux, ReuseSchedule(interval=2))
     import comfy.sample
     g = torch.Generator().manual_seed(0)
     latent = torch.zeros(flux.latent_shape)
-    latent[0, 0, 0, 0] = float("nan")
+    latent[0, 1, 2, 3] = bad
     with pytest.raises(InvalidLatentError, match="latent given to the sampler holds NaN"):
         comfy.sample.sample(patched, torch.randn(flux.latent_shape, generator=g), 4, 3.0, "euler", "simple",
                             flux.make_cond(g), flux.make_cond(g), latent, seed=0, disable_pbar=True)

@@ -72,7 +72,7 @@ def main() -> None:
         "Apply FORA (interval 3)": node(ApplyFORA, model=flux.patcher, interval=3, warmup_steps=1, **WINDOW),
         "TeaCache-style (0.4, flux preset)": node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=0.4,
                                                   coefficients="flux", max_consecutive_reuse=3, **WINDOW),
-        "TaylorSeer (interval 2, order 2, stack)": node(TaylorSeerForecast, model=flux.patcher, interval=2,
+        "TaylorSeer (interval 2, order 2)": node(TaylorSeerForecast, model=flux.patcher, interval=2,
                                                         warmup_steps=3, order=2, **WINDOW),
         "Block Profiler": node(BlockProfiler, model=flux.patcher, profile_name="demo"),
     }

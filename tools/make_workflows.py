@@ -237,7 +237,7 @@ def workflows() -> dict[str, tuple[Graph, str]]:
         "hunyuan_video_t2v_taylorseer.json": (
             hunyuan_t2v("taylorseer", dict(interval=2, warmup_steps=3, order=2,
                                            guard_tolerance=0.0, **WINDOW)),
-            "HunyuanVideo T2V 848x480, 73 frames, with TaylorSeer Forecast (interval 2, stack: little memory)."),
+            "HunyuanVideo T2V 848x480, 73 frames, with TaylorSeer Forecast (interval 2)."),
     }
 
 
