@@ -37,6 +37,12 @@ OUTPUT = Path(__file__).resolve().parent.parent / "demo_output.png"
 
 
 def node(cls, **inputs):
+    """The node's output MODEL; inputs not given take the node's own defaults, as on a node just
+    added in the editor (so a new input never breaks the demo)."""
+    for name, spec in cls.INPUT_TYPES()["required"].items():
+        options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+        if name not in inputs and "default" in options:
+            inputs[name] = options["default"]
     return cls.PREPARE_CLASS_CLONE({"UNIQUE_ID": "demo"}).execute(**inputs).args[0]
 
 
