@@ -218,7 +218,6 @@ def skip_every_block(patcher, synchronize: bool):
     its input, so a step costs only what lies outside the blocks (embeddings, final layer, the
     sampler, ComfyUI's calls). With `synchronize` the first hook also waits for the GPU, as
     reading a GPU value once per call does."""
-    import torch
     from comfyui_dit_cache.cache_core.attach import adapter_for
 
     clone = patcher.clone()

@@ -94,6 +94,7 @@ def main() -> None:
     import torch
     import comfy.sample
     import gpu_speed
+    from gpu_idle import best_of_two
     from comfyui_dit_cache.cache_core.attach import attached_engine
 
     case = gpu_speed.FULL[args.model]
@@ -111,16 +112,6 @@ def main() -> None:
             return comfy.sample.sample(model, noise, case.steps, case.cfg, "euler", "simple", positive, negative,
                                        torch.zeros(case.latent), seed=0, disable_pbar=True)
         return run
-
-    def best_of_two(run) -> float:
-        times = []
-        for _ in range(2):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            run()
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        return min(times)
 
     base_run = runner(patcher)
     base_run()
