@@ -130,6 +130,13 @@ def conditioning(case: Case):
     return one(), one()
 
 
+def conditioning_on(device, *conds) -> tuple:
+    """The same conditioning lists with their tensors on `device`."""
+    import torch
+    return tuple([[c.to(device), {k: v.to(device) if torch.is_tensor(v) else v for k, v in extra.items()}]
+                  for c, extra in cond] for cond in conds)
+
+
 def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
     import torch
     import comfy.sample
@@ -143,8 +150,7 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
 
     # the same conditioning, already on the GPU: what the pack's move of the conditioning (cache_core/
     # conditioning.py) alone is worth to an uncached run
-    on_gpu = tuple([[c.to(device), {k: v.to(device) if torch.is_tensor(v) else v for k, v in extra.items()}]
-                    for c, extra in cond] for cond in (positive, negative))
+    on_gpu = conditioning_on(device, positive, negative)
 
     def sample(model, conds=(positive, negative)) -> tuple[float, int]:
         if cuda:

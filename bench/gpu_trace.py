@@ -102,8 +102,7 @@ def main() -> None:
     patcher = gpu_speed.build(case, device, torch.bfloat16)
     positive, negative = gpu_speed.conditioning(case)
     if args.conds_on_gpu:
-        positive, negative = ([[c.to(device), {k: v.to(device) if torch.is_tensor(v) else v for k, v in extra.items()}]
-                               for c, extra in cond] for cond in (positive, negative))
+        positive, negative = gpu_speed.conditioning_on(device, positive, negative)
     noise = torch.randn(case.latent, generator=torch.Generator().manual_seed(0))
     methods = gpu_speed.methods()
 

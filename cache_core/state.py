@@ -34,7 +34,6 @@ class StreamState:
     forecast_scale: float = 1.0   # of the Taylor terms, fitted by the probe (guard) for this call
     action: StepAction = StepAction.COMPUTE
     step: int = -1
-    sigma: float = 0.0
     block_actions: list[str] = field(default_factory=list)
 
     def nbytes(self) -> int:

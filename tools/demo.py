@@ -24,6 +24,7 @@ from PIL import Image  # noqa: E402
 
 import reference_data as rd  # noqa: E402
 from image_metrics import psnr  # noqa: E402
+from workflow_format import input_specs  # noqa: E402
 import reference_models as refs  # noqa: E402
 from comfyui_dit_cache.cache_core.attach import attached_engine  # noqa: E402
 from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, TaylorSeerForecast, TeaCacheThreshold  # noqa: E402
@@ -39,10 +40,9 @@ OUTPUT = Path(__file__).resolve().parent.parent / "demo_output.png"
 def node(cls, **inputs):
     """The node's output MODEL; inputs not given take the node's own defaults, as on a node just
     added in the editor (so a new input never breaks the demo)."""
-    for name, spec in cls.INPUT_TYPES()["required"].items():
-        options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-        if name not in inputs and "default" in options:
-            inputs[name] = options["default"]
+    for spec in input_specs(cls):
+        if spec.name not in inputs and not spec.optional and "default" in spec.options:
+            inputs[spec.name] = spec.options["default"]
     return cls.PREPARE_CLASS_CLONE({"UNIQUE_ID": "demo"}).execute(**inputs).args[0]
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         "TeaCache-style (0.4, flux preset)": node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=0.4,
                                                   coefficients="flux", max_consecutive_reuse=3, **WINDOW),
         "TaylorSeer (interval 2, order 2)": node(TaylorSeerForecast, model=flux.patcher, interval=2,
-                                                        warmup_steps=3, order=2, **WINDOW),
+                                                 warmup_steps=3, order=2, **WINDOW),
         "Block Profiler": node(BlockProfiler, model=flux.patcher, profile_name="demo"),
     }
     rows = [reference]

@@ -40,9 +40,10 @@ def node_class(class_type: str):
     return nodes.NODE_CLASS_MAPPINGS[class_type]
 
 
-def input_specs(class_type: str) -> list[InputSpec]:
-    """Inputs in definition order (required, then optional), hidden ones left out."""
-    definition = node_class(class_type).INPUT_TYPES()
+def input_specs(class_type: str | type) -> list[InputSpec]:
+    """Inputs in definition order (required, then optional), hidden ones left out; of a
+    registered node type, or of a node class itself."""
+    definition = (node_class(class_type) if isinstance(class_type, str) else class_type).INPUT_TYPES()
     out = []
     for section in ("required", "optional"):
         for name, spec in definition.get(section, {}).items():
