@@ -35,7 +35,8 @@ class TeaCacheThreshold(io.ComfyNode):
             display_name="TeaCache-style Threshold",
             category=CATEGORY,
             description="Skips whole steps while the accumulated, rescaled change of the first block's modulated "
-                        "input stays under the threshold, reusing the cached output of the block stack.",
+                        "input stays under the threshold, reusing the cached output of the block stack. Each "
+                        "step's change is used two steps later, so deciding never waits for the GPU.",
             inputs=[
                 model_input(),
                 io.Float.Input("rel_l1_thresh", default=0.4, min=0.0, max=10.0, step=0.01,

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from comfyui_dit_cache.cache_core.predictors import LastResidual, TaylorResidual
+from comfyui_dit_cache.cache_core.deferred_read import DeferredRead
 from comfyui_dit_cache.cache_core.tensor_measures import fitted_scale_and_error, relative_l1
 
 
@@ -62,3 +63,8 @@ def test_nothing_to_scale_fits_at_one_and_an_all_zero_target_has_no_error():
     assert fitted_scale_and_error(torch.ones(3), torch.ones(3), torch.zeros(3)) == (1.0, 0.0)
     scale, error = fitted_scale_and_error(torch.zeros(3), torch.zeros(3), torch.ones(3))
     assert (scale, error) == (0.0, 0.0)
+
+
+def test_a_deferred_read_gives_the_values_it_was_handed():
+    assert DeferredRead(torch.tensor([0.25, 3.0])).values() == [0.25, 3.0]
+    assert DeferredRead(torch.tensor(2.5, dtype=torch.bfloat16)).values() == [2.5]
