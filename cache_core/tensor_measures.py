@@ -5,13 +5,16 @@ from __future__ import annotations
 import torch
 
 
+def _ratio(numerator: torch.Tensor, denominator: torch.Tensor, when_zero: float) -> torch.Tensor:
+    """numerator / denominator, or `when_zero` where the denominator is 0, without a host read."""
+    quotient = numerator / denominator.clamp_min(torch.finfo(torch.float32).tiny)
+    return torch.where(denominator > 0, quotient, torch.full_like(quotient, when_zero))
+
+
 def relative_l1_on_device(current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
     """mean|current - previous| / mean|previous| (0 when previous is all zeros), as a 0-d float32
     tensor on the inputs' device: nothing waits for the GPU until someone reads it."""
-    numerator = (current.float() - previous.float()).abs().mean()
-    denominator = previous.float().abs().mean()
-    return torch.where(denominator > 0, numerator / denominator.clamp_min(torch.finfo(torch.float32).tiny),
-                       torch.zeros_like(numerator))
+    return _ratio((current.float() - previous.float()).abs().mean(), previous.float().abs().mean(), 0.0)
 
 
 def relative_l1(current: torch.Tensor, previous: torch.Tensor) -> float:
@@ -26,11 +29,7 @@ def fitted_scale_and_error(real: torch.Tensor, reused: torch.Tensor, added: torc
     Computed on the tensors' device and read back in one transfer: the forecast guard needs
     both on every probed step, and each read waits for the GPU's queue."""
     target, direction = (real - reused).float(), added.float()
-    energy = (direction * direction).sum()
-    scale = torch.where(energy > 0, (target * direction).sum() / energy.clamp_min(torch.finfo(torch.float32).tiny),
-                        torch.ones_like(energy)).clamp(0.0, 1.0)
-    denominator = real.float().abs().mean()
-    error = (target - scale * direction).abs().mean() / denominator.clamp_min(torch.finfo(torch.float32).tiny)
-    error = torch.where(denominator > 0, error, torch.zeros_like(error))
+    scale = _ratio((target * direction).sum(), (direction * direction).sum(), 1.0).clamp(0.0, 1.0)
+    error = _ratio((target - scale * direction).abs().mean(), real.float().abs().mean(), 0.0)
     fitted_scale, fitted_error = torch.stack([scale, error]).tolist()
     return fitted_scale, fitted_error
