@@ -23,8 +23,8 @@ from .report import RunReport
 PROFILE_FORMAT = "dit-cache-profile/1"
 # FORA suggestion: the longest interval whose accumulated output change stays under this. 0.1
 # makes the reference FLUX (median step change 0.048) get interval 3, the setting `make bench`
-# found best there (27 dB at 2.5x; interval 4 fell to 19 dB). One model's calibration: recheck it
-# when more reference models exist.
+# found best there (24.5 dB at 2.5x on 8 prompts; interval 4 fell to 19.5 dB). One model's
+# calibration: recheck it when more reference models exist.
 FORA_CHANGE_BUDGET = 0.1
 MAX_SUGGESTED_INTERVAL = 6
 

@@ -1,0 +1,88 @@
+"""How much one skipped step costs, prompt by prompt, on a reference model (CPU).
+
+For each chosen step it samples the bench's prompts with only that step reused from the step
+before (everything else computed) and prints the pixel error against the uncached output, pooled
+and per prompt. It is the evidence behind the bench's per-prompt PSNR column: on the reference
+models the same single skip costs some prompts a thousand times more than others (the image
+"decides" something at that step for them), so a PSNR pooled over a few prompts is decided by
+whichever schedule happens to skip such a step, and a comparison of two policies at equal computes
+can flip sign with the prompt set.
+
+    python bench/skip_sensitivity.py --family hunyuan_video --steps 7,8,9,12 --prompts 8
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import comfy_runtime  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", default="flux", choices=("flux", "wan", "hunyuan_video"))
+    parser.add_argument("--steps", default="", help="comma-separated steps to skip one at a time (default: 3..19)")
+    parser.add_argument("--prompts", type=int, default=8)
+    args = parser.parse_args()
+    comfy_runtime.boot()
+    comfy_runtime.load_pack()
+
+    import comfy.sample
+    import torch
+
+    import reference_data as rd
+    import reference_models as refs
+    from image_metrics import psnr
+    from quality import CFG, STEPS, frames
+
+    from comfyui_dit_cache.cache_core.attach import adapter_for, attach_engine
+    from comfyui_dit_cache.cache_core.engine import CacheEngine
+    from comfyui_dit_cache.cache_core.policies.base import CachePolicy, StepAction
+
+    @dataclass(frozen=True)
+    class SkipOneStep(CachePolicy):
+        """Reuses the previous step's stack residual at `step`, computes every other step."""
+        step: int = 0
+        name = "SkipOneStep"
+
+        def decide(self, ctx, memo) -> StepAction:
+            return StepAction.REUSE if ctx.step == self.step else StepAction.COMPUTE
+
+    model = refs.load(args.family)
+    g = torch.Generator().manual_seed(7)  # the bench's prompts and seeds
+    cases = [rd.random_prompt(g, model.video) for _ in range(args.prompts)]
+
+    def sample(patcher) -> list[torch.Tensor]:
+        pixels = []
+        for i, prompt in enumerate(cases):
+            noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + i))
+            out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
+                                      model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=i,
+                                      disable_pbar=True)
+            pixels.append(frames(rd.decode(model.patcher.model.latent_format.process_in(out))).clamp(-1, 1))
+        return pixels
+
+    reference = sample(model.patcher)
+    adapter = adapter_for(model.patcher)
+    blocks = adapter.blocks(model.patcher.model.diffusion_model)
+    steps = [int(s) for s in args.steps.split(",")] if args.steps else list(range(3, STEPS))
+    print(f"{args.family}: {args.prompts} prompts, {STEPS} euler steps, CFG {CFG}; pixel MSE per prompt")
+    for step in steps:
+        policy = SkipOneStep(step=step)
+        patched = attach_engine(model.patcher, CacheEngine(policy.name, adapter, policy, blocks))
+        pixels = sample(patched)
+        per_prompt = [float(((a - b) ** 2).mean()) for a, b in zip(pixels, reference)]
+        pooled = psnr(torch.cat(pixels), torch.cat(reference), 2.0)
+        spread = max(per_prompt) / max(min(per_prompt), 1e-12)
+        print(f"skip step {step:2d}: pooled PSNR {pooled:5.1f} dB, max/min MSE {spread:8.0f}x | "
+              + " ".join(f"{v:.1e}" for v in per_prompt), flush=True)
+
+
+if __name__ == "__main__":
+    main()
