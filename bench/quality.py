@@ -95,29 +95,49 @@ def calibration_profile(model) -> dict:
     return reports[0].extras["profile"]
 
 
-def run_family(family: str, prompts: int) -> list[dict]:
+def bench_prompts(model, count: int) -> list:
+    """The prompts every sweep samples (the i-th with noise seed 100 + i, `sample_prompt`)."""
     import torch
-    import comfy.sample
 
     import reference_data as rd
+
+    g = torch.Generator().manual_seed(7)
+    return [rd.random_prompt(g, model.video) for _ in range(count)]
+
+
+def sample_prompt(model, patcher, index: int, prompt):
+    """The model-space latent `patcher` samples for the `index`-th bench prompt."""
+    import comfy.sample
+    import torch
+
+    noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + index))
+    out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
+                              model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=index,
+                              disable_pbar=True)
+    return model.patcher.model.latent_format.process_in(out)
+
+
+def decoded(latent):
+    """Pixels of a latent batch as frames in [-1, 1]."""
+    import reference_data as rd
+
+    return frames(rd.decode(latent)).clamp(-1, 1)
+
+
+def run_family(family: str, prompts: int) -> list[dict]:
+    import torch
+
     import reference_models as refs
     from block_counter import count_block_calls
     from image_metrics import psnr, ssim
 
     model = refs.load(family)
-    g = torch.Generator().manual_seed(7)
-    cases = [rd.random_prompt(g, model.video) for _ in range(prompts)]
+    cases = bench_prompts(model, prompts)
 
     def sample_once(patcher, count: int = len(cases)) -> tuple[list, float, int]:
-        outputs = []
         start = time.perf_counter()
         with count_block_calls(model.patcher.model.diffusion_model) as counts:
-            for i, prompt in enumerate(cases[:count]):
-                noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + i))
-                out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
-                                          model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=i,
-                                          disable_pbar=True)
-                outputs.append(model.patcher.model.latent_format.process_in(out))
+            outputs = [sample_prompt(model, patcher, i, prompt) for i, prompt in enumerate(cases[:count])]
         return outputs, time.perf_counter() - start, sum(counts)
 
     def sample_all(patcher) -> tuple[list, float, int]:
@@ -129,8 +149,8 @@ def run_family(family: str, prompts: int) -> list[dict]:
     profile = calibration_profile(model)
     reference, base_seconds, base_blocks = sample_all(model.patcher)
     ref_latent = torch.cat(reference)
-    ref_pixels = frames(rd.decode(ref_latent)).clamp(-1, 1)
-    ref_per_prompt = [frames(rd.decode(x)).clamp(-1, 1) for x in reference]
+    ref_per_prompt = [decoded(x) for x in reference]
+    ref_pixels = torch.cat(ref_per_prompt)
     latent_range = float(ref_latent.max() - ref_latent.min())
     rows = [dict(family=family, method="uncached", label="", computes=1.0, speedup=1.0, psnr_latent=math.inf,
                  psnr_pixels=math.inf, psnr_prompt_mean=math.inf, ssim=1.0)]
@@ -138,11 +158,12 @@ def run_family(family: str, prompts: int) -> list[dict]:
         patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=model.patcher, **inputs).args[0]
         outputs, seconds, blocks = sample_all(patched)
         latent = torch.cat(outputs)
-        pixels = frames(rd.decode(latent)).clamp(-1, 1)
+        per_prompt = [decoded(x) for x in outputs]
+        pixels = torch.cat(per_prompt)
         rows.append(dict(family=family, method=method, label=label, computes=blocks / base_blocks,
                          speedup=base_seconds / seconds, psnr_latent=psnr(latent, ref_latent, latent_range),
                          psnr_pixels=psnr(pixels, ref_pixels, 2.0),
-                         psnr_prompt_mean=prompt_mean_psnr(outputs, ref_per_prompt), ssim=ssim(pixels, ref_pixels)))
+                         psnr_prompt_mean=prompt_mean_psnr(per_prompt, ref_per_prompt), ssim=ssim(pixels, ref_pixels)))
         print(f"{family:14s} {method:20s} {label:12s} computes {rows[-1]['computes']:.2f} "
               f"speedup {rows[-1]['speedup']:.2f}x PSNR {rows[-1]['psnr_pixels']:.1f} dB "
               f"(per-prompt mean {rows[-1]['psnr_prompt_mean']:.1f}) SSIM {rows[-1]['ssim']:.3f}",
@@ -150,15 +171,15 @@ def run_family(family: str, prompts: int) -> list[dict]:
     return rows
 
 
-def prompt_mean_psnr(outputs: list, references: list) -> float:
-    """Pixel PSNR of each prompt's output, averaged (how the TeaCache and MagCache papers average).
+def prompt_mean_psnr(pixels: list, references: list) -> float:
+    """Pixel PSNR of each prompt's image, averaged (how the TeaCache and MagCache papers average).
     Pooling the squared error over all prompts, as the main PSNR column does, lets the one prompt
-    whose image flips at a skipped step decide the figure: single-step skips on these models
-    differed 1000x in error from prompt to prompt. A prompt reproduced exactly counts as 100 dB."""
-    import reference_data as rd
+    whose image flips at a skipped step decide the figure: one skipped step on these models
+    differed up to 800x in error from prompt to prompt (skip_sensitivity.py). A prompt reproduced
+    exactly counts as 100 dB."""
     from image_metrics import psnr
 
-    values = [psnr(frames(rd.decode(out)).clamp(-1, 1), ref, 2.0) for out, ref in zip(outputs, references)]
+    values = [psnr(out, ref, 2.0) for out, ref in zip(pixels, references)]
     if all(math.isinf(v) for v in values):
         return math.inf
     return sum(min(v, 100.0) for v in values) / len(values)

@@ -33,13 +33,11 @@ def main() -> None:
     comfy_runtime.boot()
     comfy_runtime.load_pack()
 
-    import comfy.sample
     import torch
 
-    import reference_data as rd
     import reference_models as refs
     from image_metrics import psnr
-    from quality import CFG, STEPS, frames
+    from quality import CFG, STEPS, bench_prompts, decoded, sample_prompt
 
     from comfyui_dit_cache.cache_core.attach import adapter_for, attach_engine
     from comfyui_dit_cache.cache_core.engine import CacheEngine
@@ -55,18 +53,10 @@ def main() -> None:
             return StepAction.REUSE if ctx.step == self.step else StepAction.COMPUTE
 
     model = refs.load(args.family)
-    g = torch.Generator().manual_seed(7)  # the bench's prompts and seeds
-    cases = [rd.random_prompt(g, model.video) for _ in range(args.prompts)]
+    cases = bench_prompts(model, args.prompts)
 
     def sample(patcher) -> list[torch.Tensor]:
-        pixels = []
-        for i, prompt in enumerate(cases):
-            noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + i))
-            out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
-                                      model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=i,
-                                      disable_pbar=True)
-            pixels.append(frames(rd.decode(model.patcher.model.latent_format.process_in(out))).clamp(-1, 1))
-        return pixels
+        return [decoded(sample_prompt(model, patcher, i, prompt)) for i, prompt in enumerate(cases)]
 
     reference = sample(model.patcher)
     adapter = adapter_for(model.patcher)
