@@ -185,9 +185,9 @@ def prompt_mean_psnr(pixels: list, references: list) -> float:
     return sum(min(v, 100.0) for v in values) / len(values)
 
 
-def write_table(rows: list[dict], meta: dict[str, dict]) -> str:
+def write_table(rows: list[dict], meta: dict[str, dict], prompts: int) -> str:
     lines = ["# Quality / speed on the reference models", "",
-             f"`make bench` (`bench/quality.py`): {STEPS} euler steps, CFG {CFG}, the same prompts and seeds for every "
+             f"`bench/quality.py --prompts {prompts}` (`make bench` runs 8): {STEPS} euler steps, CFG {CFG}, the same prompts and seeds for every "
              "row, CPU. *computes*: real block computations over those of the uncached run (1/computes is the ideal "
              "speedup). *speedup*: wall clock (best of two runs after a one-prompt warm-up) against the uncached run in the same process (tiny models on CPU: "
              "per-step overhead weighs more than on a GPU). PSNR/SSIM against the uncached output: *PSNR pixels* pools "
@@ -272,6 +272,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--families", default="flux,wan,hunyuan_video")
     parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder for quality.md and pareto.png (default bench/results; the 16-prompt run that "
+                             "checks the matched comparisons writes bench/results/16_prompts)")
     args = parser.parse_args()
     comfy_runtime.boot()
     comfy_runtime.load_pack()
@@ -283,10 +286,10 @@ def main() -> None:
     for family in args.families.split(","):
         rows += run_family(family, args.prompts)
     meta = {f: json.loads((refs.FIXTURES / f"{f}.json").read_text()) for f in args.families.split(",")}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality.md").write_text(write_table(rows, meta))
-    write_plot(rows, RESULTS / "pareto.png")
-    print(f"wrote {RESULTS / 'quality.md'} and {RESULTS / 'pareto.png'}")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "quality.md").write_text(write_table(rows, meta, args.prompts))
+    write_plot(rows, args.results / "pareto.png")
+    print(f"wrote {args.results / 'quality.md'} and {args.results / 'pareto.png'}")
 
 
 if __name__ == "__main__":

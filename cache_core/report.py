@@ -19,6 +19,10 @@ class CallRecord:
     block_actions: str     # one letter per block: C computed, R reused, F forecast
 
 
+# An accepted forecast fitted below this scale of its Taylor terms is, in effect, plain reuse.
+REUSE_SCALE = 0.01
+
+
 @dataclass
 class RunReport:
     method: str
@@ -85,7 +89,14 @@ class RunReport:
         if self.fallbacks:
             parts.append(f"{self.fallbacks} fallbacks")
         if self.forecast_scales:
-            parts.append(f"forecast scale {sum(self.forecast_scales) / len(self.forecast_scales):.2f}")
+            scales = self.forecast_scales
+            part = f"forecast scale {sum(scales) / len(scales):.2f}"
+            # A mean hides what matters: accepted forecasts fitted to scale 0 are reuse, and
+            # several in a row are what cost the guard 5 dB on the HunyuanVideo reference model.
+            at_reuse = sum(s < REUSE_SCALE for s in scales)
+            if at_reuse:
+                part += f" ({at_reuse} of {len(scales)} at plain reuse)"
+            parts.append(part)
         line = ", ".join(parts) + f", est. {self.estimated_speedup:.1f}x"
         if self.cache_peak_bytes:
             line += f", cache {self.cache_peak_bytes / 2**20:.1f} MB"

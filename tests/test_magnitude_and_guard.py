@@ -15,6 +15,7 @@ from test_nodes import STEPS, WINDOW, output_dir, sample_with_report, taylorseer
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.policies import MAGNITUDE_PRESETS, resample_ratios
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
+from comfyui_dit_cache.cache_core.report import RunReport
 from comfyui_dit_cache.nodes import BlockProfiler, LoadCacheProfile, MagnitudeThreshold
 
 
@@ -169,6 +170,14 @@ def test_an_accepted_probe_rescales_the_forecast(tiny):
     assert torch.equal(guarded, plain) == all(s == 1.0 for s in report.forecast_scales)
     mean = sum(report.forecast_scales) / len(report.forecast_scales)
     assert f"forecast scale {mean:.2f}" in report.summary_line()
+
+
+def test_the_report_counts_forecasts_fitted_to_plain_reuse():
+    """The mean scale alone hides runs of reuse; the summary says how many were fitted to 0."""
+    report = RunReport("TaylorSeer", "flux", "guarded", total_steps=4, forecast_scales=[0.0, 0.004, 0.5, 1.0])
+    assert "forecast scale 0.38 (2 of 4 at plain reuse)" in report.summary_line()
+    report.forecast_scales = [0.5, 1.0]
+    assert report.summary_line().endswith("forecast scale 0.75, est. 1.0x")
 
 
 def test_a_guard_that_never_accepts_computes_everything_exactly(tiny, reference_outputs):
