@@ -22,9 +22,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import comfy_runtime  # noqa: E402
 
-LETTERS = {"compute": "C", "forecast": "F", "reuse": "R"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", default="hunyuan_video", choices=("flux", "wan", "hunyuan_video"))
@@ -34,27 +31,26 @@ def main() -> None:
     comfy_runtime.load_pack()
 
     import reference_models as refs
-    from quality import GUARD_INTERVAL, GUARD_TOLERANCES, bench_prompts, sample_prompt
+    from quality import GUARD_INTERVAL, GUARD_TOLERANCES, bench_prompts, sample_prompt, taylorseer_inputs
 
     from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.policies.base import StepAction
     from comfyui_dit_cache.nodes import TaylorSeerForecast
 
     model = refs.load(args.family)
     cases = bench_prompts(model, args.prompts)
-    window = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
     runs = [(2, 0.0)] + [(GUARD_INTERVAL, tolerance) for tolerance in GUARD_TOLERANCES]
     print(f"{args.family}: {args.prompts} bench prompts; C computed, F forecast (guarded: probed and accepted)")
     for interval, tolerance in runs:
         patched = TaylorSeerForecast.PREPARE_CLASS_CLONE({"UNIQUE_ID": "guard-schedule"}).execute(
-            model=model.patcher, interval=interval, warmup_steps=3, order=2, guard_tolerance=tolerance,
-            **window).args[0]
+            model=model.patcher, **taylorseer_inputs(interval, tolerance)).args[0]
         reports = []
         attached_engine(patched).report_listeners.append(reports.append)
         for index, prompt in enumerate(cases):
             sample_prompt(model, patched, index, prompt)
         name = f"interval {interval}" + (f", tol {tolerance}" if tolerance else " (plain)")
         for index, report in enumerate(reports):
-            pattern = "".join(LETTERS[a] for a in report.step_actions())
+            pattern = "".join(StepAction(a).letter for a in report.step_actions())
             scales = " ".join(f"{s:.2f}" for s in report.forecast_scales)
             print(f"{name:20s} prompt {index}: {pattern}  {report.fallbacks:2d} fallbacks  scales {scales}",
                   flush=True)

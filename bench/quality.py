@@ -31,6 +31,8 @@ GUARD_TOLERANCES = (0.05, 0.1, 0.2, 0.3)
 MATCHED_PAIRS = (("Magnitude (profiled curve)", "Magnitude (preset curve)"),
                  ("TaylorSeer guarded", "TaylorSeer"))
 RESULTS = ROOT / "bench" / "results"
+# Every DiT Cache node in the sweep acts on all steps and keeps its cache on the model device.
+WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 
 
 def frames(pixels):
@@ -40,6 +42,11 @@ def frames(pixels):
     return pixels
 
 
+def taylorseer_inputs(interval: int, tolerance: float) -> dict:
+    """TaylorSeer Forecast's inputs in the sweep (plain: tolerance 0), shared with guard_schedule.py."""
+    return dict(interval=interval, warmup_steps=3, order=2, guard_tolerance=tolerance, **WINDOW)
+
+
 def settings(family: str, profile: dict) -> list[tuple[str, str, object, dict]]:
     """(method, label, node class, inputs) for every point of every sweep; `profile` is a Block
     Profiler profile of this model, from a prompt and seed the sweeps do not use."""
@@ -47,24 +54,22 @@ def settings(family: str, profile: dict) -> list[tuple[str, str, object, dict]]:
 
     from comfyui_dit_cache.nodes import ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold
 
-    window = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
     out = []
     for interval in (2, 3, 4, 5):
-        out.append(("FORA", f"interval {interval}", ApplyFORA, dict(interval=interval, warmup_steps=1, **window)))
+        out.append(("FORA", f"interval {interval}", ApplyFORA, dict(interval=interval, warmup_steps=1, **WINDOW)))
     for threshold in (0.05, 0.1, 0.2, 0.4, 0.8):
         out.append(("TeaCache-style", f"thresh {threshold}", TeaCacheThreshold,
-                    dict(rel_l1_thresh=threshold, coefficients="auto", max_consecutive_reuse=3, **window)))
+                    dict(rel_l1_thresh=threshold, coefficients="auto", max_consecutive_reuse=3, **WINDOW)))
     for curve, curve_profile in (("preset", None), ("profiled", profile)):
         for threshold in MAGNITUDE_THRESHOLDS:
             out.append((f"Magnitude ({curve} curve)", f"thresh {threshold}", MagnitudeThreshold,
                         dict(threshold=threshold, max_skip=3, retention_ratio=0.2, curve="auto", profile=curve_profile,
-                             **window)))
+                             **WINDOW)))
     for interval in (2, 3, 4, 5):
-        out.append(("TaylorSeer", f"interval {interval}", TaylorSeerForecast,
-                    dict(interval=interval, warmup_steps=3, order=2, guard_tolerance=0.0, **window)))
+        out.append(("TaylorSeer", f"interval {interval}", TaylorSeerForecast, taylorseer_inputs(interval, 0.0)))
     for tolerance in GUARD_TOLERANCES:
         out.append(("TaylorSeer guarded", f"interval {GUARD_INTERVAL}, tol {tolerance}", TaylorSeerForecast,
-                    dict(interval=GUARD_INTERVAL, warmup_steps=3, order=2, guard_tolerance=tolerance, **window)))
+                    taylorseer_inputs(GUARD_INTERVAL, tolerance)))
     for threshold in (0.05, 0.1, 0.2, 0.3):
         out.append(("EasyCache (ComfyUI)", f"thresh {threshold}", EasyCacheNode,
                     dict(reuse_threshold=threshold, start_percent=0.15, end_percent=0.95, verbose=False)))
