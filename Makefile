@@ -2,25 +2,30 @@
 # the runtime first (.venv + a pinned ComfyUI, or COMFYUI_PATH=/path/to/ComfyUI).
 PY := .venv/bin/python
 
-.PHONY: setup test test-browser demo bench workflows
+.PHONY: setup test test-unit test-browser demo bench workflows
 
 setup:
-	bash tools/setup_runtime.sh
+	bash scripts/setup_runtime.sh
 
+# Unit tests (policies, predictors, schedules: no ComfyUI), then integration tests on the real
+# ComfyUI runtime with tiny models.
 test: setup
-	$(PY) -m pytest -q tests --ignore=tests/browser
+	$(PY) -m pytest -q tests/unit tests/integration --ignore=tests/integration/browser
+
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
 
 # The web extension in headless Chromium against a real ComfyUI server (installs Debian's
 # chromium and playwright-core first; screenshots in tests/output/).
 test-browser: setup
-	bash tools/setup_browser.sh
-	$(PY) -m pytest -q tests/browser
+	bash scripts/setup_browser.sh
+	$(PY) -m pytest -q tests/integration/browser
 
 workflows: setup
-	$(PY) tools/make_workflows.py
+	$(PY) scripts/make_workflows.py
 
 demo: setup
-	$(PY) tools/demo.py
+	$(PY) scripts/demo.py
 
 bench: setup
 	$(PY) bench/quality.py

@@ -1,6 +1,6 @@
 """`make bench`: the quality/speed trade-off of every method on the trained reference models (CPU).
 
-For each family (FLUX, Wan2.1, HunyuanVideo reference models, `tools/reference_models.py`) and
+For each family (FLUX, Wan2.1, HunyuanVideo reference models, `reference/reference_models.py`) and
 each caching node over a sweep of its main parameter, plus ComfyUI's own EasyCache node as an
 outside baseline, it samples the same prompts and seeds through `comfy.sample.sample` and reports:
 block computes over block evaluations (counted on the real blocks), wall-clock speedup against the
@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "reference"))
 
 import comfy_runtime  # noqa: E402
 
@@ -129,7 +130,7 @@ def decoded(latent):
     return frames(rd.decode(latent)).clamp(-1, 1)
 
 
-def run_family(family: str, prompts: int) -> list[dict]:
+def run_family(family: str, prompts: int, only: list[str] | None = None) -> list[dict]:
     import torch
 
     import reference_models as refs
@@ -141,7 +142,7 @@ def run_family(family: str, prompts: int) -> list[dict]:
 
     def sample_once(patcher, count: int = len(cases)) -> tuple[list, float, int]:
         start = time.perf_counter()
-        with count_block_calls(model.patcher.model.diffusion_model) as counts:
+        with count_block_calls(model.patcher) as counts:
             outputs = [sample_prompt(model, patcher, i, prompt) for i, prompt in enumerate(cases[:count])]
         return outputs, time.perf_counter() - start, sum(counts)
 
@@ -160,6 +161,8 @@ def run_family(family: str, prompts: int) -> list[dict]:
     rows = [dict(family=family, method="uncached", label="", computes=1.0, speedup=1.0, psnr_latent=math.inf,
                  psnr_pixels=math.inf, psnr_prompt_mean=math.inf, ssim=1.0)]
     for method, label, node, inputs in settings(family, profile):
+        if only and f"{method} {label}" not in only:
+            continue
         patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=model.patcher, **inputs).args[0]
         outputs, seconds, blocks = sample_all(patched)
         latent = torch.cat(outputs)
@@ -277,9 +280,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--families", default="flux,wan,hunyuan_video")
     parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("--results", type=Path, default=RESULTS,
-                        help="folder for quality.md and pareto.png (default bench/results; the 16-prompt run that "
-                             "checks the matched comparisons writes bench/results/16_prompts)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="folder for quality.md and pareto.png (default bench/results, or none with --only; the "
+                             "16-prompt run that checks the matched comparisons writes bench/results/16_prompts)")
+    parser.add_argument("--only", default="",
+                        help="run only these settings, ';'-separated as the table names them (method, a space, "
+                             "setting), e.g. 'FORA interval 3;TaylorSeer interval 4': a quick check of a few figures")
     args = parser.parse_args()
     comfy_runtime.boot()
     comfy_runtime.load_pack()
@@ -289,12 +295,15 @@ def main() -> None:
 
     rows = []
     for family in args.families.split(","):
-        rows += run_family(family, args.prompts)
-    meta = {f: json.loads((refs.FIXTURES / f"{f}.json").read_text()) for f in args.families.split(",")}
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "quality.md").write_text(write_table(rows, meta, args.prompts))
-    write_plot(rows, args.results / "pareto.png")
-    print(f"wrote {args.results / 'quality.md'} and {args.results / 'pareto.png'}")
+        rows += run_family(family, args.prompts, [o.strip() for o in args.only.split(";") if o.strip()])
+    results = args.results or (None if args.only else RESULTS)
+    if results is None:
+        return
+    meta = {f: json.loads((refs.WEIGHTS / f"{f}.json").read_text()) for f in args.families.split(",")}
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "quality.md").write_text(write_table(rows, meta, args.prompts))
+    write_plot(rows, results / "pareto.png")
+    print(f"wrote {results / 'quality.md'} and {results / 'pareto.png'}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ a `SAMPLER_SAMPLE` wrapper that moves the run's conditioning to the model's devi
 conditioning.py: why a skipped step needs it).
 
 Nothing is stored on the model object and no ComfyUI class is patched: the engine rides in
-the clone's `transformer_options`, the run state exists only inside the wrapper.
+the clone's `transformer_options`, and the run (`StackRun`) exists only inside the wrapper,
+which hands it to the block hooks through the run's own copy of those options.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import comfy.patcher_extension
 import torch
 from comfy.model_patcher import ModelPatcher, create_model_options_clone
 
-from .adapters import ModelAdapter, SUPPORTED_FAMILIES, find_adapter
+from .adapters import ModelAdapter, find_adapter, supported_families
 from .conditioning import conditioning_on_device_wrapper
 from .engine import CacheEngine
 from .log import get_logger
@@ -22,7 +23,7 @@ from .log import get_logger
 log = get_logger(__name__)
 
 ENGINE_KEY = "dit_cache_engine"
-STATE_KEY = "dit_cache_run"
+RUN_KEY = "dit_cache_run"
 WRAPPER_KEY = "dit_cache"
 
 
@@ -37,7 +38,7 @@ def adapter_for(model: ModelPatcher) -> ModelAdapter:
     if adapter is None:
         found = type(diffusion_model).__name__ if diffusion_model is not None else type(model).__name__
         raise UnsupportedModelError(
-            f"{found} is not a supported diffusion transformer (supported: {SUPPORTED_FAMILIES}); "
+            f"{found} is not a supported diffusion transformer (supported: {supported_families()}); "
             "the model is passed through without caching")
     return adapter
 
@@ -56,10 +57,10 @@ class BlockCacheHook:
                 return self.inner(block_args, extra)
             return extra["original_block"](block_args)
 
-        state = args["transformer_options"].get(STATE_KEY)
-        if state is None:  # the model is run outside a sampler (no OUTER_SAMPLE): just compute
+        run = args["transformer_options"].get(RUN_KEY)
+        if run is None:  # the model is run outside a sampler (no OUTER_SAMPLE): just compute
             return compute(args)
-        return state.engine.run_block(state, self.position, args, compute)
+        return run.run_block(self.position, args, compute)
 
 
 class InvalidLatentError(ValueError):
@@ -82,16 +83,16 @@ def check_finite(noise: torch.Tensor, latent: torch.Tensor) -> None:
 
 
 def run_scope_wrapper(executor, *args, **kwargs):
-    """OUTER_SAMPLE wrapper: a fresh RunState for this sampling run, released however it ends."""
+    """OUTER_SAMPLE wrapper: a fresh StackRun for this sampling run, released however it ends."""
     guider = executor.class_obj
     original_options = guider.model_options
     engine: CacheEngine = original_options["transformer_options"][ENGINE_KEY]
     noise, latent, sigmas = args[0], args[1], args[3]
     check_finite(noise, latent)
     base_model = guider.model_patcher.model
-    state = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas)
+    run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas)
     guider.model_options = create_model_options_clone(original_options)
-    guider.model_options["transformer_options"][STATE_KEY] = state
+    guider.model_options["transformer_options"][RUN_KEY] = run
     finished = False
     try:
         result = executor(*args, **kwargs)
@@ -99,7 +100,7 @@ def run_scope_wrapper(executor, *args, **kwargs):
         return result
     finally:
         guider.model_options = original_options
-        engine.finish_run(state, interrupted=not finished)
+        engine.finish_run(run, interrupted=not finished)
 
 
 def attach_engine(model: ModelPatcher, engine: CacheEngine) -> ModelPatcher:

@@ -51,7 +51,7 @@ class BlockProfileRecorder:
         self.previous_residual_magnitude: float | None = None
         self.residual_magnitude_ratio: list[float] = []
 
-    def on_call(self, step: int, sigma: float, stream: str, signal: Callable[[], torch.Tensor],
+    def on_call(self, step: int, sigma: float, layout: str, signal: Callable[[], torch.Tensor],
                 stack_input: Callable[[], torch.Tensor]) -> None:
         self.measuring = step == len(self.sigmas)
         if not self.measuring:

@@ -15,7 +15,7 @@ from .policies.base import StepAction
 @dataclass
 class CallRecord:
     step: int
-    stream: str            # e.g. "cond+uncond", "cond"
+    layout: str            # the batch layout: "cond+uncond", "cond" or "uncond"
     block_actions: str     # one letter per block: C computed, R reused, F forecast
 
 

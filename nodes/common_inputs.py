@@ -1,12 +1,15 @@
 """Inputs every caching node shares, with the same tooltips everywhere."""
 from comfy_api.latest import io
 
+from ..cache_core.adapters import supported_families
+
 CATEGORY = "sampling/dit_cache"
 CACHE_DEVICES = ["model device", "cpu"]
 
 
-def model_input() -> io.Model.Input:
-    return io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model.")
+def model_input(tooltip: str = "The diffusion model to cache") -> io.Model.Input:
+    return io.Model.Input("model", tooltip=f"{tooltip} ({supported_families()}). Any other model is passed "
+                                           "through unchanged, with a warning.")
 
 
 def cached_model_output() -> io.Model.Output:

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..cache_core.policies import DEFAULT_MAGNITUDE_PRESET, MAGNITUDE_PRESETS, MagnitudeRatioThreshold
-from ..cache_core.profile_io import check_profile_family, magnitude_ratios
+from ..cache_core.adapters import magnitude_presets
+from ..cache_core.calibration import AUTO, magnitude_curve
+from ..cache_core.policies import MagnitudeRatioThreshold
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 from .profile_type import CacheProfile
 
-AUTO = "auto"
 
-
-def ratios_for(family: str, preset: str, profile: dict | None) -> tuple[float, ...]:
-    """The ratio curve: a connected profile wins, then the chosen preset, then the family's."""
-    if profile is not None:
-        check_profile_family(profile, family)
-        return magnitude_ratios(profile)
-    return MAGNITUDE_PRESETS[DEFAULT_MAGNITUDE_PRESET[family] if preset == AUTO else preset][0]
+def published_settings() -> str:
+    """The curves' published settings, read from the adapters' presets."""
+    return ", ".join(f"{p.name} {p.threshold} with max_skip {p.max_skip}" for p in magnitude_presets())
 
 
 class MagnitudeThreshold(io.ComfyNode):
@@ -35,17 +31,17 @@ class MagnitudeThreshold(io.ComfyNode):
                 model_input(),
                 io.Float.Input("threshold", default=0.12, min=0.0, max=2.0, step=0.01,
                                tooltip="Accumulated error allowed while reusing; higher skips more. Start at 0.12 "
-                                       "(MagCache's published settings: FLUX 0.24 with max_skip 5, Wan2.1 0.12 "
-                                       "with max_skip 2). 0 computes every step."),
+                                       f"(MagCache's published settings: {published_settings()}). 0 computes "
+                                       "every step."),
                 io.Int.Input("max_skip", default=3, min=0, max=10,
                              tooltip="Compute after this many reused steps in a row, whatever the error says."),
                 io.Float.Input("retention_ratio", default=0.2, min=0.0, max=0.9, step=0.01,
                                tooltip="Fraction of the first steps always computed (they set the layout). Start at "
                                        "0.2."),
-                io.Combo.Input("curve", options=[AUTO, *MAGNITUDE_PRESETS], default=AUTO,
+                io.Combo.Input("curve", options=[AUTO, *(p.name for p in magnitude_presets())], default=AUTO,
                                tooltip="Published ratio curve to use when no profile is connected; 'auto' picks the "
-                                       "model's family. On the project's reference models a profiled curve did not "
-                                       "beat these (see README)."),
+                                       "model's family (a family without one needs a profile). On the project's "
+                                       "reference models a profiled curve did not beat these (see README)."),
                 *window_inputs(),
                 cache_device_input(),
                 CacheProfile.Input("profile", optional=True,
@@ -60,7 +56,7 @@ class MagnitudeThreshold(io.ComfyNode):
     def execute(cls, model, threshold: float, max_skip: int, retention_ratio: float, curve: str,
                 start_percent: float, end_percent: float, cache_device: str, profile: dict | None = None) -> io.NodeOutput:
         def make_policy(adapter) -> MagnitudeRatioThreshold:
-            return MagnitudeRatioThreshold(threshold, ratios_for(adapter.family, curve, profile), max_skip,
+            return MagnitudeRatioThreshold(magnitude_curve(adapter, curve, profile), threshold, max_skip,
                                            retention_ratio)
 
         patched = apply_cache(model, "MagnitudeRatio", make_policy, node_id=cls.hidden.unique_id,

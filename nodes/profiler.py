@@ -17,7 +17,7 @@ from ..cache_core.profile_io import list_profiles, load_profile, safe_profile_na
 from ..cache_core.profiler import BlockProfileRecorder
 from ..cache_core.report import RunReport
 from .apply import apply_cache
-from .common_inputs import CATEGORY
+from .common_inputs import CATEGORY, model_input
 from .profile_type import CacheProfile
 
 log = get_logger(__name__)
@@ -55,10 +55,10 @@ class BlockProfiler(io.ComfyNode):
                         "run it saves a profile (JSON + heatmap PNG) under output/dit_cache/profiles/, which Load "
                         "Cache Profile reads.",
             inputs=[
-                io.Model.Input("model", tooltip="A FLUX, Wan2.1 or HunyuanVideo model to profile."),
+                model_input("The diffusion model to profile"),
                 io.String.Input("profile_name", default="profile",
                                 tooltip="File name of the saved profile (letters, digits, '_', '-', '.'). "
-                                        "Name it after the model, e.g. flux-dev-28steps."),
+                                        "Name it after the model and step count, e.g. my-model-28steps."),
             ],
             outputs=[io.Model.Output(tooltip="The model, patched to record a profile while sampling.")],
             hidden=[io.Hidden.unique_id],
@@ -69,7 +69,7 @@ class BlockProfiler(io.ComfyNode):
         name = safe_profile_name(profile_name)
         patched = apply_cache(
             model, "Profiler", lambda adapter: AlwaysCompute(), node_id=cls.hidden.unique_id,
-            observer_factory=lambda engine: BlockProfileRecorder(engine.blocks, engine.adapter.family),
+            observer_factory=lambda blocks, adapter: BlockProfileRecorder(blocks, adapter.family),
             listeners=(lambda report: save_run_profile(report, name),))
         return io.NodeOutput(patched)
 

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..cache_core.policies import DEFAULT_PRESET_FOR_FAMILY, TEACACHE_PRESETS, AdaptiveThreshold
-from ..cache_core.profile_io import ProfileError, check_profile_family
+from ..cache_core.adapters import teacache_presets
+from ..cache_core.calibration import AUTO, teacache_coefficients
+from ..cache_core.policies import AdaptiveThreshold
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 from .profile_type import CacheProfile
 
-AUTO = "auto"
 
-
-def coefficients_for(family: str, preset: str, profile: dict | None) -> tuple[float, ...]:
-    """The rescale polynomial: a connected profile wins, then the chosen preset, then the
-    family's default preset."""
-    if profile is not None:
-        check_profile_family(profile, family)
-        coefficients = profile.get("teacache_coefficients") or []
-        if not coefficients:
-            raise ProfileError(f"profile '{profile.get('name', '?')}' holds no fitted coefficients (too few steps); "
-                               "profile again with 10 or more steps")
-        return tuple(float(c) for c in coefficients)
-    name = DEFAULT_PRESET_FOR_FAMILY[family] if preset == AUTO else preset
-    return TEACACHE_PRESETS[name][0]
+def recommended_thresholds() -> str:
+    """The published starting thresholds, read from the adapters' presets."""
+    return ", ".join(f"{preset.name} {preset.threshold}" for preset in teacache_presets())
 
 
 class TeaCacheThreshold(io.ComfyNode):
@@ -40,12 +30,12 @@ class TeaCacheThreshold(io.ComfyNode):
             inputs=[
                 model_input(),
                 io.Float.Input("rel_l1_thresh", default=0.4, min=0.0, max=10.0, step=0.01,
-                               tooltip="Higher skips more. Published starting points: FLUX 0.4 (~2x), HunyuanVideo "
-                                       "0.15, Wan2.1 T2V 1.3B 0.08, T2V 14B 0.2, I2V 480p 0.26, I2V 720p 0.25. "
-                                       "0 computes every step."),
-                io.Combo.Input("coefficients", options=[AUTO, *TEACACHE_PRESETS], default=AUTO,
-                               tooltip="Rescale polynomial. 'auto' picks the published one for the model's family; "
-                                       "a connected profile overrides this."),
+                               tooltip="Higher skips more. Published starting points: "
+                                       f"{recommended_thresholds()}. 0 computes every step."),
+                io.Combo.Input("coefficients", options=[AUTO, *(p.name for p in teacache_presets())], default=AUTO,
+                               tooltip="Rescale polynomial. 'auto' picks the published one for the model's family "
+                                       "(a family without one needs a profile); a connected profile overrides "
+                                       "this."),
                 io.Int.Input("max_consecutive_reuse", default=3, min=0, max=50,
                              tooltip="Compute after this many reused steps in a row, whatever the threshold says "
                                      "(0 = no limit). 2-4 guards against drift."),
@@ -63,7 +53,7 @@ class TeaCacheThreshold(io.ComfyNode):
     def execute(cls, model, rel_l1_thresh: float, coefficients: str, max_consecutive_reuse: int,
                 start_percent: float, end_percent: float, cache_device: str, profile: dict | None = None) -> io.NodeOutput:
         def make_policy(adapter) -> AdaptiveThreshold:
-            return AdaptiveThreshold(rel_l1_thresh, coefficients_for(adapter.family, coefficients, profile),
+            return AdaptiveThreshold(teacache_coefficients(adapter, coefficients, profile), rel_l1_thresh,
                                      max_consecutive_reuse)
 
         patched = apply_cache(model, "TeaCache", make_policy, node_id=cls.hidden.unique_id,

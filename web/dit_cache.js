@@ -6,13 +6,10 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const REPORT_EVENT = "dit_cache.report";
-const NODE_TYPES = new Set([
-  "DiTCacheApplyFORA",
-  "DiTCacheTeaCacheThreshold",
-  "DiTCacheMagnitudeThreshold",
-  "DiTCacheTaylorSeerForecast",
-  "DiTCacheBlockProfiler",
-]);
+// Every node of the pack sits in this category (nodes/common_inputs.py): that, not a list of node
+// types, is how a node of the pack is recognised, so a new node needs nothing here.
+const CATEGORY = "sampling/dit_cache";
+const packTypes = new Set();
 const WIDGET_NAME = "dit_cache_report";
 const HEATMAP_HEIGHT = 240;
 
@@ -84,7 +81,8 @@ app.registerExtension({
   name: "dit_cache.reports",
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (!NODE_TYPES.has(nodeData.name)) return;
+    if (!nodeData.category?.startsWith(CATEGORY)) return;
+    packTypes.add(nodeData.name);
     // The graph editor calls onWidgetChanged whenever the user edits a widget: the last report no
     // longer describes these settings.
     const onWidgetChanged = nodeType.prototype.onWidgetChanged;
@@ -97,7 +95,7 @@ app.registerExtension({
   async setup() {
     api.addEventListener(REPORT_EVENT, ({ detail }) => {
       const node = app.graph?.getNodeById(Number(detail.node));
-      if (node && NODE_TYPES.has(node.comfyClass)) showReport(node, detail.report);
+      if (node && packTypes.has(node.comfyClass)) showReport(node, detail.report);
     });
   },
 });

@@ -1,18 +1,47 @@
-"""Model-family adapters and the lookup that picks one for a MODEL."""
+"""The registry of model-family adapters, and the lookup that picks one for a MODEL.
+
+Every module of this package is imported once, and every concrete `ModelAdapter` subclass it
+defines (one that names a `family`) is registered: adding a family is adding one file here. A
+module whose ComfyUI imports fail (a ComfyUI version that renamed or removed what it uses) is
+skipped with one log line; the pack and every other family keep working.
+"""
 from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
 
 import torch
 
+from ..log import get_logger
 from .base import BlockKey, BlockSpec, ModelAdapter
-from .flux import FluxAdapter
-from .hunyuan_video import HunyuanVideoAdapter
-from .wan import WanAdapter
+from .presets import MagnitudePreset, TeaCachePreset
 
-# HunyuanVideo is checked before FLUX so that a subclass relation, should ComfyUI add one,
-# never sends it to the wrong concatenation order.
-ADAPTERS: tuple[ModelAdapter, ...] = (HunyuanVideoAdapter(), WanAdapter(), FluxAdapter())
+log = get_logger(__name__)
 
-SUPPORTED_FAMILIES = ", ".join(a.family for a in ADAPTERS)
+_NOT_ADAPTER_MODULES = {"base", "presets"}
+
+
+def _discover() -> tuple[ModelAdapter, ...]:
+    found: list[ModelAdapter] = []
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name in _NOT_ADAPTER_MODULES:
+            continue
+        try:
+            module = importlib.import_module(f"{__name__}.{module_info.name}")
+        except (ImportError, AttributeError) as err:
+            log.warning("model family module '%s' skipped: this ComfyUI lacks what it needs (%s)", module_info.name, err)
+            continue
+        for obj in vars(module).values():
+            if (inspect.isclass(obj) and issubclass(obj, ModelAdapter) and obj.__module__ == module.__name__
+                    and obj.family and not inspect.isabstract(obj)):
+                found.append(obj())
+    # A subclass's adapter is asked before its base class's (a deeper class is more specific).
+    found.sort(key=lambda adapter: -len(adapter.model_class.__mro__))
+    return tuple(found)
+
+
+ADAPTERS: tuple[ModelAdapter, ...] = _discover()
 
 
 def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter | None:
@@ -23,4 +52,18 @@ def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter | None:
     return None
 
 
-__all__ = ["ADAPTERS", "SUPPORTED_FAMILIES", "BlockKey", "BlockSpec", "ModelAdapter", "find_adapter"]
+def supported_families() -> str:
+    """The families this installation accelerates, for messages and tooltips."""
+    return ", ".join(adapter.display_name for adapter in sorted(ADAPTERS, key=lambda a: a.display_name))
+
+
+def teacache_presets() -> list[TeaCachePreset]:
+    return [preset for adapter in ADAPTERS for preset in adapter.teacache_presets]
+
+
+def magnitude_presets() -> list[MagnitudePreset]:
+    return [preset for adapter in ADAPTERS for preset in adapter.magnitude_presets]
+
+
+__all__ = ["ADAPTERS", "BlockKey", "BlockSpec", "MagnitudePreset", "ModelAdapter", "TeaCachePreset", "find_adapter",
+           "magnitude_presets", "supported_families", "teacache_presets"]

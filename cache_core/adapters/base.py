@@ -2,8 +2,9 @@
 
 An adapter names the blocks in execution order (their `patches_replace["dit"]` keys and which
 hook arguments each block transforms), maps the first block's inputs to the layout of the last
-block (so a whole-stack residual can be formed), and computes the cheap per-step signal that
-threshold policies read: the first block's modulated input.
+block (so a whole-stack residual can be formed), computes the cheap per-step signal that
+threshold policies read (the first block's modulated input), and declares the published presets
+of its family (or that none exist).
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
+
+from .presets import MagnitudePreset, TeaCachePreset
 
 BlockKey = tuple[str, int]
 
@@ -21,20 +24,34 @@ class BlockSpec:
     hook's `args` that the block transforms (and that its hook must return)."""
 
     key: BlockKey
-    streams: tuple[str, ...]
+    outputs: tuple[str, ...]
 
 
 class ModelAdapter(ABC):
-    """Describes one model family's block stack to the engine."""
+    """Describes one model family's block stack to the engine.
+
+    A subclass that sets `family` and `model_class` is registered by being defined in a module of
+    this package (see `adapters/__init__.py`)."""
 
     family: str = ""
+    display_name: str = ""   # how users name the family ("FLUX", "Wan2.1")
+    # The ComfyUI diffusion-model class (subclasses included) this adapter describes.
+    model_class: type = type(None)
     # Whether the blocks add into their input tensors in place (ComfyUI's FLUX layers do): the
     # engine then copies a block's inputs before computing it, to form the residual.
     blocks_modify_inputs: bool = True
+    # Published calibrations; the first of each is the family's default ("auto"). Empty: none
+    # exists, and the threshold nodes then ask for a Block Profiler profile.
+    teacache_presets: tuple[TeaCachePreset, ...] = ()
+    magnitude_presets: tuple[MagnitudePreset, ...] = ()
 
-    @abstractmethod
     def matches(self, diffusion_model: torch.nn.Module) -> bool:
         """Whether this adapter describes `diffusion_model`."""
+        return isinstance(diffusion_model, self.model_class)
+
+    @abstractmethod
+    def block_modules(self, diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
+        """The block modules in the order the model runs them (one per `blocks()` entry)."""
 
     @abstractmethod
     def blocks(self, diffusion_model: torch.nn.Module) -> list[BlockSpec]:

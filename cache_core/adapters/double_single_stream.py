@@ -13,11 +13,10 @@ from .base import BlockSpec, ModelAdapter
 class DoubleSingleStreamAdapter(ModelAdapter):
     """Adapter for models with `double_blocks` then `single_blocks` (FLUX layers)."""
 
-    model_class: type = type(None)
     text_first: bool = True
 
-    def matches(self, diffusion_model: torch.nn.Module) -> bool:
-        return isinstance(diffusion_model, self.model_class)
+    def block_modules(self, diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
+        return list(diffusion_model.double_blocks) + list(diffusion_model.single_blocks)
 
     def blocks(self, diffusion_model: torch.nn.Module) -> list[BlockSpec]:
         double = [BlockSpec(("double_block", i), ("img", "txt")) for i in range(len(diffusion_model.double_blocks))]

@@ -1,13 +1,13 @@
-"""Policies decide when to compute; they never name a model family."""
+"""Policies decide when to compute and what stands in for a skipped step; they never name a
+model family."""
 from .always_compute import AlwaysCompute
 from .base import CachePolicy, StepAction, StepContext
 from .fora import ReuseSchedule
-from .magnitude import DEFAULT_MAGNITUDE_PRESET, MAGNITUDE_PRESETS, MagnitudeRatioThreshold, resample_ratios
+from .magnitude import MagnitudeRatioThreshold, resample_ratios
 from .taylorseer import TaylorForecastSchedule
-from .teacache import DEFAULT_PRESET_FOR_FAMILY, TEACACHE_PRESETS, AdaptiveThreshold
+from .teacache import AdaptiveThreshold
 
 __all__ = [
-    "AdaptiveThreshold", "AlwaysCompute", "CachePolicy", "DEFAULT_MAGNITUDE_PRESET", "DEFAULT_PRESET_FOR_FAMILY",
-    "MAGNITUDE_PRESETS", "MagnitudeRatioThreshold", "ReuseSchedule", "StepAction", "StepContext",
-    "TEACACHE_PRESETS", "TaylorForecastSchedule", "resample_ratios",
+    "AdaptiveThreshold", "AlwaysCompute", "CachePolicy", "MagnitudeRatioThreshold", "ReuseSchedule", "StepAction",
+    "StepContext", "TaylorForecastSchedule", "resample_ratios",
 ]

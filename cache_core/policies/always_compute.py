@@ -10,5 +10,5 @@ class AlwaysCompute(CachePolicy):
     name = "compute-all"
     skips_steps = False
 
-    def decide(self, ctx: StepContext, memo: Any) -> StepAction:
+    def decide(self, ctx: StepContext, memory: Any) -> StepAction:
         return StepAction.COMPUTE

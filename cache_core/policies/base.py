@@ -1,17 +1,23 @@
-"""The policy interface: per step, decide compute / reuse / forecast.
+"""The policy interface: per step, decide compute / reuse / forecast, and say what stands in
+for the blocks on a skipped step.
 
-Policies see a `StepContext` (step index, distance from the last full compute, and a
-lazy signal from the adapter) and never a model class. They are immutable configuration; what
-they remember during a run lives in a memo the run state creates from `new_memo()`.
+Policies see a `StepContext` (step index, distance from the last full compute, and a lazy
+signal from the adapter) and never a model class. They are immutable configuration; what they
+remember during a run lives in the memory the run creates from `new_run_memory()`.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
+
+from ..predictors import LastResidual, ResidualPredictor
+
+if TYPE_CHECKING:
+    from ..forecast_guard import ForecastGuard
 
 
 class StepAction(str, Enum):
@@ -40,27 +46,32 @@ class StepContext:
 
 
 class CachePolicy(ABC):
-    """Decides, per step, what the blocks do. Steps outside the node's window and steps with
-    nothing cached are computed by the engine before a policy is asked."""
+    """Decides, per step, what the blocks do, and what stands in for them when skipped. Steps
+    outside the node's window and steps with nothing cached are computed before a policy is
+    asked."""
 
     name: str = ""
     skips_steps: bool = True        # False: never skips, so the engine keeps no cache
     skip_action: StepAction = StepAction.REUSE
-    # > 0: on skipped steps the engine computes the first block anyway, fits the forecast's scale
-    # to it, and turns the step into a full compute (a fallback) when the relative error of the
-    # fitted forecast is above this.
-    guard_tolerance: float = 0.0
 
-    def new_memo(self) -> Any:
-        """Per-run memory of the policy (None when it needs none)."""
+    def new_run_memory(self) -> Any:
+        """What the policy remembers during one run (None when it needs nothing)."""
         return None
 
     @abstractmethod
-    def decide(self, ctx: StepContext, memo: Any) -> StepAction:
+    def decide(self, ctx: StepContext, memory: Any) -> StepAction:
         """COMPUTE, or `skip_action`, for this step."""
 
-    def observe_compute(self, ctx: StepContext, memo: Any) -> None:
-        """Told when a step was computed (whoever decided it), so memos can reset."""
+    def observe_compute(self, ctx: StepContext, memory: Any) -> None:
+        """Told when a step is computed, whoever decided it (a guard's fallback too)."""
+
+    def new_predictor(self, cache_device: torch.device | None) -> ResidualPredictor:
+        """What stands in for the stack's residual on a skipped step: plain reuse by default."""
+        return LastResidual(cache_device)
+
+    def guard(self) -> ForecastGuard | None:
+        """A check of each skipped step before it is trusted (None: skipped steps are trusted)."""
+        return None
 
     def describe(self) -> str:
         """Settings in one line, for the log."""

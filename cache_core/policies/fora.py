@@ -26,7 +26,7 @@ class ReuseSchedule(CachePolicy):
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be 0 or more (got {self.warmup_steps})")
 
-    def decide(self, ctx: StepContext, memo: Any) -> StepAction:
+    def decide(self, ctx: StepContext, memory: Any) -> StepAction:
         if ctx.step < self.warmup_steps or (ctx.step - self.warmup_steps) % self.interval == 0:
             return StepAction.COMPUTE
         return self.skip_action

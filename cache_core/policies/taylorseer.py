@@ -3,16 +3,19 @@ in between by a Taylor series of finite-difference derivatives (see predictors.T
 The derivatives are linear in the residuals, so forecasting each block's residual and adding them
 up equals forecasting their sum: the engine forecasts the whole stack's residual.
 
-With `guard_tolerance` > 0 a forecast step is checked before it is trusted: the engine computes
-the first block for real, scales the Taylor terms of its forecast to fit it (how much of the
-extrapolation the model followed at this step) and forecasts the whole stack at that scale; when
-the first block's fitted forecast is still off by more than the tolerance (relative error), the
-step is computed in full (confidence-gated forecasting)."""
+With `guard_tolerance` > 0 a forecast step is checked before it is trusted (forecast_guard.py):
+the first block is computed for real, the Taylor terms of its forecast are scaled to fit it and
+the whole stack is forecast at that scale; when the first block's fitted forecast is still off by
+more than the tolerance, the step is computed in full (confidence-gated forecasting)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from ..forecast_guard import ForecastGuard
+from ..predictors import ResidualPredictor, TaylorResidual
 from .base import CachePolicy, StepAction, StepContext
 
 
@@ -36,12 +39,18 @@ class TaylorForecastSchedule(CachePolicy):
         if not 0.0 <= self.guard_tolerance <= 10.0:
             raise ValueError(f"guard_tolerance must be between 0 (off) and 10 (got {self.guard_tolerance})")
 
-    def decide(self, ctx: StepContext, memo: Any) -> StepAction:
+    def decide(self, ctx: StepContext, memory: Any) -> StepAction:
         # Counted from the last full compute, not from step 0, so that a guard's fallback starts
         # a new run of forecasts; without fallbacks this is every `interval` steps after warm-up.
         if ctx.step <= self.warmup_steps or ctx.steps_since_compute >= self.interval:
             return StepAction.COMPUTE
         return self.skip_action
+
+    def new_predictor(self, cache_device: torch.device | None) -> ResidualPredictor:
+        return TaylorResidual(cache_device, self.order)
+
+    def guard(self) -> ForecastGuard | None:
+        return ForecastGuard(self.guard_tolerance) if self.guard_tolerance > 0 else None
 
     def describe(self) -> str:
         guard = f" guard={self.guard_tolerance}" if self.guard_tolerance else ""

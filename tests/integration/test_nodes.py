@@ -9,38 +9,13 @@ import pytest
 import torch
 
 import tiny_models
-from conftest import reference
-from helpers import block_modules, count_block_calls, run_node
+from helpers import (STEPS, WINDOW, block_modules, count_block_calls, fora, reference, run_node, sample_with_report,
+                     taylorseer, teacache)
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
 from comfyui_dit_cache.nodes import (ApplyFORA, BlockProfiler, LoadCacheProfile, MagnitudeThreshold, TaylorSeerForecast,
                                      TeaCacheThreshold)
-
-STEPS = 10
-WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
-
-
-def fora(model, interval=3, warmup_steps=1, **window):
-    return run_node(ApplyFORA, model=model, interval=interval, warmup_steps=warmup_steps, **{**WINDOW, **window})[0]
-
-
-def teacache(model, rel_l1_thresh=0.4, coefficients="auto", max_consecutive_reuse=0, profile=None):
-    return run_node(TeaCacheThreshold, model=model, rel_l1_thresh=rel_l1_thresh, coefficients=coefficients,
-                    max_consecutive_reuse=max_consecutive_reuse, profile=profile, **WINDOW)[0]
-
-
-def taylorseer(model, interval=3, warmup_steps=2, order=2, guard_tolerance=0.0):
-    return run_node(TaylorSeerForecast, model=model, interval=interval, warmup_steps=warmup_steps, order=order,
-                    guard_tolerance=guard_tolerance, **WINDOW)[0]
-
-
-def sample_with_report(patched, tiny, **settings):
-    reports = []
-    attached_engine(patched).report_listeners.append(reports.append)
-    out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0, **settings)
-    return out, reports[0]
-
 
 def test_fora_computes_on_its_schedule_and_logs_one_line(tiny, caplog):
     patched = fora(tiny.patcher, interval=3, warmup_steps=1)
@@ -122,14 +97,6 @@ def test_the_cache_holds_one_stack_residual_per_derivative(tiny, order):
         hook.remove()
     one_residual = last_outputs[0].numel() * last_outputs[0].element_size()
     assert report.cache_peak_bytes == (order + 1) * one_residual
-
-
-@pytest.fixture
-def output_dir(tmp_path):
-    previous = folder_paths.get_output_directory()
-    folder_paths.set_output_directory(str(tmp_path))
-    yield tmp_path
-    folder_paths.set_output_directory(previous)
 
 
 def test_profiler_saves_a_profile_and_heatmap_that_load_back(tiny, output_dir):

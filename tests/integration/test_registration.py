@@ -3,7 +3,7 @@ import asyncio
 
 import nodes as comfy_nodes
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 EXPECTED = {
     "DiTCacheApplyFORA": "Apply FORA",

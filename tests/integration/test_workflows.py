@@ -1,6 +1,6 @@
 """The example workflows in workflows/: each checked against the real node definitions of
 ComfyUI plus this pack, validated by ComfyUI's own prompt validation, and executed by ComfyUI's
-own executor with the model loaders swapped for tiny models (tests/custom_nodes/tiny_loaders)."""
+own executor with the model loaders swapped for tiny models (tests/fixtures/tiny_loaders)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +14,7 @@ import torch
 from PIL import Image
 
 import workflow_format as wf
-from conftest import ROOT
-from helpers import register_workflow_nodes
+from helpers import ROOT, register_workflow_nodes
 
 WORKFLOW_DIR = ROOT / "workflows"
 WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))

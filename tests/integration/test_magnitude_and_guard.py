@@ -8,20 +8,14 @@ import pytest
 import torch
 
 import tiny_models
-from conftest import reference
-from helpers import count_block_calls, run_node
-from test_nodes import STEPS, WINDOW, output_dir, sample_with_report, taylorseer  # noqa: F401 (fixture)
+from helpers import STEPS, computed_steps, count_block_calls, magnitude, reference, run_node, sample_with_report, taylorseer
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
-from comfyui_dit_cache.cache_core.policies import MAGNITUDE_PRESETS, resample_ratios
+from comfyui_dit_cache.cache_core.adapters import find_adapter
+from comfyui_dit_cache.cache_core.policies import resample_ratios
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
 from comfyui_dit_cache.cache_core.report import RunReport
 from comfyui_dit_cache.nodes import BlockProfiler, LoadCacheProfile, MagnitudeThreshold
-
-
-def magnitude(model, threshold=0.12, max_skip=3, retention_ratio=0.0, curve="auto", profile=None):
-    return run_node(MagnitudeThreshold, model=model, threshold=threshold, max_skip=max_skip,
-                    retention_ratio=retention_ratio, curve=curve, profile=profile, **WINDOW)[0]
 
 
 def curve_profile(family: str, ratios: list[float]) -> dict:
@@ -29,13 +23,11 @@ def curve_profile(family: str, ratios: list[float]) -> dict:
     return {"name": "chosen", "family": family, "residual_magnitude_ratio": ratios}
 
 
-def computed_steps(report) -> list[int]:
-    return [s for s, a in enumerate(report.step_actions()) if a == "compute"]
-
-
 # ---- the curve --------------------------------------------------------------------------------
 def test_resampling_keeps_the_total_magnitude_change():
-    published = MAGNITUDE_PRESETS["flux"][0]
+    published = (1.0, 1.21094, 1.11719, 1.07812, 1.0625, 1.03906, 1.03125, 1.03906, 1.02344, 1.03125, 1.02344,
+                 0.98047, 1.01562, 1.00781, 1.0, 1.00781, 1.0, 1.00781, 1.0, 1.0, 0.99609, 0.99609, 0.98047,
+                 0.98828, 0.96484, 0.95703, 0.93359, 0.89062)   # MagCache's FLUX curve
     assert resample_ratios(published, len(published)) == published
     for steps in (8, 20, 50):
         resampled = resample_ratios(published, steps)
@@ -84,8 +76,8 @@ def test_magnitude_max_skip_and_retention_bound_the_reuse(tiny):
 
 def test_magnitude_with_the_family_preset_samples(tiny):
     patched = magnitude(tiny.patcher, threshold=0.3, max_skip=3)
-    assert attached_engine(patched).policy.ratios == MAGNITUDE_PRESETS[
-        {"flux": "flux", "wan": "wan2.1_t2v_1.3b", "hunyuan_video": "hunyuan_video"}[attached_engine(patched).adapter.family]][0]
+    adapter = find_adapter(tiny.patcher.model.diffusion_model)
+    assert attached_engine(patched).policy.ratios == adapter.magnitude_presets[0].ratios
     out, report = sample_with_report(patched, tiny)
     assert "reuse" in report.step_actions() and torch.isfinite(out).all()
 

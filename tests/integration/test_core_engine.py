@@ -8,26 +8,25 @@ import pytest
 import torch
 
 import tiny_models
-from conftest import reference
-from helpers import attach_policy, block_modules, count_block_calls
+from helpers import attach_policy, block_modules, count_block_calls, reference
 
-from comfyui_dit_cache.cache_core.attach import ENGINE_KEY, STATE_KEY, UnsupportedModelError, adapter_for
+from comfyui_dit_cache.cache_core.attach import ENGINE_KEY, RUN_KEY, UnsupportedModelError, adapter_for
 from comfyui_dit_cache.cache_core.policies import AlwaysCompute, ReuseSchedule
-from comfyui_dit_cache.cache_core.state import RunState
+from comfyui_dit_cache.cache_core.stack_run import StackRun
 
 STEPS = 8
 
 
-def live_run_states() -> int:
+def live_runs() -> int:
     gc.collect()
-    return sum(isinstance(o, RunState) for o in gc.get_objects())
+    return sum(isinstance(o, StackRun) for o in gc.get_objects())
 
 
 def test_compute_all_is_bit_identical_with_cfg(tiny, reference_outputs):
     patched, reports = attach_policy(tiny, AlwaysCompute())
     out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
     assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
-    assert {frozenset(c.stream.split("+")) for c in reports[0].calls} == {frozenset({"cond", "uncond"})}
+    assert {frozenset(c.layout.split("+")) for c in reports[0].calls} == {frozenset({"cond", "uncond"})}
 
 
 def test_hooks_see_every_block_of_every_step(tiny):
@@ -65,7 +64,7 @@ def test_cond_and_uncond_in_separate_calls_make_one_step(tiny):
         comfy.sample.sample(patched, noise, STEPS, 3.0, "euler", "simple", positive, negative,
                             torch.zeros(tiny.latent_shape), seed=0, disable_pbar=True)
     report = reports[0]
-    assert sorted(c.stream for c in report.calls if c.step == 0) == ["cond", "uncond"]
+    assert sorted(c.layout for c in report.calls if c.step == 0) == ["cond", "uncond"]
     assert [c.step for c in report.calls] == [s for s in range(STEPS) for _ in range(2)]
     assert report.step_actions() == ["compute", "reuse"] * (STEPS // 2)
     assert counts == [STEPS] * len(counts)    # two calls on each of the STEPS // 2 computed steps
@@ -75,8 +74,8 @@ def test_cond_and_uncond_in_separate_calls_make_one_step(tiny):
 def test_run_state_is_gone_after_a_run(tiny):
     patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
     tiny_models.sample(patched, tiny, steps=4)
-    assert STATE_KEY not in patched.model_options["transformer_options"]
-    assert live_run_states() == 0
+    assert RUN_KEY not in patched.model_options["transformer_options"]
+    assert live_runs() == 0
     assert reports[0].interrupted is False
 
 
@@ -89,8 +88,8 @@ def test_run_state_is_gone_after_an_interrupted_run(tiny):
 
     with pytest.raises(KeyboardInterrupt):
         tiny_models.sample(patched, tiny, steps=6, callback=stop_at_step_two)
-    assert STATE_KEY not in patched.model_options["transformer_options"]
-    assert live_run_states() == 0
+    assert RUN_KEY not in patched.model_options["transformer_options"]
+    assert live_runs() == 0
     assert reports[0].interrupted is True and reports[0].steps == 3
 
 

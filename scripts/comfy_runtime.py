@@ -1,7 +1,7 @@
 """Boots the real ComfyUI runtime in-process for the tests, the demo and the benchmarks, and
 loads this pack the way ComfyUI loads a custom node folder (as a package, relative imports).
 
-ComfyUI comes from COMFYUI_PATH, or else from the copy `tools/setup_runtime.sh` extracted.
+ComfyUI comes from COMFYUI_PATH, or else from the copy `scripts/setup_runtime.sh` extracted.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Writes the example workflows in `workflows/` (ComfyUI's UI format) from the short graph
 descriptions below, reading every node's inputs and outputs from the real node definitions.
 
-    .venv/bin/python tools/make_workflows.py
+    .venv/bin/python scripts/make_workflows.py
 
 Model file names are those of ComfyUI's own examples; settings are the ones the README's
 settings guide recommends from `make bench`. `tests/test_workflows.py` checks the files

@@ -1,6 +1,6 @@
 """The project's trained reference models: tiny FLUX, Wan2.1 and HunyuanVideo in ComfyUI's own
-classes, trained by `tools/train_reference.py` on the procedural world of `reference_data.py`.
-Weights ship as fp16 safetensors under `models/reference/`, with a JSON of how they were made."""
+classes, trained by `reference/train_reference.py` on the procedural world of `reference_data.py`.
+Weights ship as fp16 safetensors under `reference/weights/`, with a JSON of how they were made."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import torch
 
 import reference_data as rd
 
-FIXTURES = Path(__file__).resolve().parent.parent / "models" / "reference"
+WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 # family -> (comfy.supported_models config class, unet_config, video?, guidance)
 CONFIGS: dict[str, tuple[str, dict, bool, float | None]] = {
@@ -73,9 +73,9 @@ def load(family: str) -> ReferenceModel:
     from safetensors.torch import load_file
 
     model = build_model(family, torch.device("cpu"))
-    weights = load_file(str(FIXTURES / f"{family}.safetensors"))
+    weights = load_file(str(WEIGHTS / f"{family}.safetensors"))
     missing, unexpected = model.diffusion_model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
-    meta = json.loads((FIXTURES / f"{family}.json").read_text())
+    meta = json.loads((WEIGHTS / f"{family}.json").read_text())
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
                                                offload_device=torch.device("cpu"))
     _, _, video, guidance = CONFIGS[family]
@@ -83,4 +83,4 @@ def load(family: str) -> ReferenceModel:
 
 
 def available() -> list[str]:
-    return [f for f in CONFIGS if (FIXTURES / f"{f}.safetensors").exists()]
+    return [f for f in CONFIGS if (WEIGHTS / f"{f}.safetensors").exists()]

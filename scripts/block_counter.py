@@ -1,5 +1,6 @@
 """Counting real block computations, whatever skips them (this pack, another one, or nothing):
-the tests check schedules with it, the benchmark counts computes with it."""
+the tests check schedules with it, the benchmark counts computes with it. The blocks are the ones
+the model's family adapter names, so any supported family is counted the same way."""
 from __future__ import annotations
 
 import contextlib
@@ -8,17 +9,18 @@ from typing import Iterator
 import torch
 
 
-def block_modules(diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The transformer blocks in execution order (FLUX-style double then single, or Wan's list)."""
-    if hasattr(diffusion_model, "double_blocks"):
-        return list(diffusion_model.double_blocks) + list(diffusion_model.single_blocks)
-    return list(diffusion_model.blocks)
+def block_modules(patcher) -> list[torch.nn.Module]:
+    """The transformer blocks of a MODEL (ComfyUI ModelPatcher), in execution order."""
+    from comfyui_dit_cache.cache_core.attach import adapter_for
+
+    diffusion_model = patcher.model.diffusion_model
+    return adapter_for(patcher).block_modules(diffusion_model)
 
 
 @contextlib.contextmanager
-def count_block_calls(diffusion_model: torch.nn.Module) -> Iterator[list[int]]:
+def count_block_calls(patcher) -> Iterator[list[int]]:
     """Real forward calls of every block while the context is open (index = execution order)."""
-    modules = block_modules(diffusion_model)
+    modules = block_modules(patcher)
     counts = [0] * len(modules)
     handles = []
     for i, module in enumerate(modules):

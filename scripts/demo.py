@@ -1,4 +1,4 @@
-"""`make demo`: the bundled reference FLUX (trained, tools/reference_models.py) sampled through each
+"""`make demo`: the bundled reference FLUX (trained, reference/reference_models.py) sampled through each
 caching node next to the uncached run. Prints each node's run report (block computes counted on the
 real blocks), wall time and PSNR against the uncached image, and saves the images side by side to
 demo_output.png."""
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "reference"))
 
 import comfy_runtime  # noqa: E402
 

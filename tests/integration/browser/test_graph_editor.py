@@ -21,7 +21,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "reference"))
 
 import comfy_runtime  # noqa: E402  (booted by tests/conftest.py)
 
@@ -49,7 +50,7 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("comfy-server")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "comfyui-dit-cache").symlink_to(ROOT)
-    (base / "custom_nodes" / "tiny_loaders").symlink_to(ROOT / "tests" / "custom_nodes" / "tiny_loaders")
+    (base / "custom_nodes" / "tiny_loaders").symlink_to(ROOT / "tests" / "fixtures" / "tiny_loaders")
     place_model_files(base / "models")
     port = _free_port()
     log = open(base / "server.log", "w")

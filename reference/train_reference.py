@@ -1,8 +1,8 @@
 """Trains one reference model (flow matching / rectified flow, as FLUX, Wan2.1 and HunyuanVideo
 are trained) on the procedural world in `reference_data.py`, in ComfyUI's own model classes, and
-writes fp16 safetensors plus a JSON of the run (seed, steps, final loss) to models/reference/.
+writes fp16 safetensors plus a JSON of the run (seed, steps, final loss) to reference/weights/.
 
-    python tools/train_reference.py --family flux --steps 4000 --device cuda
+    python reference/train_reference.py --family flux --steps 4000 --device cuda
 
 Reproducible from the seed. Trained on an H100 through the device tool (see README); `--device
 cpu --steps 20` checks the script here.
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import comfy_runtime  # noqa: E402
 
@@ -86,7 +87,7 @@ def main() -> None:
     warmup = min(200, args.steps // 10 + 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / args.steps, 1.0))))
-    out = args.out or refs.FIXTURES
+    out = args.out or refs.WEIGHTS
     out.mkdir(parents=True, exist_ok=True)
 
     def save(stopped: str | None) -> None:

@@ -10,6 +10,6 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
   apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+if [ ! -d tests/integration/browser/node_modules/playwright-core ]; then
+  npm ci --prefix tests/integration/browser --no-audit --no-fund --loglevel=error
 fi

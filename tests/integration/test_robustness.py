@@ -14,9 +14,11 @@ from helpers import attach_policy
 from comfyui_dit_cache.cache_core.attach import InvalidLatentError, attach_engine, attached_engine
 from comfyui_dit_cache.cache_core.policies import AdaptiveThreshold, ReuseSchedule, TaylorForecastSchedule
 from comfyui_dit_cache.cache_core.predictors import ResidualPredictor
-from comfyui_dit_cache.cache_core.state import RunState
+from comfyui_dit_cache.cache_core.stack_run import StackRun
 
 STEPS = 8
+# The TeaCache authors' FLUX polynomial, used on every family here: only the schedule's sharing matters.
+TEACACHE_FLUX = (4.98651651e02, -2.83781631e02, 5.58554382e01, -3.82021401e00, 2.64230861e-01)
 
 
 def test_a_run_after_an_interrupted_one_equals_a_run_never_interrupted(tiny):
@@ -51,10 +53,10 @@ def _run(patched, tiny, steps, cfg, sampler, batch=1, scale=1):
 
 
 def test_one_patched_model_serves_runs_of_any_shape_and_sampler_each_as_if_alone(tiny):
-    shared, _ = attach_policy(tiny, AdaptiveThreshold(0.5, max_consecutive_reuse=2))
+    shared, _ = attach_policy(tiny, AdaptiveThreshold(TEACACHE_FLUX, 0.5, max_consecutive_reuse=2))
     in_sequence = [_run(shared, tiny, **v) for v in RUN_VARIANTS]
     for variant, output in zip(RUN_VARIANTS, in_sequence):
-        alone, _ = attach_policy(tiny, AdaptiveThreshold(0.5, max_consecutive_reuse=2))
+        alone, _ = attach_policy(tiny, AdaptiveThreshold(TEACACHE_FLUX, 0.5, max_consecutive_reuse=2))
         assert torch.equal(output, _run(alone, tiny, **variant)), variant
         assert torch.isfinite(output).all()
 
@@ -102,7 +104,7 @@ def test_hundred_runs_hold_no_more_memory_than_one():
     print(f"[dit-cache] after 100 more runs: {grown_objects:+d} Python objects in all, {grown_pack:+d} of the pack's, "
           f"{grown_bytes:+d} bytes of tensors")
     assert runs == 100
-    assert _live(RunState) == 0 and _live(ResidualPredictor) == 0
+    assert _live(StackRun) == 0 and _live(ResidualPredictor) == 0
     assert grown_pack == 0
     assert grown_bytes <= 0
 
@@ -140,7 +142,7 @@ def test_nan_latent_is_refused_with_a_message_that_names_it(bad):
     with pytest.raises(InvalidLatentError, match="latent given to the sampler holds NaN"):
         comfy.sample.sample(patched, torch.randn(flux.latent_shape, generator=g), 4, 3.0, "euler", "simple",
                             flux.make_cond(g), flux.make_cond(g), latent, seed=0, disable_pbar=True)
-    assert _live(RunState) == 0 and reports == []
+    assert _live(StackRun) == 0 and reports == []
 
 
 def test_an_empty_schedule_returns_the_latent_and_leaves_no_state():
@@ -155,7 +157,7 @@ def test_an_empty_schedule_returns_the_latent_and_leaves_no_state():
     out = comfy.sample.sample_custom(patched, torch.randn(flux.latent_shape, generator=g), 3.0,
                                      comfy.samplers.sampler_object("euler"), torch.FloatTensor([]), flux.make_cond(g),
                                      flux.make_cond(g), latent, seed=0, disable_pbar=True)
-    assert torch.equal(out, latent) and reports == [] and _live(RunState) == 0
+    assert torch.equal(out, latent) and reports == [] and _live(StackRun) == 0
 
 
 def test_cache_on_cpu_holds_its_tensors_there_in_the_model_dtype(tiny):

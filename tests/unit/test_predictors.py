@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from comfyui_dit_cache.cache_core.predictors import LastResidual, TaylorResidual
-from comfyui_dit_cache.cache_core.deferred_read import DeferredRead
-from comfyui_dit_cache.cache_core.tensor_measures import fitted_scale_and_error, relative_l1
+from cache_core.predictors import LastResidual, TaylorResidual
+from cache_core.deferred_read import DeferredRead
+from cache_core.tensor_measures import fitted_scale_and_error, relative_l1
 
 
 def test_taylor_order_zero_is_plain_reuse():

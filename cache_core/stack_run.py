@@ -1,0 +1,147 @@
+"""One sampling run through a cached block stack: per block, compute it (and record what the
+cache needs) or substitute it.
+
+A step is computed or skipped as a whole. On a skipped step every block but the last passes its
+input through and the last adds the cached (or forecast) residual of the whole stack: since each
+block only adds its residual to its input, that equals substituting every block with its own
+residual, with one tensor held instead of one per block, and one addition per step instead of one
+per block.
+
+Created by `CacheEngine.start_run` and dropped when the run ends (also on interrupt or error),
+so nothing from one run can leak into the next.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .adapters import BlockSpec, ModelAdapter
+from .layout_cache import LayoutCache, new_layout_cache
+from .log import get_logger
+from .policies.base import CachePolicy, StepAction
+from .report import CallRecord, RunReport
+from .step_schedule import StepSchedule
+
+log = get_logger(__name__)
+
+
+@dataclass
+class StackRun:
+    adapter: ModelAdapter
+    policy: CachePolicy
+    blocks: list[BlockSpec]
+    diffusion_model: torch.nn.Module
+    schedule: StepSchedule
+    report: RunReport
+    cache_device: torch.device | None
+    observer: Any = None
+    layouts: dict[tuple, LayoutCache] = field(default_factory=dict)
+    current: LayoutCache | None = None
+
+    def run_block(self, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
+        """Substitute the block, or compute it and record what the cache needs."""
+        compiling = torch.compiler.is_compiling()
+        before = _before_block_untraced if compiling else StackRun.before_block
+        after = _after_block_untraced if compiling else StackRun.after_block
+        substitute = before(self, position, args)
+        if substitute is not None:
+            return substitute
+        out = compute(args)  # the real block: what torch.compile compiles
+        after(self, position, out)
+        return out
+
+    def before_block(self, position: int, args: dict) -> dict | None:
+        """The block's substitute output on a skipped step; None when it must be computed (a
+        guarded skipped step computes its first block: the probe)."""
+        if position == 0:
+            self._begin_call(args)
+        layout = self.current
+        if layout.action is not StepAction.COMPUTE:
+            if position == 0 and layout.probe is not None and layout.probe.ready(args["img"]):
+                self._keep_inputs(layout, args)
+                layout.probe.probing = True
+                return None
+            out = layout.substitute(position, self.blocks, args)
+            self._block_done(layout, position, layout.action.letter)
+            return out
+        if position == 0:
+            self._keep_inputs(layout, args)
+        return None
+
+    def after_block(self, position: int, out: dict) -> None:
+        layout = self.current
+        if layout.probe is not None and layout.probe.probing:
+            layout.probe.probing = False
+            scale = layout.probe.fitted_scale(layout.step, out["img"], layout.label)
+            if scale is not None:
+                layout.forecast_scale = scale
+                self.report.forecast_scales.append(scale)
+                self._block_done(layout, position, "C")
+                return
+            layout.action = StepAction.COMPUTE
+            self.report.fallbacks += 1
+            self.schedule.fall_back()
+        self._record(layout, position, out)
+        self._block_done(layout, position, "C")
+
+    # ---- one model call -----------------------------------------------------------------------
+    def _begin_call(self, args: dict) -> None:
+        options = args["transformer_options"]
+        cond_or_uncond = tuple(options.get("cond_or_uncond", ()))
+        layout = self._layout((cond_or_uncond, tuple(args["img"].shape)), cond_or_uncond)
+        schedule = self.schedule
+        if schedule.tick(options["sigmas"]):
+            schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
+        action = schedule.decision
+        if action is not StepAction.COMPUTE and not layout.has_cache:
+            log.debug("step %d: %s has nothing cached yet, computing it", schedule.step, layout.label)
+            action = StepAction.COMPUTE
+        if self.observer is not None:
+            self.observer.on_call(schedule.step, schedule.sigma_value(), layout.label,
+                                  lambda: self.adapter.modulated_input(self.diffusion_model, args),
+                                  lambda: self.adapter.stack_input(args))
+        layout.begin_call(schedule.step, action)
+        self.current = layout
+
+    def _layout(self, key: tuple, cond_or_uncond: tuple[int, ...]) -> LayoutCache:
+        if key not in self.layouts:
+            self.layouts[key] = new_layout_cache(cond_or_uncond, self.policy, self.cache_device,
+                                                 self.adapter.blocks_modify_inputs)
+        return self.layouts[key]
+
+    def _block_done(self, layout: LayoutCache, position: int, letter: str) -> None:
+        layout.block_letters.append(letter)
+        if position == len(self.blocks) - 1:
+            if layout.action is StepAction.COMPUTE and self.policy.skips_steps:
+                layout.has_cache = True
+            self.report.calls.append(CallRecord(layout.step, layout.label, "".join(layout.block_letters)))
+            self.report.cache_peak_bytes = max(self.report.cache_peak_bytes, self.cache_bytes())
+            self.current = None
+
+    def _keep_inputs(self, layout: LayoutCache, args: dict) -> None:
+        if self.policy.skips_steps:   # a policy that never skips needs nothing kept
+            layout.keep_inputs(args, self.adapter)
+
+    def _record(self, layout: LayoutCache, position: int, out: dict) -> None:
+        layout.record(position, len(self.blocks) - 1, out)
+        if self.observer is not None:
+            self.observer.on_block(layout.step, position, self.blocks[position], out)
+
+    def cache_bytes(self) -> int:
+        return sum(layout.nbytes() for layout in self.layouts.values())
+
+    def release(self) -> None:
+        """Drop every cached tensor and the model reference."""
+        self.layouts.clear()
+        self.current = None
+        self.observer = None
+        self.diffusion_model = None
+
+
+# Under torch.compile (ComfyUI's TorchCompileModel) the run's bookkeeping, which changes every
+# step, would make dynamo recompile per step; these untraced entry points keep it eager while the
+# real block between them is compiled. Eager runs call the plain methods directly.
+_before_block_untraced = torch.compiler.disable(StackRun.before_block)
+_after_block_untraced = torch.compiler.disable(StackRun.after_block)

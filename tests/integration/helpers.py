@@ -1,0 +1,101 @@
+"""What the integration tests share: the sampling settings, the nodes run as ComfyUI's executor
+runs them, run reports, uncached references and real block-call counts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import block_counter
+import tiny_models
+
+from comfyui_dit_cache.cache_core.attach import adapter_for, attach_engine, attached_engine
+from comfyui_dit_cache.cache_core.engine import CacheEngine
+from comfyui_dit_cache.cache_core.report import RunReport
+from comfyui_dit_cache.nodes import (ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold)
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = 10
+CFG = 3.0
+# Every caching node acting on the whole schedule, its cache on the model's device.
+WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
+
+
+# ---- the nodes ------------------------------------------------------------------------------------
+def run_node(node_class, unique_id: str = "1", **inputs):
+    """Execute a V3 node as ComfyUI's executor does (a class clone with hidden inputs set)."""
+    output = node_class.PREPARE_CLASS_CLONE({"UNIQUE_ID": unique_id}).execute(**inputs)
+    return output.args
+
+
+def fora(model, interval=3, warmup_steps=1, **window):
+    return run_node(ApplyFORA, model=model, interval=interval, warmup_steps=warmup_steps, **{**WINDOW, **window})[0]
+
+
+def teacache(model, rel_l1_thresh=0.4, coefficients="auto", max_consecutive_reuse=0, profile=None):
+    return run_node(TeaCacheThreshold, model=model, rel_l1_thresh=rel_l1_thresh, coefficients=coefficients,
+                    max_consecutive_reuse=max_consecutive_reuse, profile=profile, **WINDOW)[0]
+
+
+def taylorseer(model, interval=3, warmup_steps=2, order=2, guard_tolerance=0.0):
+    return run_node(TaylorSeerForecast, model=model, interval=interval, warmup_steps=warmup_steps, order=order,
+                    guard_tolerance=guard_tolerance, **WINDOW)[0]
+
+
+def magnitude(model, threshold=0.12, max_skip=3, retention_ratio=0.0, curve="auto", profile=None):
+    return run_node(MagnitudeThreshold, model=model, threshold=threshold, max_skip=max_skip,
+                    retention_ratio=retention_ratio, curve=curve, profile=profile, **WINDOW)[0]
+
+
+def attach_policy(tiny, policy, **engine_options) -> tuple[object, list[RunReport]]:
+    """A patched clone of the tiny model (any policy, no node) and the list its run reports land in."""
+    adapter = adapter_for(tiny.patcher)
+    reports: list[RunReport] = []
+    engine = CacheEngine(policy.name, adapter, policy, adapter.blocks(tiny.patcher.model.diffusion_model),
+                         report_listeners=[reports.append], **engine_options)
+    return attach_engine(tiny.patcher, engine), reports
+
+
+# ---- sampling -------------------------------------------------------------------------------------
+def sample_with_report(patched, tiny, **settings) -> tuple[torch.Tensor, RunReport]:
+    """One run of STEPS steps at CFG through a cached model, and its run report."""
+    reports = []
+    attached_engine(patched).report_listeners.append(reports.append)
+    out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=CFG, **settings)
+    return out, reports[0]
+
+
+def reference(tiny, reference_outputs: dict, **settings) -> torch.Tensor:
+    """The uncached output of `tiny` for these settings (cached in the session's dict)."""
+    key = (tiny.family, id(tiny), tuple(sorted(settings.items())))
+    if key not in reference_outputs:
+        reference_outputs[key] = tiny_models.sample(tiny.patcher, tiny, **settings)
+    return reference_outputs[key]
+
+
+def computed_steps(report: RunReport) -> list[int]:
+    return [s for s, a in enumerate(report.step_actions()) if a == "compute"]
+
+
+# ---- the real blocks -------------------------------------------------------------------------------
+def block_modules(tiny) -> list[torch.nn.Module]:
+    return block_counter.block_modules(tiny.patcher)
+
+
+def count_block_calls(tiny):
+    """Counts real forward calls of every block module (index = execution order)."""
+    return block_counter.count_block_calls(tiny.patcher)
+
+
+def register_workflow_nodes() -> None:
+    """Register what the example workflows use, as a ComfyUI server would at start-up:
+    ComfyUI's extra nodes, this pack, and the test-only tiny-model loaders."""
+    import asyncio
+
+    import nodes
+
+    if "DiTCacheTestTinyDiffusionModel" in nodes.NODE_CLASS_MAPPINGS:
+        return
+    asyncio.run(nodes.init_builtin_extra_nodes())
+    assert asyncio.run(nodes.load_custom_node(str(ROOT)))
+    assert asyncio.run(nodes.load_custom_node(str(ROOT / "tests" / "fixtures" / "tiny_loaders")))

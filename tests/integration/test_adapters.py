@@ -1,0 +1,116 @@
+"""The registry of model-family adapters: every registered family has a tiny model the generic
+suite runs on and declares its published presets (or that none exist); a family whose ComfyUI
+module is missing is skipped without stopping the others."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+import tiny_models
+
+from comfyui_dit_cache.cache_core import adapters as registry
+from comfyui_dit_cache.cache_core.adapters import (ADAPTERS, MagnitudePreset, ModelAdapter, TeaCachePreset, find_adapter,
+                                                   supported_families)
+from comfyui_dit_cache.cache_core.calibration import magnitude_curve, teacache_coefficients
+from comfyui_dit_cache.cache_core.profile_io import ProfileError
+
+
+def test_every_registered_adapter_has_a_tiny_model_and_every_tiny_model_an_adapter(tiny_cache):
+    """The parametrised suite (`tiny` fixture) runs on tiny_models.BUILDERS; each registered
+    family must be among them, so the generic suite covers it."""
+    covered = set()
+    for name, build in tiny_models.BUILDERS.items():
+        model = tiny_cache.setdefault(name, build())
+        adapter = find_adapter(model.patcher.model.diffusion_model)
+        assert adapter is not None, f"tiny model {name} has no registered adapter"
+        assert adapter.family == model.family
+        covered.add(adapter.family)
+    assert covered == {adapter.family for adapter in ADAPTERS}
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.family)
+def test_each_adapter_declares_its_presets(adapter: ModelAdapter):
+    assert adapter.display_name and adapter.display_name in supported_families()
+    assert isinstance(adapter.teacache_presets, tuple) and isinstance(adapter.magnitude_presets, tuple)
+    assert all(isinstance(p, TeaCachePreset) and p.coefficients and p.threshold > 0 for p in adapter.teacache_presets)
+    assert all(isinstance(p, MagnitudePreset) and len(p.ratios) >= 2 for p in adapter.magnitude_presets)
+    if adapter.teacache_presets:
+        assert teacache_coefficients(adapter, "auto", None) == adapter.teacache_presets[0].coefficients
+    if adapter.magnitude_presets:
+        assert magnitude_curve(adapter, "auto", None) == adapter.magnitude_presets[0].ratios
+
+
+def test_preset_names_are_unique_across_families():
+    for presets in (registry.teacache_presets(), registry.magnitude_presets()):
+        names = [p.name for p in presets]
+        assert len(names) == len(set(names))
+
+
+def test_a_family_without_published_presets_asks_for_a_profile():
+    class NoPresets(type(ADAPTERS[0])):
+        display_name = "Unpublished"
+        teacache_presets = ()
+        magnitude_presets = ()
+
+    for resolve, what in ((teacache_coefficients, "TeaCache rescale polynomial"),
+                          (magnitude_curve, "magnitude-ratio curve")):
+        with pytest.raises(ProfileError, match=f"no published {what} exists for Unpublished models; profile this "
+                                               "model once with the Block Profiler"):
+            resolve(NoPresets(), "auto", None)
+
+
+def test_a_family_whose_comfyui_module_is_missing_is_skipped_with_one_line(monkeypatch, caplog):
+    """As if a ComfyUI update removed Wan's model module: the Wan adapter is skipped, the others load."""
+    monkeypatch.setitem(sys.modules, "comfy.ldm.wan.model", None)
+    monkeypatch.delitem(sys.modules, f"{registry.__name__}.wan")
+    with caplog.at_level(logging.WARNING):
+        found = registry._discover()
+    assert "wan" not in {a.family for a in found} and {"flux", "hunyuan_video"} <= {a.family for a in found}
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1 and "model family module 'wan' skipped" in skipped[0].getMessage()
+
+
+def test_a_subclass_is_matched_before_its_base_class():
+    depths = [len(a.model_class.__mro__) for a in ADAPTERS]
+    assert depths == sorted(depths, reverse=True)
+
+
+FAMILY_WORD = r"\b(flux\w*|wan[\d.]*\w*|hunyuan\w*)\b"
+
+
+def _code_words(path) -> list[str]:
+    """Identifiers and string constants of a Python file, without comments and docstrings."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    words = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            words.append(node.value)
+        elif isinstance(node, ast.Name):
+            words.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.append(node.attr)
+    return words
+
+
+def test_only_the_adapters_name_a_model_family():
+    """Family knowledge lives in cache_core/adapters/: the engine, the policies, the nodes and the
+    web extension work from the registry (comments citing where a figure was measured aside)."""
+    import re
+
+    from helpers import ROOT
+
+    offenders = []
+    python_files = [p for p in (ROOT / "cache_core").rglob("*.py") if "adapters" not in p.parts]
+    for path in python_files + sorted((ROOT / "nodes").glob("*.py")):
+        offenders += [f"{path.relative_to(ROOT)}: {w!r}" for w in _code_words(path) if re.search(FAMILY_WORD, w, re.I)]
+    for path in (ROOT / "web").rglob("*.js"):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("//"))
+        offenders += [f"{path.relative_to(ROOT)}: {m}" for m in re.findall(FAMILY_WORD, code, re.I)]
+    assert offenders == []
