@@ -1,4 +1,4 @@
-"""Where a run makes the host wait for the GPU (issue 4 diagnostics): samples one full-size model
+"""Where a run makes the host wait for the GPU: samples one full-size model
 through one method with `torch.cuda.set_sync_debug_mode("warn")` and prints every call site that
 synchronised (a value read back from the GPU, a blocking copy), with how often it fired.
 

@@ -1,4 +1,4 @@
-"""Full-size speed benchmark (issue 4): FLUX.1-dev, Wan2.1-T2V-1.3B and HunyuanVideo at their real
+"""Full-size speed benchmark: FLUX.1-dev, Wan2.1-T2V-1.3B and HunyuanVideo at their real
 sizes (random weights, bf16) in ComfyUI's own classes, sampled through `comfy.sample.sample` with
 every method at a fixed schedule. Prints, per method: wall time, achieved speedup, ideal speedup
 (block evaluations / blocks computed), their ratio, and the cache's extra peak GPU memory.
@@ -11,7 +11,7 @@ achieved/ceiling is what the cache's own work leaves of it. The floor rows and t
 "uncached, conditioning handed over on the GPU" get the prompt already on the GPU, as the pack's
 cached runs have it (cache_core/conditioning.py); that row shows what the move alone is worth.
 
-Run on a GPU through the device tool (see README); `--scale tiny` runs the same code on tiny
+Run on a GPU through the device tool (see bench/README.md); `--scale tiny` runs the same code on tiny
 configs on CPU to check it.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where a cached run's time goes beyond its ideal (issue 4 diagnostics): samples one full-size
+"""Where a cached run's time goes beyond its ideal: samples one full-size
 model uncached and with the given methods, once each under `torch.profiler`, and prints per run
 the wall time, the time the GPU was busy (kernel intervals merged), the GPU's idle time, and the
 kernels whose total time grew most against the uncached run scaled to the method's computed

@@ -3,7 +3,7 @@
 `float(t)` or `.tolist()` on a CUDA tensor waits for the whole queue. A policy that read a
 measured value on the step it decides would leave the GPU idle there while Python prepares the
 step: on a skipped step that is the whole step, so such a method falls short of the speedup its
-schedule promises (issue 4: TeaCache-style at 0.94 of ideal on FLUX.1-dev, where fixed schedules
+schedule promises (TeaCache-style at 0.94 of ideal on FLUX.1-dev, where fixed schedules
 reach 0.98-0.99). So TeaCache-style starts the copy of each step's input change when it is
 measured and reads it steps later (policies/teacache.py), when the GPU is past it.
 """

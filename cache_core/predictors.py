@@ -81,9 +81,9 @@ class TaylorResidual(ResidualPredictor):
         self.last_step = step
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        # In the stored dtype with fused multiply-adds: float32 round trips held TaylorSeer `block`
-        # at 0.77 of its ideal speedup on FLUX.1-dev (H100, bench/gpu_speed.py in session 1); this way
-        # it reached 0.88 there.
+        # In the stored dtype with fused multiply-adds: float32 round trips held TaylorSeer
+        # per-block forecasts at 0.77 of their ideal speedup on FLUX.1-dev (H100, bench/gpu_speed.py);
+        # this way they reached 0.88 there.
         distance = float(step - self.last_step)
         out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
         for k in range(1, len(self.derivatives)):

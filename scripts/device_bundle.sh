@@ -3,7 +3,7 @@
 #   .device/comfyui  the runtime's ComfyUI without its tokenizer data folders (the benchmarks never tokenize)
 #   .device/whl      wheels the GPU image lacks: torchsde, trampoline, av (comfy_api imports av)
 # Then, on the device: pip install --target /tmp/site .device/whl/*.whl, PYTHONPATH=/tmp/site,
-# COMFYUI_PATH=.device/comfyui python3 bench/gpu_speed.py  (see README, "Measured speed").
+# COMFYUI_PATH=.device/comfyui python3 bench/gpu_speed.py  (see bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(cat .venv/comfyui-path 2>/dev/null || echo .comfyui)
