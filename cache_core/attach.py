@@ -1,7 +1,8 @@
 """How the engine attaches to a MODEL: a cloned `ModelPatcher` with one
-`patches_replace["dit"]` hook per block, an `OUTER_SAMPLE` wrapper that scopes the run state and
-a `SAMPLER_SAMPLE` wrapper that moves the run's conditioning to the model's device (see
-conditioning.py: why a skipped step needs it).
+`patches_replace["dit"]` hook per block and four wrappers: `OUTER_SAMPLE` scopes the run,
+`SAMPLER_SAMPLE` moves the run's conditioning to the model's device (see conditioning.py: why a
+skipped step needs it), `PREDICT_NOISE` begins each step, `APPLY_MODEL` tells the run what each
+model call carries (a ControlNet, VACE hints).
 
 Nothing is stored on the model object and no ComfyUI class is patched: the engine rides in
 the clone's `transformer_options`, and the run (`StackRun`) exists only inside the wrapper,
@@ -103,6 +104,31 @@ def run_scope_wrapper(executor, *args, **kwargs):
         engine.finish_run(run, interrupted=not finished)
 
 
+def step_wrapper(executor, *args, **kwargs):
+    """PREDICT_NOISE wrapper: each model evaluation is the next step of the run (args: x,
+    timestep, model_options, seed)."""
+    run = args[2].get("transformer_options", {}).get(RUN_KEY)
+    if run is not None:
+        run.begin_step(args[1])
+    return executor(*args, **kwargs)
+
+
+def model_call_wrapper(executor, *args, **kwargs):
+    """APPLY_MODEL wrapper: tells the run what this model call carries besides the blocks'
+    inputs (args: x, t, c_concat, c_crossattn, control, transformer_options; extra conds as
+    keyword arguments)."""
+    run = args[5].get(RUN_KEY)
+    if run is not None:
+        run.begin_model_call(args[4], kwargs)
+    return executor(*args, **kwargs)
+
+
+WRAPPERS = ((comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, run_scope_wrapper),
+            (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, conditioning_on_device_wrapper),
+            (comfy.patcher_extension.WrappersMP.PREDICT_NOISE, step_wrapper),
+            (comfy.patcher_extension.WrappersMP.APPLY_MODEL, model_call_wrapper))
+
+
 def attach_engine(model: ModelPatcher, engine: CacheEngine) -> ModelPatcher:
     """A clone of `model` that samples through `engine`; `model` itself is left unchanged.
     A cache attached earlier to the same model is replaced, with a warning."""
@@ -119,11 +145,9 @@ def attach_engine(model: ModelPatcher, engine: CacheEngine) -> ModelPatcher:
             inner = inner.inner
         patched.set_model_patch_replace(BlockCacheHook(position, inner), "dit", spec.key[0], spec.key[1])
     patched.model_options["transformer_options"][ENGINE_KEY] = engine
-    patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY)
-    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, run_scope_wrapper)
-    patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY)
-    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY,
-                                 conditioning_on_device_wrapper)
+    for wrapper_type, wrapper in WRAPPERS:
+        patched.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
+        patched.add_wrapper_with_key(wrapper_type, WRAPPER_KEY, wrapper)
     return patched
 
 

@@ -13,6 +13,7 @@ from .adapters import BlockSpec, ModelAdapter
 from .log import get_logger
 from .policies.base import CachePolicy
 from .report import RunReport
+from .schedule_part import schedule_part
 from .stack_run import StackRun
 from .step_schedule import SigmaWindow, StepSchedule
 
@@ -52,7 +53,8 @@ class CacheEngine:
             policy=self.policy,
             blocks=self.blocks,
             diffusion_model=diffusion_model,
-            schedule=StepSchedule(self.policy, self.policy.new_run_memory(), total_steps, window),
+            schedule=StepSchedule(self.policy, self.policy.new_run_memory(), schedule_part(model_sampling, sigmas),
+                                  window),
             report=RunReport(self.method, self.adapter.family, self.policy.describe(), total_steps=total_steps),
             cache_device=torch.device("cpu") if self.offload_cache else None,
             observer=self.observer_factory(self.blocks, self.adapter) if self.observer_factory else None,

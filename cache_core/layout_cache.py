@@ -1,9 +1,15 @@
-"""The cache of one batch layout, and the model call in flight for it.
+"""The cache of one stream of model calls, and the call in flight for it.
 
-A *batch layout* is one arrangement of the batch that reaches the blocks: cond and uncond
-batched together, or each alone when ComfyUI splits them. Each layout has its own cache (the
-stack's residual history, and the first block's for a guard); the step's decision is shared by
-all layouts, so a step is never half computed.
+A stream is one identity of the model calls of a step (stack_run.call_identity): cond and
+uncond batched together, or each alone when ComfyUI splits them, each context window, each
+area. Each stream has its own cache (the stack's residual history, and the first block's for a
+guard); the step's decision is shared by all of them, so a step is never half computed.
+
+The cached residual is always what the blocks themselves add. Usually that is the stack's output
+minus its input. When the model adds terms between blocks (ControlNet residuals, VACE hints;
+the adapter says when), the stack's difference would hold them too and a skipped step, which
+gets this step's terms anyway, would count them twice: such calls record each block's own
+residual instead (one extra copy of a block's input per block on computed steps).
 """
 from __future__ import annotations
 
@@ -25,55 +31,83 @@ def layout_label(cond_or_uncond: tuple[int, ...]) -> str:
 @dataclass
 class LayoutCache:
     label: str
-    stack: ResidualPredictor                 # the whole stack's residual history
+    stack: ResidualPredictor                 # the blocks' summed residual history
+    adapter: ModelAdapter
+    blocks: list[BlockSpec]
     probe: FirstBlockProbe | None = None     # with a forecast guard
     has_cache: bool = False
     # the call in flight
     action: StepAction = StepAction.COMPUTE
     step: int = -1
+    per_block: bool = False                  # this call adds terms between blocks
     block_letters: list[str] = field(default_factory=list)
-    stack_input: torch.Tensor | None = None   # kept at the first block, until the last
-    forecast_scale: float = 1.0               # of the Taylor terms, fitted by an accepted probe
+    stack_input: torch.Tensor | None = None  # kept at the first block, until the last
+    block_input: dict[str, torch.Tensor] | None = None   # per block: this block's input
+    summed_residual: torch.Tensor | None = None          # per block: the residuals so far
+    probe_residual: torch.Tensor | None = None            # per block: the probe's own residual
+    forecast_scale: float = 1.0              # of the Taylor terms, fitted by an accepted probe
 
-    def begin_call(self, step: int, action: StepAction) -> None:
-        self.step, self.action = step, action
+    def begin_call(self, step: int, action: StepAction, per_block: bool) -> None:
+        self.step, self.action, self.per_block = step, action, per_block
         self.block_letters = []
 
-    def keep_inputs(self, args: dict, adapter: ModelAdapter) -> None:
-        """At the first block: keep the stack input (for the stack residual) and, for a guard,
-        the first block's input (for its own residual, which the probe forecasts)."""
-        if self.probe is not None:
+    def keep_inputs(self, position: int, args: dict) -> None:
+        """Before a computed block: what its residual (and the guard's) will be measured from."""
+        if position == 0 and self.probe is not None:
             self.probe.keep_input(args["img"])
-        self.stack_input = adapter.stack_input(args)
+        if self.per_block:
+            copy = self.adapter.blocks_modify_inputs
+            self.block_input = {k: args[k].clone() if copy else args[k] for k in self.blocks[position].outputs}
+        elif position == 0:
+            self.stack_input = self.adapter.stack_input(args)
 
-    def record(self, position: int, last_position: int, out: dict) -> None:
-        """A computed block's output: the first block's residual for a guard, the stack's at the
-        last block."""
+    def record(self, position: int, out: dict) -> None:
+        """A computed block's output: the first block's residual for a guard, the blocks'
+        residual at the last block."""
         if position == 0 and self.probe is not None:
             self.probe.record(self.step, out["img"])
-        if position == last_position and self.stack_input is not None:
+        last = position == len(self.blocks) - 1
+        if self.per_block and self.block_input is not None:
+            residual = self._block_residual(position, out)
+            self.summed_residual = residual if self.summed_residual is None else self.summed_residual + residual
+            if last:
+                self.stack.update(self.step, self.summed_residual)
+                self.summed_residual = None
+        elif last and self.stack_input is not None:
             self.stack.update(self.step, out["img"] - self.stack_input)
             self.stack_input = None
 
-    def substitute(self, position: int, blocks: list[BlockSpec], args: dict) -> dict:
-        """Every block but the last passes its input through; the last adds the stack residual."""
-        if position < len(blocks) - 1:
-            return {k: args[k] for k in blocks[position].outputs}
-        # After a probe the first block really ran, so the last block's input is no longer the
-        # stack input: add the forecast to the kept stack input instead.
-        base = args["img"] if self.stack_input is None else self.stack_input
-        self.stack_input = None
+    def probe_accepted(self, out: dict) -> None:
+        """The first block ran as a probe and its forecast is trusted: remember what it added,
+        which the forecast of the whole stack replaces at the last block."""
+        if self.per_block:
+            self.probe_residual = self._block_residual(0, out)
+
+    def substitute(self, position: int, args: dict) -> dict:
+        """Every block but the last passes its input through; the last adds the blocks' residual."""
+        if position < len(self.blocks) - 1:
+            return {k: args[k] for k in self.blocks[position].outputs}
+        if self.probe_residual is not None:      # this step's between-block terms stay in
+            base, self.probe_residual = args["img"] - self.probe_residual, None
+        elif self.stack_input is not None:       # after a probe: the stack input, kept before it
+            base, self.stack_input = self.stack_input, None
+        else:
+            base = args["img"]
         scale, self.forecast_scale = self.forecast_scale, 1.0
         return {"img": base + self.stack.predict(self.step, base, scale=scale)}
+
+    def _block_residual(self, position: int, out: dict) -> torch.Tensor:
+        inputs, self.block_input = self.block_input, None
+        return self.adapter.in_stack_layout(self.blocks[position], {k: out[k] - inputs[k] for k in inputs})
 
     def nbytes(self) -> int:
         held = self.stack.nbytes()
         return held + (self.probe.predictor.nbytes() if self.probe is not None else 0)
 
 
-def new_layout_cache(cond_or_uncond: tuple[int, ...], policy: CachePolicy, cache_device: torch.device | None,
-                     blocks_modify_inputs: bool) -> LayoutCache:
-    """An empty cache for a layout first seen in this run, with the policy's substitutes."""
+def new_layout_cache(cond_or_uncond: tuple[int, ...], policy: CachePolicy, adapter: ModelAdapter,
+                     blocks: list[BlockSpec], cache_device: torch.device | None) -> LayoutCache:
+    """An empty cache for a stream first seen in this run, with the policy's substitutes."""
     guard = policy.guard()
-    probe = None if guard is None else guard.new_probe(policy.new_predictor(cache_device), blocks_modify_inputs)
-    return LayoutCache(layout_label(cond_or_uncond), policy.new_predictor(cache_device), probe)
+    probe = None if guard is None else guard.new_probe(policy.new_predictor(cache_device), adapter.blocks_modify_inputs)
+    return LayoutCache(layout_label(cond_or_uncond), policy.new_predictor(cache_device), adapter, blocks, probe)

@@ -43,6 +43,7 @@ class BlockProfileRecorder:
         self.previous_outputs: dict[int, torch.Tensor] = {}
         self.previous_signal: torch.Tensor | None = None
         self.measuring = False
+        self.measured_step: int | None = None
         self.sigmas: list[float] = []
         self.block_rel_l1: list[list[float]] = []
         self.block_cosine: list[list[float]] = []
@@ -53,9 +54,10 @@ class BlockProfileRecorder:
 
     def on_call(self, step: int, sigma: float, layout: str, signal: Callable[[], torch.Tensor],
                 stack_input: Callable[[], torch.Tensor]) -> None:
-        self.measuring = step == len(self.sigmas)
+        self.measuring = step != self.measured_step
         if not self.measuring:
             return
+        self.measured_step = step
         self.sigmas.append(sigma)
         self.block_rel_l1.append([math.nan] * len(self.blocks))
         self.block_cosine.append([math.nan] * len(self.blocks))

@@ -39,6 +39,16 @@ class StackRun:
     observer: Any = None
     layouts: dict[tuple, LayoutCache] = field(default_factory=dict)
     current: LayoutCache | None = None
+    next_call_adds_between_blocks: bool = False   # told by the APPLY_MODEL wrapper before each call
+
+    def begin_step(self, sigma: torch.Tensor) -> None:
+        """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
+        self.schedule.new_step(sigma)
+
+    def begin_model_call(self, control: object, model_kwargs: dict) -> None:
+        """A model call begins (the APPLY_MODEL wrapper): note whether it adds terms between blocks."""
+        self.next_call_adds_between_blocks = self.adapter.adds_between_blocks(self.diffusion_model, control,
+                                                                              model_kwargs)
 
     def run_block(self, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
         """Substitute the block, or compute it and record what the cache needs."""
@@ -60,14 +70,13 @@ class StackRun:
         layout = self.current
         if layout.action is not StepAction.COMPUTE:
             if position == 0 and layout.probe is not None and layout.probe.ready(args["img"]):
-                self._keep_inputs(layout, args)
+                self._keep_inputs(layout, position, args)
                 layout.probe.probing = True
                 return None
-            out = layout.substitute(position, self.blocks, args)
+            out = layout.substitute(position, args)
             self._block_done(layout, position, layout.action.letter)
             return out
-        if position == 0:
-            self._keep_inputs(layout, args)
+        self._keep_inputs(layout, position, args)
         return None
 
     def after_block(self, position: int, out: dict) -> None:
@@ -77,6 +86,7 @@ class StackRun:
             scale = layout.probe.fitted_scale(layout.step, out["img"], layout.label)
             if scale is not None:
                 layout.forecast_scale = scale
+                layout.probe_accepted(out)
                 self.report.forecast_scales.append(scale)
                 self._block_done(layout, position, "C")
                 return
@@ -90,9 +100,11 @@ class StackRun:
     def _begin_call(self, args: dict) -> None:
         options = args["transformer_options"]
         cond_or_uncond = tuple(options.get("cond_or_uncond", ()))
-        layout = self._layout((cond_or_uncond, tuple(args["img"].shape)), cond_or_uncond)
+        layout = self._layout(call_identity(options, args["img"]), cond_or_uncond)
         schedule = self.schedule
-        if schedule.tick(options["sigmas"]):
+        if not schedule.started:   # the model is called outside ComfyUI's predict_noise
+            schedule.new_step(options["sigmas"])
+        if schedule.decision is None:
             schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
         action = schedule.decision
         if action is not StepAction.COMPUTE and not layout.has_cache:
@@ -102,13 +114,14 @@ class StackRun:
             self.observer.on_call(schedule.step, schedule.sigma_value(), layout.label,
                                   lambda: self.adapter.modulated_input(self.diffusion_model, args),
                                   lambda: self.adapter.stack_input(args))
-        layout.begin_call(schedule.step, action)
+        layout.begin_call(schedule.step, action, self.next_call_adds_between_blocks)
+        self.next_call_adds_between_blocks = False
         self.current = layout
 
     def _layout(self, key: tuple, cond_or_uncond: tuple[int, ...]) -> LayoutCache:
         if key not in self.layouts:
-            self.layouts[key] = new_layout_cache(cond_or_uncond, self.policy, self.cache_device,
-                                                 self.adapter.blocks_modify_inputs)
+            self.layouts[key] = new_layout_cache(cond_or_uncond, self.policy, self.adapter, self.blocks,
+                                                 self.cache_device)
         return self.layouts[key]
 
     def _block_done(self, layout: LayoutCache, position: int, letter: str) -> None:
@@ -120,12 +133,13 @@ class StackRun:
             self.report.cache_peak_bytes = max(self.report.cache_peak_bytes, self.cache_bytes())
             self.current = None
 
-    def _keep_inputs(self, layout: LayoutCache, args: dict) -> None:
+    def _keep_inputs(self, layout: LayoutCache, position: int, args: dict) -> None:
         if self.policy.skips_steps:   # a policy that never skips needs nothing kept
-            layout.keep_inputs(args, self.adapter)
+            layout.keep_inputs(position, args)
 
     def _record(self, layout: LayoutCache, position: int, out: dict) -> None:
-        layout.record(position, len(self.blocks) - 1, out)
+        if self.policy.skips_steps:
+            layout.record(position, out)
         if self.observer is not None:
             self.observer.on_block(layout.step, position, self.blocks[position], out)
 
@@ -138,6 +152,17 @@ class StackRun:
         self.current = None
         self.observer = None
         self.diffusion_model = None
+
+
+def call_identity(options: dict, img: torch.Tensor) -> tuple:
+    """What makes two model calls of a step the same stream of features: which conditionings
+    are batched, in which order (ComfyUI's per-cond uuids, stable over the run), which context
+    window of a long video, and the token shape. Calls that differ in any of these never share
+    a cache."""
+    window = options.get("context_window")
+    window_indices = tuple(getattr(window, "index_list", ())) if window is not None else ()
+    return (tuple(options.get("cond_or_uncond", ())), tuple(options.get("uuids", ())), window_indices,
+            tuple(img.shape))
 
 
 # Under torch.compile (ComfyUI's TorchCompileModel) the run's bookkeeping, which changes every

@@ -1,12 +1,16 @@
 """The step clock and the step's decision: the one writer of which step a model call belongs
 to, what was decided for it, and the counters the policies read.
 
-A call starts a new step when it brings a new sigma *tensor*: ComfyUI hands every call of one
-model evaluation (cond and uncond, batched or split) the same timestep tensor and makes a new
-one for each evaluation. Comparing the tensor, not its value, keeps the run free of a GPU
-synchronisation per call: reading the value waits for every queued kernel, and the GPU then
-idles while Python prepares the step, which is most of what a skipped step costs. The values
-are read once, when the run ends (`sigma_values`), or when a window needs them.
+A step begins with each model evaluation (ComfyUI's `predict_noise`, see attach.py): every
+model call until the next one (cond and uncond, batched or split, each context window, each
+area) belongs to it. The sigma tensors are kept, not read: reading a value waits for every
+queued kernel, and the GPU then idles while Python prepares the step, which is most of what a
+skipped step costs. They are read once, when the run ends (`sigma_values`), or when a window
+needs them.
+
+Step indices refer to the whole schedule, not to the part this run samples (`SchedulePart`):
+a run split over two samplers (two experts, a refiner, img2img) makes the decisions of the run
+in one piece, except that each part's first step is computed (nothing is cached yet).
 """
 from __future__ import annotations
 
@@ -30,28 +34,40 @@ class SigmaWindow:
         return self.whole_schedule or self.end_sigma < sigma() <= self.start_sigma
 
 
+@dataclass(frozen=True)
+class SchedulePart:
+    """Where a run's steps lie in the whole schedule: its first step's index and the whole
+    schedule's step count (0 and the run's own count for a run in one piece)."""
+
+    first_step: int
+    total_steps: int
+
+
 @dataclass
 class StepSchedule:
     policy: CachePolicy
     memory: Any
-    total_steps: int
+    part: SchedulePart
     window: SigmaWindow
     step: int = -1
     decision: StepAction | None = None
     last_compute_step: int = -1
     consecutive_skips: int = 0
-    _sigma: torch.Tensor | None = None
     _step_sigmas: list[torch.Tensor] = field(default_factory=list)
 
-    def tick(self, sigma: torch.Tensor) -> bool:
-        """Advance on a new sigma tensor; True when this call starts a new step."""
-        if sigma is self._sigma:
-            return False
+    def __post_init__(self) -> None:
+        self.step = self.part.first_step - 1
+        self.last_compute_step = self.part.first_step - 1
+
+    @property
+    def started(self) -> bool:
+        return bool(self._step_sigmas)
+
+    def new_step(self, sigma: torch.Tensor) -> None:
+        """A model evaluation begins: the next step, not yet decided."""
         self.step += 1
-        self._sigma = sigma
         self._step_sigmas.append(sigma.detach().flatten()[0])
         self.decision = None
-        return True
 
     def decide(self, has_cache: bool, signal: Callable[[], torch.Tensor]) -> StepAction:
         """This step's decision, asked of the policy inside the window once something is cached."""
@@ -75,7 +91,7 @@ class StepSchedule:
         self.consecutive_skips = 0
 
     def _context(self, signal: Callable[[], torch.Tensor]) -> StepContext:
-        return StepContext(step=self.step, total_steps=self.total_steps,
+        return StepContext(step=self.step, total_steps=self.part.total_steps,
                            steps_since_compute=self.step - self.last_compute_step,
                            consecutive_skips=self.consecutive_skips, signal=signal)
 
@@ -90,3 +106,4 @@ class StepSchedule:
 
 def _no_signal() -> torch.Tensor:
     raise RuntimeError("a policy read the step signal while being told of a fallback")
+

@@ -66,3 +66,14 @@ class ModelAdapter(ABC):
     @abstractmethod
     def modulated_input(self, diffusion_model: torch.nn.Module, first_block_args: dict) -> torch.Tensor:
         """The first block's timestep-modulated input (TeaCache's change signal)."""
+
+    def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, model_kwargs: dict) -> bool:
+        """Whether this model call adds terms to the hidden states between blocks, outside the
+        block hooks (ControlNet residuals, VACE hints): the engine then records the blocks' own
+        residuals one by one, so that a skipped step does not count those terms twice. `control`
+        and `model_kwargs` are what ComfyUI's `apply_model` received."""
+        return False
+
+    def in_stack_layout(self, spec: BlockSpec, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A block's per-output tensors (e.g. its residuals) arranged as the last block's `img`."""
+        return tensors["img"] if spec.outputs == ("img",) else self.stack_input(tensors)

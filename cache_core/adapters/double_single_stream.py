@@ -27,6 +27,10 @@ class DoubleSingleStreamAdapter(ModelAdapter):
         img, txt = first_block_args["img"], first_block_args["txt"]
         return torch.cat((txt, img) if self.text_first else (img, txt), dim=1)
 
+    def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, model_kwargs: dict) -> bool:
+        # ComfyUI's FLUX and HunyuanVideo forwards add ControlNet residuals after each block.
+        return control is not None
+
     def modulated_input(self, diffusion_model: torch.nn.Module, first_block_args: dict) -> torch.Tensor:
         block = diffusion_model.double_blocks[0]
         vec = first_block_args["vec"]

@@ -51,6 +51,11 @@ class WanAdapter(ModelAdapter):
     def stack_input(self, first_block_args: dict) -> torch.Tensor:
         return first_block_args["img"]
 
+    def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, model_kwargs: dict) -> bool:
+        # WanModel's own block loop adds nothing between blocks; the subclasses with a loop of their
+        # own do (VACE hints, S2V audio, Animate face motion), or may: they are accounted per block.
+        return type(diffusion_model).forward_orig is not WanModel.forward_orig
+
     def modulated_input(self, diffusion_model: torch.nn.Module, first_block_args: dict) -> torch.Tensor:
         block = diffusion_model.blocks[0]
         x, e = first_block_args["img"], first_block_args["vec"]

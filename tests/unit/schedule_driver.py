@@ -5,18 +5,19 @@ from __future__ import annotations
 import torch
 
 from cache_core.policies import CachePolicy, StepAction
-from cache_core.step_schedule import SigmaWindow, StepSchedule
+from cache_core.step_schedule import SchedulePart, SigmaWindow, StepSchedule
 
 
 def schedule_letters(policy: CachePolicy, steps: int, signals: list[torch.Tensor] | None = None,
-                     fallbacks: tuple[int, ...] = ()) -> str:
-    """One letter per step. `signals[t]` is step t's modulated input (for threshold policies);
-    at the steps in `fallbacks` a skipped step is turned into a computed one, as a forecast
-    guard does."""
-    schedule = StepSchedule(policy, policy.new_run_memory(), steps, SigmaWindow(1.0, 0.0, whole_schedule=True))
+                     fallbacks: tuple[int, ...] = (), part: SchedulePart | None = None) -> str:
+    """One letter per step of the run. `signals[t]` is the run's step t's modulated input (for
+    threshold policies); at the steps in `fallbacks` a skipped step is turned into a computed one,
+    as a forecast guard does; `part` places the run in a longer schedule (default: the whole)."""
+    schedule = StepSchedule(policy, policy.new_run_memory(), part or SchedulePart(0, steps),
+                            SigmaWindow(1.0, 0.0, whole_schedule=True))
     letters, has_cache = [], False
     for step in range(steps):
-        schedule.tick(torch.tensor([1.0 - step / steps]))
+        schedule.new_step(torch.tensor([1.0 - step / steps]))
         signal = signals[step] if signals is not None else torch.zeros(1)
         action = schedule.decide(has_cache, lambda: signal)
         if step in fallbacks and action is not StepAction.COMPUTE:

@@ -9,6 +9,8 @@ import pytest
 import torch
 from schedule_driver import schedule_letters
 
+from cache_core.step_schedule import SchedulePart
+
 from cache_core.policies import (AdaptiveThreshold, AlwaysCompute, CachePolicy, MagnitudeRatioThreshold, ReuseSchedule,
                                  StepAction, TaylorForecastSchedule)
 from cache_core.predictors import LastResidual, TaylorResidual
@@ -58,6 +60,41 @@ def test_teacache_threshold_zero_and_reuse_limit():
     assert schedule_letters(AdaptiveThreshold(IDENTITY, 10.0, max_consecutive_reuse=2), 10, signals) == "CCCRRCRRCC"
 
 
+@pytest.mark.parametrize("policy", [
+    TaylorForecastSchedule(interval=3, warmup_steps=2),
+    MagnitudeRatioThreshold((1.0, 1.1, 1.0, 1.2, 1.0, 1.05, 1.0, 1.1, 1.0, 1.3), 0.15, max_skip=3, retention_ratio=0.2),
+    MagnitudeRatioThreshold((1.0,) * 10, threshold=1.0, max_skip=10, retention_ratio=0.5),
+])
+def test_a_run_split_where_the_whole_run_computes_decides_as_the_whole_run(policy):
+    """Steps count in the whole schedule (curves, retention, warm-up, the last step): split at a
+    step the run in one piece computes, each part makes exactly its decisions."""
+    signals = growing_signal(10, 0.1)
+    whole = schedule_letters(policy, 10, signals)
+    split = next(i for i in range(4, 10) if whole[i] == "C")
+    first = schedule_letters(policy, split, signals[:split], part=SchedulePart(0, 10))
+    second = schedule_letters(policy, 10 - split, signals[split:], part=SchedulePart(split, 10))
+    assert first + second == whole
+    assert "C" not in whole[split + 1:] or second != schedule_letters(policy, 10 - split, signals[split:])
+
+
+def test_teacache_measures_afresh_in_each_part_of_a_split_run():
+    """Its change signal needs the previous steps' inputs, which a new sampler run has not seen:
+    the second part computes its first three steps, then decides as the run in one piece."""
+    policy, signals = AdaptiveThreshold(IDENTITY, rel_l1_thresh=0.25), growing_signal(10, 0.1)
+    assert schedule_letters(policy, 10, signals) == "CCCRRCRRCC"
+    assert schedule_letters(policy, 5, signals[5:], part=SchedulePart(5, 10)) == "CCCRC"
+
+
+def test_a_fixed_schedule_split_anywhere_decides_as_the_whole_run():
+    """FORA's phase is the step's place in the whole schedule: only the second part's first step
+    is computed whatever the run in one piece did there (nothing is cached yet)."""
+    policy = ReuseSchedule(interval=3, warmup_steps=1)
+    whole = schedule_letters(policy, 10)
+    for split in range(1, 10):
+        second = schedule_letters(policy, 10 - split, part=SchedulePart(split, 10))
+        assert schedule_letters(policy, split, part=SchedulePart(0, 10)) + second == whole[:split] + "C" + whole[split + 1:]
+
+
 def test_a_fallback_restarts_taylorseers_interval():
     """A forecast turned into a compute at step 3 counts as the last compute: the next compute is
     `interval` steps after it."""
@@ -74,12 +111,13 @@ class _CountingPolicy(ReuseSchedule):
 
 
 def test_a_fallback_tells_the_policy_like_any_computed_step():
-    from cache_core.step_schedule import SigmaWindow, StepSchedule
+    from cache_core.step_schedule import SchedulePart, SigmaWindow, StepSchedule
 
     policy = _CountingPolicy(interval=3)
-    schedule = StepSchedule(policy, policy.new_run_memory(), 6, SigmaWindow(1.0, 0.0, whole_schedule=True))
+    schedule = StepSchedule(policy, policy.new_run_memory(), SchedulePart(0, 6),
+                            SigmaWindow(1.0, 0.0, whole_schedule=True))
     for step in range(3):
-        schedule.tick(torch.tensor([1.0 - step / 6]))
+        schedule.new_step(torch.tensor([1.0 - step / 6]))
         if schedule.decide(has_cache=True, signal=lambda: torch.zeros(1)) is not StepAction.COMPUTE and step == 2:
             schedule.fall_back()
     assert schedule.memory == [0, 2]   # step 0 decided computed, step 2 fell back; step 1 reused
