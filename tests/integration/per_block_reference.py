@@ -1,0 +1,68 @@
+"""An independent cache to check the engine against: every block, on steps outside
+`computed_steps`, returns its input plus its own residual forecast by a Taylor series of
+`order` (0: the last computed residual). Written here with plain `patches_replace["dit"]` hooks,
+no code of the engine: per block and per stream of calls (conditionings, context window), so it
+is right by construction where terms are added between blocks (ControlNet, VACE) and where a
+step makes several model calls."""
+from __future__ import annotations
+
+import math
+
+
+
+
+def block_keys(patcher) -> list[tuple[str, int]]:
+    from comfyui_dit_cache.cache_core.attach import adapter_for
+
+    return [spec.key for spec in adapter_for(patcher).blocks(patcher.model.diffusion_model)]
+
+
+def per_block_cache(patcher, computed_steps: set[int], order: int):
+    """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`."""
+    from comfyui_dit_cache.cache_core.attach import adapter_for
+
+    clone = patcher.clone()
+    specs = {spec.key: spec for spec in adapter_for(patcher).blocks(patcher.model.diffusion_model)}
+    first_key = next(iter(specs))
+    copy_inputs = adapter_for(patcher).blocks_modify_inputs
+    sigmas: list[float] = []
+    history: dict = {}   # (block, output, stream) -> (last computed step, derivatives)
+
+    def stream_of(options: dict) -> tuple:
+        window = options.get("context_window")
+        return (tuple(options.get("cond_or_uncond", ())), tuple(options.get("uuids", ())),
+                tuple(window.index_list) if window is not None else ())
+
+    def hook_for(key):
+        outputs = specs[key].outputs
+
+        def hook(args: dict, extra: dict) -> dict:
+            options = args["transformer_options"]
+            sigma = float(options["sigmas"].flatten()[0])
+            if key == first_key and (not sigmas or sigmas[-1] != sigma):
+                sigmas.append(sigma)
+            step = len(sigmas) - 1
+            stream = stream_of(options)
+            if step in computed_steps:
+                inputs = {k: args[k].clone() if copy_inputs else args[k] for k in outputs}
+                out = extra["original_block"](args)
+                for k in outputs:
+                    residual = out[k] - inputs[k]
+                    last = history.get((key, k, stream))
+                    derivatives = [residual]
+                    if last is not None:
+                        for n in range(min(order, len(last[1]))):
+                            derivatives.append((derivatives[n] - last[1][n]) / (step - last[0]))
+                    history[(key, k, stream)] = (step, derivatives)
+                return out
+            out = {}
+            for k in outputs:
+                last_step, derivatives = history[(key, k, stream)]
+                distance = step - last_step
+                out[k] = args[k] + sum(d * distance**n / math.factorial(n) for n, d in enumerate(derivatives))
+            return out
+        return hook
+
+    for key in specs:
+        clone.set_model_patch_replace(hook_for(key), "dit", key[0], key[1])
+    return clone

@@ -1,0 +1,240 @@
+"""The graphs people really build, on ComfyUI's own classes: a ControlNet (a ControlBase whose
+residuals the test chooses, applied by ComfyUI's Apply ControlNet node), VACE, context windows,
+a two-expert split over KSamplerAdvanced, and steps with several same-shape model calls.
+
+Two kinds of check. Where the blocks add nothing (`with_silent_blocks`), a correct cache
+reproduces the uncached output exactly, whatever the model adds between blocks. With real
+blocks, the engine must match an independent per-block cache (per_block_reference.py)."""
+from __future__ import annotations
+
+import comfy.controlnet
+import comfy.sample
+import nodes as comfy_nodes
+import pytest
+import torch
+
+import tiny_models
+from helpers import CFG, STEPS, WINDOW, computed_steps, fora, run_node, taylorseer
+from per_block_reference import per_block_cache
+
+from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.nodes import MagnitudeThreshold
+
+
+# ---- a ControlNet whose residuals the test chooses ----------------------------------------------------
+class ChosenResiduals(comfy.controlnet.ControlBase):
+    """Adds a fixed random pattern, scaled by (1 + sigma) so that it changes every step, to the
+    image tokens after every double block ("input") and single block ("output"), as FLUX and
+    HunyuanVideo ControlNets do."""
+
+    def __init__(self, double_blocks: int, single_blocks: int, hidden: int, seed: int = 5) -> None:
+        super().__init__()
+        self.layout = (double_blocks, single_blocks, hidden, seed)
+
+    def get_control(self, x_noisy, t, cond, batched_number, transformer_options):
+        previous = None
+        if self.previous_controlnet is not None:
+            previous = self.previous_controlnet.get_control(x_noisy, t, cond, batched_number, transformer_options)
+        if self.timestep_range is not None and not self.timestep_range[1] <= float(t[0]) <= self.timestep_range[0]:
+            return previous
+        double, single, hidden, seed = self.layout
+        tokens = x_noisy[0, 0].numel() // 4          # patch size 2 x 2
+        g = torch.Generator().manual_seed(seed)
+        scale = 0.1 * (1.0 + float(t[0]))
+        pattern = [torch.randn(1, tokens, hidden, generator=g).repeat(x_noisy.shape[0], 1, 1) * scale
+                   for _ in range(double + single)]
+        return self.control_merge({"input": pattern[:double], "output": pattern[double:]}, previous, x_noisy.dtype)
+
+    def copy(self):
+        c = ChosenResiduals(*self.layout)
+        self.copy_to(c)
+        return c
+
+
+def with_controlnet(tiny, start_percent: float = 0.0, end_percent: float = 1.0):
+    """The positive and negative prompts through ComfyUI's Apply ControlNet (Advanced) node."""
+    dm = tiny.patcher.model.diffusion_model
+    net = ChosenResiduals(len(dm.double_blocks), len(dm.single_blocks), dm.hidden_size)
+    g = torch.Generator().manual_seed(1234)
+    positive, negative = tiny.make_cond(g), tiny.make_cond(g)
+    hint = torch.zeros(1, 32, 32, 3)
+    return comfy_nodes.ControlNetApplyAdvanced().apply_controlnet(positive, negative, net, hint, 1.0, start_percent,
+                                                                  end_percent)
+
+
+def sample_prompts(patcher, tiny, positive, negative, latent_shape=None, steps: int = STEPS) -> torch.Tensor:
+    latent = torch.zeros(latent_shape or tiny.latent_shape)
+    noise = torch.randn(latent.shape, generator=torch.Generator().manual_seed(0))
+    return comfy.sample.sample(patcher, noise, steps, CFG, "euler", "simple", positive, negative, latent, seed=0,
+                               disable_pbar=True)
+
+
+def run_with_report(patched, tiny, positive, negative, **kwargs):
+    reports = []
+    attached_engine(patched).report_listeners.append(reports.append)
+    return sample_prompts(patched, tiny, positive, negative, **kwargs), reports[0]
+
+
+CONTROLNET_FAMILIES = ["flux", "hunyuan_video"]
+
+
+@pytest.mark.parametrize("family", CONTROLNET_FAMILIES)
+@pytest.mark.parametrize("cache", ["fora", "taylorseer order 1"])
+def test_a_controlnet_is_not_counted_twice_on_skipped_steps(family, cache):
+    silent = tiny_models.with_silent_blocks(tiny_models.BUILDERS[family]())
+    positive, negative = with_controlnet(silent)
+    uncached = sample_prompts(silent.patcher, silent, positive, negative)
+    g = torch.Generator().manual_seed(1234)
+    assert not torch.equal(uncached, sample_prompts(silent.patcher, silent, silent.make_cond(g), silent.make_cond(g)))
+    patched = fora(silent.patcher, interval=2) if cache == "fora" else taylorseer(silent.patcher, order=1)
+    cached, report = run_with_report(patched, silent, positive, negative)
+    assert report.full_steps < STEPS
+    assert torch.equal(cached, uncached)
+
+
+@pytest.mark.parametrize("family", CONTROLNET_FAMILIES)
+def test_a_controlnet_active_for_part_of_the_schedule_is_not_counted_twice(family):
+    silent = tiny_models.with_silent_blocks(tiny_models.BUILDERS[family]())
+    positive, negative = with_controlnet(silent, start_percent=0.2, end_percent=0.6)
+    uncached = sample_prompts(silent.patcher, silent, positive, negative)
+    cached, report = run_with_report(fora(silent.patcher, interval=3), silent, positive, negative)
+    assert report.full_steps < STEPS and torch.equal(cached, uncached)
+
+
+@pytest.mark.parametrize("family", CONTROLNET_FAMILIES)
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_with_a_controlnet_the_engine_matches_a_per_block_cache(family, order):
+    tiny = tiny_models.BUILDERS[family]()
+    positive, negative = with_controlnet(tiny)
+    patched = taylorseer(tiny.patcher, interval=3, warmup_steps=2, order=order)
+    cached, report = run_with_report(patched, tiny, positive, negative)
+    reference = sample_prompts(per_block_cache(tiny.patcher, set(computed_steps(report)), order), tiny, positive, negative)
+    uncached = sample_prompts(tiny.patcher, tiny, positive, negative)
+    scale = float(uncached.abs().max())
+    assert float((reference - uncached).abs().max()) > 1e-2 * scale   # the caches did act
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+# ---- VACE ---------------------------------------------------------------------------------------------
+def vace_prompts(tiny):
+    g = torch.Generator().manual_seed(1234)
+    return tiny.make_cond(g), tiny.make_cond(g)
+
+
+def test_vace_hints_are_not_counted_twice_on_skipped_steps():
+    silent = tiny_models.with_silent_blocks(tiny_models.BUILDERS["wan_vace"]())
+    positive, negative = vace_prompts(silent)
+    uncached = sample_prompts(silent.patcher, silent, positive, negative)
+    cached, report = run_with_report(fora(silent.patcher, interval=2), silent, positive, negative)
+    assert report.full_steps < STEPS and torch.equal(cached, uncached)
+
+
+@pytest.mark.parametrize("order", [0, 2])
+def test_with_vace_the_engine_matches_a_per_block_cache(order):
+    tiny = tiny_models.BUILDERS["wan_vace"]()
+    positive, negative = vace_prompts(tiny)
+    cached, report = run_with_report(taylorseer(tiny.patcher, order=order), tiny, positive, negative)
+    reference = sample_prompts(per_block_cache(tiny.patcher, set(computed_steps(report)), order), tiny, positive, negative)
+    scale = float(reference.abs().max())
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+# ---- context windows ----------------------------------------------------------------------------------
+LONG_VIDEO = (1, 16, 12, 8, 8)   # 12 latent frames: three windows of 5 with overlap 2
+
+
+def with_context_windows(patcher):
+    from comfy_extras.nodes_context_windows import ContextWindowsManualNode
+
+    return run_node(ContextWindowsManualNode, model=patcher, context_length=5, context_overlap=2,
+                    context_schedule="standard_static", context_stride=1, closed_loop=False, fuse_method="pyramid",
+                    dim=2)[0]
+
+
+def test_context_windows_keep_one_step_per_evaluation_and_a_cache_per_window():
+    tiny = tiny_models.BUILDERS["wan"]()
+    g = torch.Generator().manual_seed(1234)
+    positive, negative = tiny.make_cond(g), tiny.make_cond(g)
+    windowed = fora(with_context_windows(tiny.patcher), interval=2, warmup_steps=0)
+    cached, report = run_with_report(windowed, tiny, positive, negative, latent_shape=LONG_VIDEO)
+    assert report.steps == STEPS and report.step_actions() == ["compute", "reuse"] * (STEPS // 2)
+    calls_per_step = {s: sum(c.step == s for c in report.calls) for s in range(STEPS)}
+    windows = {c.layout for c in report.calls}
+    assert len(windows) == 1 and len(set(calls_per_step.values())) == 1
+    assert calls_per_step[0] > 1   # one call per window, cond and uncond batched in each
+    reference = sample_prompts(per_block_cache(with_context_windows(tiny.patcher), set(computed_steps(report)), 0),
+                               tiny, positive, negative, latent_shape=LONG_VIDEO)
+    scale = float(reference.abs().max())
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+# ---- several same-shape calls in one step ---------------------------------------------------------------
+def test_same_shape_calls_of_one_step_each_keep_their_own_cache():
+    """Two positive prompts of different lengths (Conditioning Combine) and a negative of a third:
+    ComfyUI cannot batch them, so each step makes three calls of batch 1, two of them both
+    "cond" with the same latent shape. Each keeps its own cache."""
+    tiny = tiny_models.BUILDERS["flux"]()
+    g = torch.Generator().manual_seed(1234)
+    first, second, negative = tiny.make_cond(g), tiny.make_cond(g), tiny.make_cond(g)
+    positive = [first[0], [second[0][0][:, :5], second[0][1]]]
+    negative = [[negative[0][0][:, :3], negative[0][1]]]
+    cached, report = run_with_report(fora(tiny.patcher, interval=2), tiny, positive, negative)
+    assert sorted(c.layout for c in report.calls if c.step == 0) == ["cond", "cond", "uncond"]
+    reference = sample_prompts(per_block_cache(tiny.patcher, set(computed_steps(report)), 0), tiny, positive, negative)
+    scale = float(reference.abs().max())
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+# ---- split sampling ---------------------------------------------------------------------------------------
+def k_sampler_advanced(patcher, tiny, start: int, end: int, latent: torch.Tensor, first: bool, last: bool):
+    g = torch.Generator().manual_seed(1234)
+    return comfy_nodes.KSamplerAdvanced().sample(
+        patcher, "enable" if first else "disable", 0, STEPS, CFG, "euler", "simple", tiny.make_cond(g),
+        tiny.make_cond(g), {"samples": latent}, start, end, "disable" if last else "enable")[0]["samples"]
+
+
+def split_run(high, low, tiny, at: int) -> torch.Tensor:
+    latent = torch.zeros(tiny.latent_shape)
+    middle = k_sampler_advanced(high, tiny, 0, at, latent, first=True, last=False)
+    return k_sampler_advanced(low, tiny, at, 10000, middle, first=False, last=True)
+
+
+def reports_of(patched) -> list:
+    reports = []
+    attached_engine(patched).report_listeners.append(reports.append)
+    return reports
+
+
+def test_a_run_split_over_two_samplers_decides_and_samples_as_the_run_in_one_piece(tiny):
+    """FORA interval 3: steps 0-3 in one KSamplerAdvanced, 4-9 in a second; step 4 is computed in
+    the run in one piece too, so the split run makes its decisions and gives its output (to the
+    rounding by which ComfyUI's own split differs from one piece: 9e-6 on values of 25)."""
+    patched = fora(tiny.patcher, interval=3, warmup_steps=1)
+    reports = reports_of(patched)
+    latent = torch.zeros(tiny.latent_shape)
+    whole = k_sampler_advanced(patched, tiny, 0, 10000, latent, first=True, last=True)
+    split = split_run(patched, patched, tiny, at=4)
+    whole_report, first, second = reports
+    assert [c.step for c in second.calls if c.block_actions][0] == 4
+    assert first.step_actions() + second.step_actions() == whole_report.step_actions()
+    scale = float(whole.abs().max())
+    assert torch.allclose(split, whole, rtol=0, atol=1e-6 * scale)
+
+
+def test_two_experts_each_with_their_own_cache_settings():
+    """Wan2.2 A14B style: a high-noise and a low-noise model, each cached by its own node; the
+    low-noise expert's retention refers to steps 5-9 of the whole schedule (retention 0.6 of the
+    whole 10 steps keeps step 5 computed, then one reuse at most), not to its own 5 steps (which
+    would compute three in a row)."""
+    high_noise, low_noise = tiny_models.tiny_wan(seed=0), tiny_models.tiny_wan(seed=1)
+    high = fora(high_noise.patcher, interval=2, warmup_steps=0)
+    curve = {"name": "chosen", "family": "wan", "residual_magnitude_ratio": [1.0] * STEPS}
+    low = run_node(MagnitudeThreshold, model=low_noise.patcher, threshold=1.0, max_skip=1, retention_ratio=0.6,
+                   curve="auto", profile=curve, **WINDOW)[0]
+    high_reports, low_reports = reports_of(high), reports_of(low)
+    out = split_run(high, low, high_noise, at=5)
+    assert torch.isfinite(out).all()
+    assert sorted({c.step for c in high_reports[0].calls}) == [0, 1, 2, 3, 4]
+    assert high_reports[0].step_actions() == ["compute", "reuse", "compute", "reuse", "compute"]
+    assert sorted({c.step for c in low_reports[0].calls}) == [5, 6, 7, 8, 9]
+    assert low_reports[0].step_actions() == ["compute", "reuse", "compute", "reuse", "compute"]
