@@ -229,10 +229,10 @@ def skip_every_block(patcher, synchronize: bool):
 
     clone = patcher.clone()
     for position, spec in enumerate(adapter_for(patcher).blocks(patcher.model.diffusion_model)):
-        def identity(args: dict, extra: dict, streams=spec.streams, first=position == 0) -> dict:
+        def identity(args: dict, extra: dict, outputs=spec.outputs, first=position == 0) -> dict:
             if first and synchronize:
                 float(args["img"].flatten()[0])   # a read of a GPU value: waits for the queue
-            return {k: args[k] for k in streams}
+            return {k: args[k] for k in outputs}
         clone.set_model_patch_replace(identity, "dit", spec.key[0], spec.key[1])
     return clone
 

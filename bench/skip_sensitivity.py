@@ -50,7 +50,7 @@ def main() -> None:
         step: int = 0
         name = "SkipOneStep"
 
-        def decide(self, ctx, memo) -> StepAction:
+        def decide(self, ctx, memory) -> StepAction:
             return StepAction.REUSE if ctx.step == self.step else StepAction.COMPUTE
 
     model = refs.load(args.family)

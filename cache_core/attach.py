@@ -1,8 +1,7 @@
 """How the engine attaches to a MODEL: a cloned `ModelPatcher` with one
-`patches_replace["dit"]` hook per block and four wrappers: `OUTER_SAMPLE` scopes the run,
-`SAMPLER_SAMPLE` moves the run's conditioning to the model's device (see conditioning.py: why a
-skipped step needs it), `PREDICT_NOISE` begins each step, `APPLY_MODEL` tells the run what each
-model call carries (a ControlNet, VACE hints).
+`patches_replace["dit"]` hook per block and four wrappers: three that scope and drive the run
+(run_wrappers.py) and `SAMPLER_SAMPLE`, which moves the run's conditioning to the model's device
+(see conditioning.py: why a skipped step needs it).
 
 Nothing is stored on the model object and no ComfyUI class is patched: the engine rides in
 the clone's `transformer_options`, and the run (`StackRun`) exists only inside the wrapper,
@@ -13,18 +12,16 @@ from __future__ import annotations
 from typing import Callable
 
 import comfy.patcher_extension
-import torch
-from comfy.model_patcher import ModelPatcher, create_model_options_clone
+from comfy.model_patcher import ModelPatcher
 
 from .adapters import ModelAdapter, find_adapter, supported_families
 from .conditioning import conditioning_on_device_wrapper
 from .engine import CacheEngine
 from .log import get_logger
+from .run_wrappers import ENGINE_KEY, RUN_KEY, model_call_wrapper, run_scope_wrapper, step_wrapper
 
 log = get_logger(__name__)
 
-ENGINE_KEY = "dit_cache_engine"
-RUN_KEY = "dit_cache_run"
 WRAPPER_KEY = "dit_cache"
 
 
@@ -62,65 +59,6 @@ class BlockCacheHook:
         if run is None:  # the model is run outside a sampler (no OUTER_SAMPLE): just compute
             return compute(args)
         return run.run_block(self.position, args, compute)
-
-
-class InvalidLatentError(ValueError):
-    """The latent or noise handed to the sampler holds NaN or infinite values."""
-
-
-def check_finite(noise: torch.Tensor, latent: torch.Tensor) -> None:
-    """Refuse NaN/inf input before sampling: otherwise it surfaces as a black image, and a cache
-    would spread it over reused steps without a word."""
-    for name, tensor in (("latent", latent), ("noise", noise)):
-        if tensor.numel() == 0 or not tensor.is_floating_point():
-            continue
-        # min and max carry any NaN or inf, in one pass: ten times quicker than isfinite().all()
-        # on a CPU latent, and the run's first step waits for this check
-        low, high = torch.aminmax(tensor)
-        if not bool(torch.isfinite(low) & torch.isfinite(high)):
-            raise InvalidLatentError(
-                f"DiT Cache: the {name} given to the sampler holds NaN or infinite values; check the node that "
-                "produced it (a VAE Encode of a broken image, a damaged latent file, a custom noise node)")
-
-
-def run_scope_wrapper(executor, *args, **kwargs):
-    """OUTER_SAMPLE wrapper: a fresh StackRun for this sampling run, released however it ends."""
-    guider = executor.class_obj
-    original_options = guider.model_options
-    engine: CacheEngine = original_options["transformer_options"][ENGINE_KEY]
-    noise, latent, sigmas = args[0], args[1], args[3]
-    check_finite(noise, latent)
-    base_model = guider.model_patcher.model
-    run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas)
-    guider.model_options = create_model_options_clone(original_options)
-    guider.model_options["transformer_options"][RUN_KEY] = run
-    finished = False
-    try:
-        result = executor(*args, **kwargs)
-        finished = True
-        return result
-    finally:
-        guider.model_options = original_options
-        engine.finish_run(run, interrupted=not finished)
-
-
-def step_wrapper(executor, *args, **kwargs):
-    """PREDICT_NOISE wrapper: each model evaluation is the next step of the run (args: x,
-    timestep, model_options, seed)."""
-    run = args[2].get("transformer_options", {}).get(RUN_KEY)
-    if run is not None:
-        run.begin_step(args[1])
-    return executor(*args, **kwargs)
-
-
-def model_call_wrapper(executor, *args, **kwargs):
-    """APPLY_MODEL wrapper: tells the run what this model call carries besides the blocks'
-    inputs (args: x, t, c_concat, c_crossattn, control, transformer_options; extra conds as
-    keyword arguments)."""
-    run = args[5].get(RUN_KEY)
-    if run is not None:
-        run.begin_model_call(args[4], kwargs)
-    return executor(*args, **kwargs)
 
 
 WRAPPERS = ((comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, run_scope_wrapper),

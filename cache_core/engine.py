@@ -43,7 +43,8 @@ class CacheEngine:
         if self.start_percent > self.end_percent:
             raise ValueError(f"start_percent ({self.start_percent}) must not be after end_percent ({self.end_percent})")
 
-    def start_run(self, diffusion_model: torch.nn.Module, model_sampling: Any, sigmas: torch.Tensor) -> StackRun:
+    def start_run(self, diffusion_model: torch.nn.Module, model_sampling: Any, sigmas: torch.Tensor,
+                  weight_keyframes: Callable[[], tuple] | None = None) -> StackRun:
         total_steps = max(len(sigmas) - 1, 0)
         window = SigmaWindow(start_sigma=float(model_sampling.percent_to_sigma(self.start_percent)),
                              end_sigma=float(model_sampling.percent_to_sigma(self.end_percent)),
@@ -58,6 +59,7 @@ class CacheEngine:
             report=RunReport(self.method, self.adapter.family, self.policy.describe(), total_steps=total_steps),
             cache_device=torch.device("cpu") if self.offload_cache else None,
             observer=self.observer_factory(self.blocks, self.adapter) if self.observer_factory else None,
+            weight_keyframes=weight_keyframes,
         )
 
     def finish_run(self, run: StackRun, interrupted: bool) -> RunReport:

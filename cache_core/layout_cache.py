@@ -1,6 +1,6 @@
 """The cache of one stream of model calls, and the call in flight for it.
 
-A stream is one identity of the model calls of a step (stack_run.call_identity): cond and
+A stream is one identity of the model calls of a step (`call_identity`): cond and
 uncond batched together, or each alone when ComfyUI splits them, each context window, each
 area. Each stream has its own cache (the stack's residual history, and the first block's for a
 guard); the step's decision is shared by all of them, so a step is never half computed.
@@ -23,6 +23,17 @@ from .policies.base import CachePolicy, StepAction
 from .predictors import ResidualPredictor
 
 
+def call_identity(options: dict, img: torch.Tensor) -> tuple:
+    """What makes two model calls of a step the same stream of features: which conditionings
+    are batched, in which order (ComfyUI's per-cond uuids, stable over the run), which context
+    window of a long video, and the token shape. Calls that differ in any of these never share
+    a cache."""
+    window = options.get("context_window")
+    window_indices = tuple(getattr(window, "index_list", ())) if window is not None else ()
+    return (tuple(options.get("cond_or_uncond", ())), tuple(options.get("uuids", ())), window_indices,
+            tuple(img.shape))
+
+
 def layout_label(cond_or_uncond: tuple[int, ...]) -> str:
     """"cond+uncond", "cond", "uncond"; "batch" when ComfyUI does not say."""
     return "+".join("uncond" if c == 1 else "cond" for c in cond_or_uncond) or "batch"
@@ -36,6 +47,7 @@ class LayoutCache:
     blocks: list[BlockSpec]
     probe: FirstBlockProbe | None = None     # with a forecast guard
     has_cache: bool = False
+    weights: tuple = ()                      # the model's weight keyframes its cache was computed under
     # the call in flight
     action: StepAction = StepAction.COMPUTE
     step: int = -1
@@ -44,7 +56,6 @@ class LayoutCache:
     stack_input: torch.Tensor | None = None  # kept at the first block, until the last
     block_input: dict[str, torch.Tensor] | None = None   # per block: this block's input
     summed_residual: torch.Tensor | None = None          # per block: the residuals so far
-    probe_residual: torch.Tensor | None = None            # per block: the probe's own residual
     forecast_scale: float = 1.0              # of the Taylor terms, fitted by an accepted probe
 
     def begin_call(self, step: int, action: StepAction, per_block: bool) -> None:
@@ -77,22 +88,24 @@ class LayoutCache:
             self.stack.update(self.step, out["img"] - self.stack_input)
             self.stack_input = None
 
-    def probe_accepted(self, out: dict) -> None:
-        """The first block ran as a probe and its forecast is trusted: remember what it added,
-        which the forecast of the whole stack replaces at the last block."""
-        if self.per_block:
-            self.probe_residual = self._block_residual(0, out)
+    def probe_accepted(self) -> dict | None:
+        """The first block ran as a probe and its forecast is trusted, so the forecast of the
+        whole stack will stand in for it too. Per block, the block then passes its kept input on
+        (what it returns instead of its output), so that this step's between-block terms are added
+        to the stack's input as on any skipped step; otherwise the stack input kept before it
+        stands in at the last block."""
+        if not self.per_block:
+            return None
+        passed_on, self.block_input = self.block_input, None
+        return passed_on
 
     def substitute(self, position: int, args: dict) -> dict:
         """Every block but the last passes its input through; the last adds the blocks' residual."""
         if position < len(self.blocks) - 1:
             return {k: args[k] for k in self.blocks[position].outputs}
-        if self.probe_residual is not None:      # this step's between-block terms stay in
-            base, self.probe_residual = args["img"] - self.probe_residual, None
-        elif self.stack_input is not None:       # after a probe: the stack input, kept before it
+        base = args["img"]
+        if self.stack_input is not None:         # after a probe: the stack input, kept before it
             base, self.stack_input = self.stack_input, None
-        else:
-            base = args["img"]
         scale, self.forecast_scale = self.forecast_scale, 1.0
         return {"img": base + self.stack.predict(self.step, base, scale=scale)}
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .log import get_logger
 from .policies.base import StepAction
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -35,7 +38,15 @@ class RunReport:
     fallbacks: int = 0
     forecast_scales: list[float] = field(default_factory=list)   # one per forecast the guard accepted
     interrupted: bool = False
+    notes: list[str] = field(default_factory=list)   # what the run could not cache, said once each
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, message: str) -> None:
+        """Say once per run, in the log and the report, why steps were computed that the
+        policy would have skipped."""
+        if message not in self.notes:
+            self.notes.append(message)
+            log.warning("%s: %s", self.method, message)
 
     def step_actions(self) -> list[str]:
         """Per step: 'compute' if fully computed, else the action of its skipped blocks."""
@@ -119,6 +130,7 @@ class RunReport:
             "cache_peak_bytes": self.cache_peak_bytes,
             "fallbacks": self.fallbacks,
             "interrupted": self.interrupted,
+            "notes": self.notes,
             "summary": self.summary_line(),
             "heatmap": self.extras.get("heatmap"),
         }

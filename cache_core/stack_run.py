@@ -18,7 +18,7 @@ from typing import Any, Callable
 import torch
 
 from .adapters import BlockSpec, ModelAdapter
-from .layout_cache import LayoutCache, new_layout_cache
+from .layout_cache import LayoutCache, call_identity, new_layout_cache
 from .log import get_logger
 from .policies.base import CachePolicy, StepAction
 from .report import CallRecord, RunReport
@@ -37,6 +37,8 @@ class StackRun:
     report: RunReport
     cache_device: torch.device | None
     observer: Any = None
+    # The strengths of weight-changing hook keyframes (a LoRA scheduled over the steps), when any.
+    weight_keyframes: Callable[[], tuple] | None = None
     layouts: dict[tuple, LayoutCache] = field(default_factory=dict)
     current: LayoutCache | None = None
     next_call_adds_between_blocks: bool = False   # told by the APPLY_MODEL wrapper before each call
@@ -59,8 +61,8 @@ class StackRun:
         if substitute is not None:
             return substitute
         out = compute(args)  # the real block: what torch.compile compiles
-        after(self, position, out)
-        return out
+        passed_on = after(self, position, out)
+        return out if passed_on is None else passed_on
 
     def before_block(self, position: int, args: dict) -> dict | None:
         """The block's substitute output on a skipped step; None when it must be computed (a
@@ -79,22 +81,24 @@ class StackRun:
         self._keep_inputs(layout, position, args)
         return None
 
-    def after_block(self, position: int, out: dict) -> None:
+    def after_block(self, position: int, out: dict) -> dict | None:
+        """Record a computed block; after an accepted probe, what the block passes on instead
+        of its output (None: its output)."""
         layout = self.current
         if layout.probe is not None and layout.probe.probing:
             layout.probe.probing = False
             scale = layout.probe.fitted_scale(layout.step, out["img"], layout.label)
             if scale is not None:
                 layout.forecast_scale = scale
-                layout.probe_accepted(out)
                 self.report.forecast_scales.append(scale)
                 self._block_done(layout, position, "C")
-                return
+                return layout.probe_accepted()
             layout.action = StepAction.COMPUTE
             self.report.fallbacks += 1
             self.schedule.fall_back()
         self._record(layout, position, out)
         self._block_done(layout, position, "C")
+        return None
 
     # ---- one model call -----------------------------------------------------------------------
     def _begin_call(self, args: dict) -> None:
@@ -110,6 +114,13 @@ class StackRun:
         if action is not StepAction.COMPUTE and not layout.has_cache:
             log.debug("step %d: %s has nothing cached yet, computing it", schedule.step, layout.label)
             action = StepAction.COMPUTE
+        weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
+        if action is not StepAction.COMPUTE and weights != layout.weights:
+            self.report.note("a hook keyframe changed the model's weights (a scheduled LoRA): the first step under "
+                             "the new weights is computed, since the cache holds features of the old ones")
+            action = StepAction.COMPUTE
+        if action is StepAction.COMPUTE:
+            layout.weights = weights
         if self.observer is not None:
             self.observer.on_call(schedule.step, schedule.sigma_value(), layout.label,
                                   lambda: self.adapter.modulated_input(self.diffusion_model, args),
@@ -152,17 +163,6 @@ class StackRun:
         self.current = None
         self.observer = None
         self.diffusion_model = None
-
-
-def call_identity(options: dict, img: torch.Tensor) -> tuple:
-    """What makes two model calls of a step the same stream of features: which conditionings
-    are batched, in which order (ComfyUI's per-cond uuids, stable over the run), which context
-    window of a long video, and the token shape. Calls that differ in any of these never share
-    a cache."""
-    window = options.get("context_window")
-    window_indices = tuple(getattr(window, "index_list", ())) if window is not None else ()
-    return (tuple(options.get("cond_or_uncond", ())), tuple(options.get("uuids", ())), window_indices,
-            tuple(img.shape))
 
 
 # Under torch.compile (ComfyUI's TorchCompileModel) the run's bookkeeping, which changes every

@@ -1,20 +1,12 @@
 """An independent cache to check the engine against: every block, on steps outside
 `computed_steps`, returns its input plus its own residual forecast by a Taylor series of
-`order` (0: the last computed residual). Written here with plain `patches_replace["dit"]` hooks,
-no code of the engine: per block and per stream of calls (conditionings, context window), so it
-is right by construction where terms are added between blocks (ControlNet, VACE) and where a
-step makes several model calls."""
+`order` (0: the last computed residual). Written here with plain `patches_replace["dit"]`
+hooks and none of the engine's code (only the adapter's list of blocks): per block and per
+stream of calls (conditionings, context window), so it is right by construction where terms are
+added between blocks (ControlNet, VACE) and where a step makes several model calls."""
 from __future__ import annotations
 
 import math
-
-
-
-
-def block_keys(patcher) -> list[tuple[str, int]]:
-    from comfyui_dit_cache.cache_core.attach import adapter_for
-
-    return [spec.key for spec in adapter_for(patcher).blocks(patcher.model.diffusion_model)]
 
 
 def per_block_cache(patcher, computed_steps: set[int], order: int):

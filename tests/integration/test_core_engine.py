@@ -10,7 +10,8 @@ import torch
 import tiny_models
 from helpers import attach_policy, block_modules, count_block_calls, reference
 
-from comfyui_dit_cache.cache_core.attach import ENGINE_KEY, RUN_KEY, UnsupportedModelError, adapter_for
+from comfyui_dit_cache.cache_core.attach import UnsupportedModelError, adapter_for
+from comfyui_dit_cache.cache_core.run_wrappers import ENGINE_KEY, RUN_KEY
 from comfyui_dit_cache.cache_core.policies import AlwaysCompute, ReuseSchedule
 from comfyui_dit_cache.cache_core.stack_run import StackRun
 

@@ -79,14 +79,16 @@ CONTROLNET_FAMILIES = ["flux", "hunyuan_video"]
 
 
 @pytest.mark.parametrize("family", CONTROLNET_FAMILIES)
-@pytest.mark.parametrize("cache", ["fora", "taylorseer order 1"])
+@pytest.mark.parametrize("cache", ["fora", "taylorseer order 1", "taylorseer guarded"])
 def test_a_controlnet_is_not_counted_twice_on_skipped_steps(family, cache):
     silent = tiny_models.with_silent_blocks(tiny_models.BUILDERS[family]())
     positive, negative = with_controlnet(silent)
     uncached = sample_prompts(silent.patcher, silent, positive, negative)
     g = torch.Generator().manual_seed(1234)
     assert not torch.equal(uncached, sample_prompts(silent.patcher, silent, silent.make_cond(g), silent.make_cond(g)))
-    patched = fora(silent.patcher, interval=2) if cache == "fora" else taylorseer(silent.patcher, order=1)
+    patched = {"fora": lambda: fora(silent.patcher, interval=2),
+               "taylorseer order 1": lambda: taylorseer(silent.patcher, order=1),
+               "taylorseer guarded": lambda: taylorseer(silent.patcher, interval=6, guard_tolerance=10.0)}[cache]()
     cached, report = run_with_report(patched, silent, positive, negative)
     assert report.full_steps < STEPS
     assert torch.equal(cached, uncached)
@@ -125,8 +127,20 @@ def test_vace_hints_are_not_counted_twice_on_skipped_steps():
     silent = tiny_models.with_silent_blocks(tiny_models.BUILDERS["wan_vace"]())
     positive, negative = vace_prompts(silent)
     uncached = sample_prompts(silent.patcher, silent, positive, negative)
+    without_hints = [[c[0], {**c[1], "vace_strength": [0.0]}] for c in positive]
+    assert not torch.equal(uncached, sample_prompts(silent.patcher, silent, without_hints, negative))
     cached, report = run_with_report(fora(silent.patcher, interval=2), silent, positive, negative)
     assert report.full_steps < STEPS and torch.equal(cached, uncached)
+
+
+def test_a_guarded_forecast_with_vace_hints_is_exact_where_blocks_add_nothing():
+    silent = tiny_models.with_silent_blocks(tiny_models.BUILDERS["wan_vace"]())
+    positive, negative = vace_prompts(silent)
+    uncached = sample_prompts(silent.patcher, silent, positive, negative)
+    cached, report = run_with_report(taylorseer(silent.patcher, interval=6, guard_tolerance=10.0), silent, positive,
+                                     negative)
+    assert report.forecast_scales and report.full_steps < STEPS
+    assert torch.equal(cached, uncached)
 
 
 @pytest.mark.parametrize("order", [0, 2])
@@ -238,3 +252,38 @@ def test_two_experts_each_with_their_own_cache_settings():
     assert high_reports[0].step_actions() == ["compute", "reuse", "compute", "reuse", "compute"]
     assert sorted({c.step for c in low_reports[0].calls}) == [5, 6, 7, 8, 9]
     assert low_reports[0].step_actions() == ["compute", "reuse", "compute", "reuse", "compute"]
+
+
+# ---- weights that change during the run -------------------------------------------------------------------
+def test_a_scheduled_lora_hook_makes_the_first_step_under_new_weights_computed(caplog):
+    """A weight hook (ComfyUI's hooks, as the Create Hook LoRA and keyframe nodes make) on the
+    prompt, at strength 1 until half the schedule and 0 after: the cached features of the first
+    half were computed under other weights, so the step where the strength changes is computed,
+    and the run says why once, in the log and in its report."""
+    import logging
+
+    import comfy.hooks
+
+    tiny = tiny_models.BUILDERS["flux"]()
+    key = next(k for k in tiny.patcher.model_state_dict() if k.endswith("double_blocks.0.img_attn.qkv.weight"))
+    weight = tiny.patcher.model_state_dict()[key]
+    hooks = comfy.hooks.create_hook_lora({key: ("diff", (torch.randn(weight.shape, generator=torch.Generator()
+                                                                      .manual_seed(3)) * 0.2,))}, 1.0, 1.0)
+    keyframes = comfy.hooks.HookKeyframeGroup()
+    keyframes.add(comfy.hooks.HookKeyframe(strength=1.0, start_percent=0.0))
+    keyframes.add(comfy.hooks.HookKeyframe(strength=0.0, start_percent=0.5))
+    hooks.set_keyframes_on_hooks(keyframes)
+    g = torch.Generator().manual_seed(1234)
+    positive = comfy.hooks.set_hooks_for_conditioning(tiny.make_cond(g), hooks)
+    negative = tiny.make_cond(g)
+    plain, plain_report = run_with_report(fora(tiny.patcher, interval=4, warmup_steps=0), tiny, tiny.make_cond(g),
+                                          tiny.make_cond(g))
+    with caplog.at_level(logging.WARNING):
+        hooked, report = run_with_report(fora(tiny.patcher, interval=4, warmup_steps=0), tiny, positive, negative)
+    assert torch.isfinite(hooked).all()
+    plain_computed, computed = computed_steps(plain_report), computed_steps(report)
+    changed_at = next(s for s in computed if s not in plain_computed)
+    assert set(plain_computed) < set(computed) and len(computed) == len(plain_computed) + 1
+    assert 4 <= changed_at <= 6   # where the strength changes, half-way through 10 steps
+    assert len(report.notes) == 1 and "a hook keyframe changed the model's weights" in report.notes[0]
+    assert caplog.text.count("a hook keyframe changed the model's weights") == 1

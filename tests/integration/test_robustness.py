@@ -11,7 +11,8 @@ import torch
 import tiny_models
 from helpers import attach_policy
 
-from comfyui_dit_cache.cache_core.attach import InvalidLatentError, attach_engine, attached_engine
+from comfyui_dit_cache.cache_core.attach import attach_engine, attached_engine
+from comfyui_dit_cache.cache_core.run_wrappers import InvalidLatentError
 from comfyui_dit_cache.cache_core.policies import AdaptiveThreshold, ReuseSchedule, TaylorForecastSchedule
 from comfyui_dit_cache.cache_core.predictors import ResidualPredictor
 from comfyui_dit_cache.cache_core.stack_run import StackRun

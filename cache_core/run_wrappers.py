@@ -1,0 +1,90 @@
+"""The wrappers that scope a sampling run and tell it what happens: `OUTER_SAMPLE` makes the
+run (`StackRun`) and releases it however sampling ends, `PREDICT_NOISE` begins each step,
+`APPLY_MODEL` says what each model call carries. The run rides in the run's own copy of
+`transformer_options`, where the block hooks find it."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from comfy.model_patcher import create_model_options_clone
+
+from .engine import CacheEngine
+
+ENGINE_KEY = "dit_cache_engine"
+RUN_KEY = "dit_cache_run"
+
+
+class InvalidLatentError(ValueError):
+    """The latent or noise handed to the sampler holds NaN or infinite values."""
+
+
+def check_finite(noise: torch.Tensor, latent: torch.Tensor) -> None:
+    """Refuse NaN/inf input before sampling: otherwise it surfaces as a black image, and a cache
+    would spread it over reused steps without a word."""
+    for name, tensor in (("latent", latent), ("noise", noise)):
+        if tensor.numel() == 0 or not tensor.is_floating_point():
+            continue
+        # min and max carry any NaN or inf, in one pass: ten times quicker than isfinite().all()
+        # on a CPU latent, and the run's first step waits for this check
+        low, high = torch.aminmax(tensor)
+        if not bool(torch.isfinite(low) & torch.isfinite(high)):
+            raise InvalidLatentError(
+                f"DiT Cache: the {name} given to the sampler holds NaN or infinite values; check the node that "
+                "produced it (a VAE Encode of a broken image, a damaged latent file, a custom noise node)")
+
+
+def weight_keyframes(guider) -> Callable[[], tuple] | None:
+    """The current strengths of the hook keyframe groups that change a weight hook's strength
+    during the run (ComfyUI's scheduled LoRA hooks on a conditioning), or None when there are
+    none. ComfyUI moves each group to its keyframe before the step's model calls."""
+    groups = []
+    for conds in getattr(guider, "original_conds", {}).values():
+        for cond in conds:
+            for hook in getattr(cond.get("hooks"), "hooks", ()):
+                keyframes = getattr(hook, "hook_keyframe", None)
+                if keyframes is not None and len(keyframes.keyframes) > 1 and keyframes not in groups:
+                    groups.append(keyframes)
+    if not groups:
+        return None
+    return lambda: tuple(group.strength for group in groups)
+
+
+def run_scope_wrapper(executor, *args, **kwargs):
+    """OUTER_SAMPLE wrapper: a fresh StackRun for this sampling run, released however it ends."""
+    guider = executor.class_obj
+    original_options = guider.model_options
+    engine: CacheEngine = original_options["transformer_options"][ENGINE_KEY]
+    noise, latent, sigmas = args[0], args[1], args[3]
+    check_finite(noise, latent)
+    base_model = guider.model_patcher.model
+    run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas, weight_keyframes(guider))
+    guider.model_options = create_model_options_clone(original_options)
+    guider.model_options["transformer_options"][RUN_KEY] = run
+    finished = False
+    try:
+        result = executor(*args, **kwargs)
+        finished = True
+        return result
+    finally:
+        guider.model_options = original_options
+        engine.finish_run(run, interrupted=not finished)
+
+
+def step_wrapper(executor, *args, **kwargs):
+    """PREDICT_NOISE wrapper: each model evaluation is the next step of the run (args: x,
+    timestep, model_options, seed)."""
+    run = args[2].get("transformer_options", {}).get(RUN_KEY)
+    if run is not None:
+        run.begin_step(args[1])
+    return executor(*args, **kwargs)
+
+
+def model_call_wrapper(executor, *args, **kwargs):
+    """APPLY_MODEL wrapper: tells the run what this model call carries besides the blocks'
+    inputs (args: x, t, c_concat, c_crossattn, control, transformer_options; extra conds as
+    keyword arguments)."""
+    run = args[5].get(RUN_KEY)
+    if run is not None:
+        run.begin_model_call(args[4], kwargs)
+    return executor(*args, **kwargs)
