@@ -34,6 +34,10 @@ def call_identity(options: dict, img: torch.Tensor) -> tuple:
             tuple(img.shape))
 
 
+WEIGHTS_CHANGED = ("a hook keyframe changed the model's weights (a scheduled LoRA): the first step under the new "
+                   "weights is computed, since the cache holds features of the old ones")
+
+
 def layout_label(cond_or_uncond: tuple[int, ...]) -> str:
     """"cond+uncond", "cond", "uncond"; "batch" when ComfyUI does not say."""
     return "+".join("uncond" if c == 1 else "cond" for c in cond_or_uncond) or "batch"
@@ -57,6 +61,19 @@ class LayoutCache:
     block_input: dict[str, torch.Tensor] | None = None   # per block: this block's input
     summed_residual: torch.Tensor | None = None          # per block: the residuals so far
     forecast_scale: float = 1.0              # of the Taylor terms, fitted by an accepted probe
+
+    def action_for(self, decided: StepAction, weights: tuple) -> tuple[StepAction, str | None]:
+        """What this stream does on a step decided `decided`, and why it computes a step the
+        policy would skip (None: no reason worth telling). It computes when it has nothing cached
+        yet, or when its cache was computed under other weights (a scheduled LoRA hook)."""
+        action, reason = decided, None
+        if decided is not StepAction.COMPUTE and self.has_cache and weights != self.weights:
+            action, reason = StepAction.COMPUTE, WEIGHTS_CHANGED
+        elif decided is not StepAction.COMPUTE and not self.has_cache:
+            action = StepAction.COMPUTE
+        if action is StepAction.COMPUTE:
+            self.weights = weights
+        return action, reason
 
     def begin_call(self, step: int, action: StepAction, per_block: bool) -> None:
         self.step, self.action, self.per_block = step, action, per_block

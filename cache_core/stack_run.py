@@ -19,12 +19,9 @@ import torch
 
 from .adapters import BlockSpec, ModelAdapter
 from .layout_cache import LayoutCache, call_identity, new_layout_cache
-from .log import get_logger
 from .policies.base import CachePolicy, StepAction
 from .report import CallRecord, RunReport
 from .step_schedule import StepSchedule
-
-log = get_logger(__name__)
 
 
 @dataclass
@@ -110,17 +107,10 @@ class StackRun:
             schedule.new_step(options["sigmas"])
         if schedule.decision is None:
             schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
-        action = schedule.decision
-        if action is not StepAction.COMPUTE and not layout.has_cache:
-            log.debug("step %d: %s has nothing cached yet, computing it", schedule.step, layout.label)
-            action = StepAction.COMPUTE
         weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
-        if action is not StepAction.COMPUTE and weights != layout.weights:
-            self.report.note("a hook keyframe changed the model's weights (a scheduled LoRA): the first step under "
-                             "the new weights is computed, since the cache holds features of the old ones")
-            action = StepAction.COMPUTE
-        if action is StepAction.COMPUTE:
-            layout.weights = weights
+        action, reason = layout.action_for(schedule.decision, weights)
+        if reason is not None:
+            self.report.note(reason)
         if self.observer is not None:
             self.observer.on_call(schedule.step, schedule.sigma_value(), layout.label,
                                   lambda: self.adapter.modulated_input(self.diffusion_model, args),
