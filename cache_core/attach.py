@@ -1,5 +1,6 @@
 """How the engine attaches to a MODEL: a cloned `ModelPatcher` with one
-`patches_replace["dit"]` hook per block and four wrappers: three that scope and drive the run
+`patches_replace["dit"]` hook per block (for a whole-model cache, a `DIFFUSION_MODEL` wrapper
+instead) and four wrappers: three that scope and drive the run
 (run_wrappers.py) and `SAMPLER_SAMPLE`, which moves the run's conditioning to the model's device
 (see conditioning.py: why a skipped step needs it).
 
@@ -18,7 +19,7 @@ from .adapters import ModelAdapter, find_adapter, supported_families
 from .conditioning import conditioning_on_device_wrapper
 from .engine import CacheEngine
 from .log import get_logger
-from .run_wrappers import ENGINE_KEY, RUN_KEY, model_call_wrapper, run_scope_wrapper, step_wrapper
+from .run_wrappers import ENGINE_KEY, RUN_KEY, model_call_wrapper, run_scope_wrapper, step_wrapper, whole_model_wrapper
 
 log = get_logger(__name__)
 
@@ -36,7 +37,8 @@ def adapter_for(model: ModelPatcher) -> ModelAdapter:
     if adapter is None:
         found = type(diffusion_model).__name__ if diffusion_model is not None else type(model).__name__
         raise UnsupportedModelError(
-            f"{found} is not a supported diffusion transformer (supported: {supported_families()}); "
+            f"{found} is neither a supported diffusion transformer (supported: {supported_families()}) nor a model "
+            "whose forward offers ComfyUI's diffusion-model wrapper (which caches any other model whole); "
             "the model is passed through without caching")
     return adapter
 
@@ -76,12 +78,17 @@ def attach_engine(model: ModelPatcher, engine: CacheEngine) -> ModelPatcher:
     if previous is not None:
         log.warning("%s replaces %s attached earlier to this model: only one cache acts on a model",
                     engine.method, previous.method)
-    existing = options.get("patches_replace", {}).get("dit", {})
-    for position, spec in enumerate(engine.blocks):
-        inner = existing.get(spec.key)
-        if isinstance(inner, BlockCacheHook):
-            inner = inner.inner
-        patched.set_model_patch_replace(BlockCacheHook(position, inner), "dit", spec.key[0], spec.key[1])
+    if engine.adapter.level == "model":
+        patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY)
+        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY,
+                                     whole_model_wrapper)
+    else:
+        existing = options.get("patches_replace", {}).get("dit", {})
+        for position, spec in enumerate(engine.blocks):
+            inner = existing.get(spec.key)
+            if isinstance(inner, BlockCacheHook):
+                inner = inner.inner
+            patched.set_model_patch_replace(BlockCacheHook(position, inner), "dit", spec.key[0], spec.key[1])
     patched.model_options["transformer_options"][ENGINE_KEY] = engine
     for wrapper_type, wrapper in WRAPPERS:
         patched.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)

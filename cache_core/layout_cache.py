@@ -87,7 +87,7 @@ class LayoutCache:
             copy = self.adapter.blocks_modify_inputs
             self.block_input = {k: args[k].clone() if copy else args[k] for k in self.blocks[position].outputs}
         elif position == 0:
-            self.stack_input = self.adapter.stack_input(args)
+            self.stack_input = self.adapter.stack_input(args, self.blocks)
 
     def record(self, position: int, out: dict) -> None:
         """A computed block's output: the first block's residual for a guard, the blocks'
@@ -117,18 +117,22 @@ class LayoutCache:
         return passed_on
 
     def substitute(self, position: int, args: dict) -> dict:
-        """Every block but the last passes its input through; the last adds the blocks' residual."""
+        """Every block but the last passes its input through; the last adds the blocks' residual
+        to its `img` (its other outputs, a two-stream block's text, pass through: nothing after
+        the stack reads them)."""
+        passed_on = {k: args[k] for k in self.blocks[position].outputs}
         if position < len(self.blocks) - 1:
-            return {k: args[k] for k in self.blocks[position].outputs}
+            return passed_on
         base = args["img"]
         if self.stack_input is not None:         # after a probe: the stack input, kept before it
             base, self.stack_input = self.stack_input, None
         scale, self.forecast_scale = self.forecast_scale, 1.0
-        return {"img": base + self.stack.predict(self.step, base, scale=scale)}
+        return {**passed_on, "img": base + self.stack.predict(self.step, base, scale=scale)}
 
     def _block_residual(self, position: int, out: dict) -> torch.Tensor:
         inputs, self.block_input = self.block_input, None
-        return self.adapter.in_stack_layout(self.blocks[position], {k: out[k] - inputs[k] for k in inputs})
+        residuals = {k: out[k] - inputs[k] for k in inputs if out.get(k) is not None}   # SD3's last text: None
+        return self.adapter.in_last_layout(self.blocks[position], residuals, self.blocks[-1])
 
     def nbytes(self) -> int:
         held = self.stack.nbytes()

@@ -32,6 +32,7 @@ class RunReport:
     family: str
     settings: str
     total_steps: int
+    level: str = "block"   # "model": the whole diffusion model was cached as one block
     calls: list[CallRecord] = field(default_factory=list)
     sigmas: list[float] = field(default_factory=list)   # per step, filled when the run ends
     cache_peak_bytes: int = 0
@@ -92,7 +93,8 @@ class RunReport:
 
     def summary_line(self) -> str:
         actions = self.step_actions()
-        parts = [f"{self.method}: {self.steps} steps, {actions.count('compute')} full"]
+        where = " (whole model)" if self.level == "model" else ""
+        parts = [f"{self.method}{where}: {self.steps} steps, {actions.count('compute')} full"]
         if actions.count("reuse"):
             parts.append(f"{actions.count('reuse')} reused")
         if actions.count("forecast"):
@@ -120,6 +122,7 @@ class RunReport:
         return {
             "method": self.method,
             "family": self.family,
+            "level": self.level,
             "settings": self.settings,
             "steps": self.steps,
             "full_steps": self.full_steps,

@@ -86,5 +86,20 @@ def model_call_wrapper(executor, *args, **kwargs):
     keyword arguments)."""
     run = args[5].get(RUN_KEY)
     if run is not None:
-        run.begin_model_call(args[4], kwargs)
+        run.begin_model_call(args[4], args[5], kwargs)
     return executor(*args, **kwargs)
+
+
+def whole_model_wrapper(executor, *args, **kwargs):
+    """DIFFUSION_MODEL wrapper of a whole-model cache: the diffusion model's forward is the one
+    block the run computes or substitutes (args: x, then the family's own arguments, with
+    `transformer_options` among them or in the keyword arguments)."""
+    options = kwargs.get("transformer_options")
+    if not isinstance(options, dict):
+        options = next((a for a in args if isinstance(a, dict) and RUN_KEY in a), {})
+    run = options.get(RUN_KEY)
+    if run is None:
+        return executor(*args, **kwargs)
+    out = run.run_block(0, {"img": args[0], "transformer_options": options},
+                        lambda block_args: {"img": executor(*args, **kwargs)})
+    return out["img"]

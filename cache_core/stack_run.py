@@ -44,10 +44,10 @@ class StackRun:
         """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
         self.schedule.new_step(sigma)
 
-    def begin_model_call(self, control: object, model_kwargs: dict) -> None:
+    def begin_model_call(self, control: object, transformer_options: dict, model_kwargs: dict) -> None:
         """A model call begins (the APPLY_MODEL wrapper): note whether it adds terms between blocks."""
         self.next_call_adds_between_blocks = self.adapter.adds_between_blocks(self.diffusion_model, control,
-                                                                              model_kwargs)
+                                                                              transformer_options, model_kwargs)
 
     def run_block(self, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
         """Substitute the block, or compute it and record what the cache needs."""
@@ -114,7 +114,7 @@ class StackRun:
         if self.observer is not None:
             self.observer.on_call(schedule.step, schedule.sigma_value(), layout.label,
                                   lambda: self.adapter.modulated_input(self.diffusion_model, args),
-                                  lambda: self.adapter.stack_input(args))
+                                  lambda: self.adapter.stack_input(args, self.blocks))
         layout.begin_call(schedule.step, action, self.next_call_adds_between_blocks)
         self.next_call_adds_between_blocks = False
         self.current = layout

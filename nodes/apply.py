@@ -39,10 +39,16 @@ def apply_cache(model: Any, method: str, make_policy: Callable[[Any], CachePolic
     except UnsupportedModelError as err:
         log.warning("%s: %s", method, err)
         return model
+    policy = make_policy(adapter)
+    if adapter.level == "model" and policy.guard() is not None:
+        log.warning("%s: %s is cached as a whole model, which has no first block for the forecast guard to probe; "
+                    "the model is passed through without caching (set guard_tolerance to 0 to cache it)",
+                    method, adapter.display_name)
+        return model
     engine = CacheEngine(
         method=method,
         adapter=adapter,
-        policy=make_policy(adapter),
+        policy=policy,
         blocks=adapter.blocks(model.model.diffusion_model),
         start_percent=start_percent,
         end_percent=end_percent,

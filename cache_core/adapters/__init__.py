@@ -16,10 +16,11 @@ import torch
 from ..log import get_logger
 from .base import BlockKey, BlockSpec, ModelAdapter
 from .presets import MagnitudePreset, TeaCachePreset
+from .whole_model import WholeModelAdapter, offers_model_wrapper
 
 log = get_logger(__name__)
 
-_NOT_ADAPTER_MODULES = {"base", "presets"}
+_NOT_ADAPTER_MODULES = {"base", "presets", "whole_model"}
 
 
 def _discover() -> tuple[ModelAdapter, ...]:
@@ -36,8 +37,10 @@ def _discover() -> tuple[ModelAdapter, ...]:
             if (inspect.isclass(obj) and issubclass(obj, ModelAdapter) and obj.__module__ == module.__name__
                     and obj.family and not inspect.isabstract(obj)):
                 found.append(obj())
-    # A subclass's adapter is asked before its base class's (a deeper class is more specific).
-    found.sort(key=lambda adapter: -len(adapter.model_class.__mro__))
+    # An adapter of a model subclass is asked before one of its base class, and a refined adapter
+    # (a subclass of another adapter, for one configuration of the same model class) before the
+    # adapter it refines.
+    found.sort(key=lambda adapter: (-len(adapter.model_class.__mro__), -len(type(adapter).__mro__)))
     return tuple(found)
 
 
@@ -45,15 +48,18 @@ ADAPTERS: tuple[ModelAdapter, ...] = _discover()
 
 
 def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter | None:
-    """The adapter for `diffusion_model`, or None when no supported family matches."""
+    """The adapter of `diffusion_model`'s family; else the whole-model level where its forward
+    offers ComfyUI's DIFFUSION_MODEL wrapper; else None."""
     for adapter in ADAPTERS:
         if adapter.matches(diffusion_model):
             return adapter
+    if offers_model_wrapper(diffusion_model):
+        return WholeModelAdapter(type(diffusion_model))
     return None
 
 
 def supported_families() -> str:
-    """The families this installation accelerates, for messages and tooltips."""
+    """The families this installation accelerates block by block, for messages and tooltips."""
     return ", ".join(adapter.display_name for adapter in sorted(ADAPTERS, key=lambda a: a.display_name))
 
 
@@ -65,5 +71,5 @@ def magnitude_presets() -> list[MagnitudePreset]:
     return [preset for adapter in ADAPTERS for preset in adapter.magnitude_presets]
 
 
-__all__ = ["ADAPTERS", "BlockKey", "BlockSpec", "MagnitudePreset", "ModelAdapter", "TeaCachePreset", "find_adapter",
-           "magnitude_presets", "supported_families", "teacache_presets"]
+__all__ = ["ADAPTERS", "BlockKey", "BlockSpec", "MagnitudePreset", "ModelAdapter", "TeaCachePreset", "WholeModelAdapter",
+           "find_adapter", "magnitude_presets", "supported_families", "teacache_presets"]

@@ -1,10 +1,11 @@
 """What the engine needs to know about a model family, and nothing about caching.
 
-An adapter names the blocks in execution order (their `patches_replace["dit"]` keys and which
-hook arguments each block transforms), maps the first block's inputs to the layout of the last
-block (so a whole-stack residual can be formed), computes the cheap per-step signal that
-threshold policies read (the first block's modulated input), and declares the published presets
-of its family (or that none exist).
+An adapter names the blocks in execution order (their `patches_replace["dit"]` keys, which hook
+arguments each block transforms, and whether its `img` is the joined text+image sequence), says
+how a two-stream block's tensors join into one sequence (so a whole-stack residual can be formed
+in the last block's layout), computes the cheap per-step signal that threshold policies read
+(the first block's modulated input), and declares the published presets of its family (or that
+none exist).
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ BlockKey = tuple[str, int]
 
 @dataclass(frozen=True)
 class BlockSpec:
-    """One hookable block: its `patches_replace["dit"]` key and the hidden-state entries of the
-    hook's `args` that the block transforms (and that its hook must return)."""
+    """One hookable block: its `patches_replace["dit"]` key, the hidden-state entries of the
+    hook's `args` that the block transforms (and that its hook must return), and whether its
+    `img` is the joined text+image sequence (FLUX's single-stream blocks)."""
 
     key: BlockKey
     outputs: tuple[str, ...]
+    joint: bool = False
 
 
 class ModelAdapter(ABC):
@@ -35,6 +38,7 @@ class ModelAdapter(ABC):
 
     family: str = ""
     display_name: str = ""   # how users name the family ("FLUX", "Wan2.1")
+    level: str = "block"     # "block": cached block by block; "model": the whole model as one block
     # The ComfyUI diffusion-model class (subclasses included) this adapter describes.
     model_class: type = type(None)
     # Whether the blocks add into their input tensors in place (ComfyUI's FLUX layers do): the
@@ -58,22 +62,29 @@ class ModelAdapter(ABC):
         """Every block, in the order the model runs them."""
 
     @abstractmethod
-    def stack_input(self, first_block_args: dict) -> torch.Tensor:
-        """The stack's input arranged as the last block's `img` is: what the last block would
-        receive if every block before it were the identity. The engine keeps the returned tensor
-        across the whole stack, so it must not be one that a block modifies in place."""
-
-    @abstractmethod
     def modulated_input(self, diffusion_model: torch.nn.Module, first_block_args: dict) -> torch.Tensor:
         """The first block's timestep-modulated input (TeaCache's change signal)."""
 
-    def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, model_kwargs: dict) -> bool:
+    def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, transformer_options: dict,
+                            model_kwargs: dict) -> bool:
         """Whether this model call adds terms to the hidden states between blocks, outside the
-        block hooks (ControlNet residuals, VACE hints): the engine then records the blocks' own
-        residuals one by one, so that a skipped step does not count those terms twice. `control`
-        and `model_kwargs` are what ComfyUI's `apply_model` received."""
+        block hooks (ControlNet residuals, VACE hints, other packs' per-block patches): the engine
+        then records the blocks' own residuals one by one, so that a skipped step does not count
+        those terms twice. The arguments are what ComfyUI's `apply_model` received."""
         return False
 
-    def in_stack_layout(self, spec: BlockSpec, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-        """A block's per-output tensors (e.g. its residuals) arranged as the last block's `img`."""
-        return tensors["img"] if spec.outputs == ("img",) else self.stack_input(tensors)
+    def joint_sequence(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A two-stream block's `img` and `txt` joined as the family's joint blocks see them."""
+        raise NotImplementedError(f"{type(self).__name__} has no joint blocks")
+
+    def in_last_layout(self, spec: BlockSpec, tensors: dict[str, torch.Tensor], last: BlockSpec) -> torch.Tensor:
+        """A block's per-output tensors (its inputs, or its residuals) arranged as the last
+        block's `img`: joined when the stack ends on joint blocks and this block is not one."""
+        return self.joint_sequence(tensors) if last.joint and not spec.joint else tensors["img"]
+
+    def stack_input(self, first_block_args: dict, blocks: list[BlockSpec]) -> torch.Tensor:
+        """The stack's input arranged as the last block's `img` is: what the last block would
+        receive if every block before it were the identity. Kept across the whole stack, so it is
+        a copy where the blocks add into their inputs in place."""
+        joined = self.in_last_layout(blocks[0], first_block_args, blocks[-1])
+        return joined.clone() if self.blocks_modify_inputs and joined is first_block_args["img"] else joined

@@ -1,6 +1,6 @@
 """Shared description of the FLUX-style stack: double-stream blocks over separate image and
-text tokens, then single-stream blocks over their concatenation. FLUX and HunyuanVideo differ
-only in the order of that concatenation."""
+text tokens, then (where the model has them) single-stream blocks over their concatenation.
+FLUX and HunyuanVideo differ only in the order of that concatenation."""
 from __future__ import annotations
 
 import torch
@@ -20,14 +20,15 @@ class DoubleSingleStreamAdapter(ModelAdapter):
 
     def blocks(self, diffusion_model: torch.nn.Module) -> list[BlockSpec]:
         double = [BlockSpec(("double_block", i), ("img", "txt")) for i in range(len(diffusion_model.double_blocks))]
-        single = [BlockSpec(("single_block", i), ("img",)) for i in range(len(diffusion_model.single_blocks))]
+        single = [BlockSpec(("single_block", i), ("img",), joint=True) for i in range(len(diffusion_model.single_blocks))]
         return double + single
 
-    def stack_input(self, first_block_args: dict) -> torch.Tensor:
-        img, txt = first_block_args["img"], first_block_args["txt"]
+    def joint_sequence(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        img, txt = tensors["img"], tensors["txt"]
         return torch.cat((txt, img) if self.text_first else (img, txt), dim=1)
 
-    def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, model_kwargs: dict) -> bool:
+    def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, transformer_options: dict,
+                            model_kwargs: dict) -> bool:
         # ComfyUI's FLUX and HunyuanVideo forwards add ControlNet residuals after each block.
         return control is not None
 

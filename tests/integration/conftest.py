@@ -24,13 +24,22 @@ def tiny_cache():
     return {}
 
 
-@pytest.fixture(params=sorted(tiny_models.BUILDERS))
-def tiny(request, tiny_cache):
-    """One tiny real model per supported model case (built once per session; tests only clone it)."""
-    name = request.param
+def _built(name: str, tiny_cache: dict):
     if name not in tiny_cache:
         tiny_cache[name] = tiny_models.BUILDERS[name]()
     return tiny_cache[name]
+
+
+@pytest.fixture(params=sorted(tiny_models.BUILDERS))
+def tiny(request, tiny_cache):
+    """One tiny real model per supported model case (built once per session; tests only clone it)."""
+    return _built(request.param, tiny_cache)
+
+
+@pytest.fixture(params=sorted(tiny_models.BLOCK_LEVEL))
+def block_tiny(request, tiny_cache):
+    """The tiny models cached block by block (every case but the whole-model level)."""
+    return _built(request.param, tiny_cache)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import torch
 import block_counter
 import tiny_models
 
+from comfyui_dit_cache.cache_core.adapters import find_adapter
 from comfyui_dit_cache.cache_core.attach import adapter_for, attach_engine, attached_engine
 from comfyui_dit_cache.cache_core.engine import CacheEngine
 from comfyui_dit_cache.cache_core.report import RunReport
@@ -32,7 +33,17 @@ def fora(model, interval=3, warmup_steps=1, **window):
     return run_node(ApplyFORA, model=model, interval=interval, warmup_steps=warmup_steps, **{**WINDOW, **window})[0]
 
 
+def chosen_profile(model, **numbers) -> dict:
+    """A profile as Load Cache Profile returns it, for `model`'s family, holding chosen numbers."""
+    return {"name": "chosen", "family": adapter_for(model).family, **numbers}
+
+
 def teacache(model, rel_l1_thresh=0.4, coefficients="auto", max_consecutive_reuse=0, profile=None):
+    """TeaCache-style Threshold; a family with no published polynomial gets a profile holding the
+    identity polynomial (the raw input change), as a profiled one would stand in."""
+    adapter = find_adapter(model.model.diffusion_model)
+    if profile is None and coefficients == "auto" and adapter is not None and not adapter.teacache_presets:
+        profile = chosen_profile(model, teacache_coefficients=[1.0, 0.0])
     return run_node(TeaCacheThreshold, model=model, rel_l1_thresh=rel_l1_thresh, coefficients=coefficients,
                     max_consecutive_reuse=max_consecutive_reuse, profile=profile, **WINDOW)[0]
 
@@ -43,6 +54,10 @@ def taylorseer(model, interval=3, warmup_steps=2, order=2, guard_tolerance=0.0):
 
 
 def magnitude(model, threshold=0.12, max_skip=3, retention_ratio=0.0, curve="auto", profile=None):
+    """Magnitude-Ratio Threshold; a family with no published curve gets a flat profiled one."""
+    adapter = find_adapter(model.model.diffusion_model)
+    if profile is None and curve == "auto" and adapter is not None and not adapter.magnitude_presets:
+        profile = chosen_profile(model, residual_magnitude_ratio=[1.0] * STEPS)
     return run_node(MagnitudeThreshold, model=model, threshold=threshold, max_skip=max_skip,
                     retention_ratio=retention_ratio, curve=curve, profile=profile, **WINDOW)[0]
 

@@ -39,6 +39,8 @@ def per_block_cache(patcher, computed_steps: set[int], order: int):
                 inputs = {k: args[k].clone() if copy_inputs else args[k] for k in outputs}
                 out = extra["original_block"](args)
                 for k in outputs:
+                    if out.get(k) is None:   # SD3's last block computes no text
+                        continue
                     residual = out[k] - inputs[k]
                     last = history.get((key, k, stream))
                     derivatives = [residual]
@@ -49,6 +51,9 @@ def per_block_cache(patcher, computed_steps: set[int], order: int):
                 return out
             out = {}
             for k in outputs:
+                if (key, k, stream) not in history:
+                    out[k] = args[k]
+                    continue
                 last_step, derivatives = history[(key, k, stream)]
                 distance = step - last_step
                 out[k] = args[k] + sum(d * distance**n / math.factorial(n) for n, d in enumerate(derivatives))

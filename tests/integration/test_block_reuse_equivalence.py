@@ -27,7 +27,8 @@ def engine_run(patched, tiny) -> tuple[torch.Tensor, list[int]]:
 
 
 @pytest.mark.parametrize("method", ["fora", "taylorseer order 1", "taylorseer order 2"])
-def test_one_stack_residual_gives_the_per_block_result(tiny, method):
+def test_one_stack_residual_gives_the_per_block_result(block_tiny, method):
+    tiny = block_tiny
     if method == "fora":
         node, inputs, order = ApplyFORA, dict(interval=3, warmup_steps=1), 0
     else:

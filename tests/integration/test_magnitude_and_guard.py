@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import tiny_models
-from helpers import STEPS, computed_steps, count_block_calls, magnitude, reference, run_node, sample_with_report, taylorseer
+from helpers import STEPS, WINDOW, computed_steps, count_block_calls, magnitude, reference, run_node, sample_with_report, taylorseer
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.adapters import find_adapter
@@ -75,8 +75,13 @@ def test_magnitude_max_skip_and_retention_bound_the_reuse(tiny):
 
 
 def test_magnitude_with_the_family_preset_samples(tiny):
-    patched = magnitude(tiny.patcher, threshold=0.3, max_skip=3)
     adapter = find_adapter(tiny.patcher.model.diffusion_model)
+    if not adapter.magnitude_presets:
+        with pytest.raises(ProfileError, match="no published magnitude-ratio curve exists for .* profile this model once"):
+            run_node(MagnitudeThreshold, model=tiny.patcher, threshold=0.3, max_skip=3, retention_ratio=0.0,
+                     curve="auto", **WINDOW)
+        return
+    patched = magnitude(tiny.patcher, threshold=0.3, max_skip=3)
     assert attached_engine(patched).policy.ratios == adapter.magnitude_presets[0].ratios
     out, report = sample_with_report(patched, tiny)
     assert "reuse" in report.step_actions() and torch.isfinite(out).all()
@@ -137,10 +142,11 @@ def test_magnitude_settings_out_of_range_are_named(settings, message):
 FORECAST_STEPS = [3, 4, 6, 7, 9]   # interval 3 after 2 warm-up steps, 10 steps
 
 
-def test_a_guard_over_plain_reuse_changes_nothing_but_the_first_block(tiny):
+def test_a_guard_over_plain_reuse_changes_nothing_but_the_first_block(block_tiny):
     """Order 0 forecasts are the last residual, so a probe has nothing to rescale: accepted
     probes leave the output bit-identical to the unguarded run, with the first block alone
     computed on every step."""
+    tiny = block_tiny
     plain, plain_report = sample_with_report(taylorseer(tiny.patcher, order=0), tiny)
     with count_block_calls(tiny) as counts:
         guarded, report = sample_with_report(taylorseer(tiny.patcher, order=0, guard_tolerance=10.0), tiny)
@@ -150,10 +156,11 @@ def test_a_guard_over_plain_reuse_changes_nothing_but_the_first_block(tiny):
     assert "fallbacks" not in report.summary_line()
 
 
-def test_an_accepted_probe_rescales_the_forecast(tiny):
+def test_an_accepted_probe_rescales_the_forecast(block_tiny):
     """Order 2: every forecast step is probed and accepted (tolerance 10) and its Taylor terms
     are scaled by what the first block followed, a number in [0, 1]; the schedule is the
     unguarded one, and the picture differs from it only where a scale is below 1."""
+    tiny = block_tiny
     plain, plain_report = sample_with_report(taylorseer(tiny.patcher), tiny)
     guarded, report = sample_with_report(taylorseer(tiny.patcher, guard_tolerance=10.0), tiny)
     assert report.step_actions() == plain_report.step_actions() and report.fallbacks == 0
@@ -172,9 +179,10 @@ def test_the_report_counts_forecasts_fitted_to_plain_reuse():
     assert report.summary_line().endswith("forecast scale 0.75, est. 1.0x")
 
 
-def test_a_guard_that_never_accepts_computes_everything_exactly(tiny, reference_outputs):
+def test_a_guard_that_never_accepts_computes_everything_exactly(block_tiny, reference_outputs):
     """A fallback counts as a full compute, so the next step is a forecast again, and falls back:
     every step after the warm-up (0, 1, 2) is one fallback."""
+    tiny = block_tiny
     fallbacks = STEPS - 3
     with count_block_calls(tiny) as counts:
         out, report = sample_with_report(
@@ -190,3 +198,14 @@ def test_guard_tolerance_out_of_range_is_named():
     flux = tiny_models.tiny_flux()
     with pytest.raises(ValueError, match="guard_tolerance must be between 0"):
         taylorseer(flux.patcher, guard_tolerance=-1.0)
+
+
+def test_a_guard_cannot_probe_a_whole_model_cache_so_the_model_passes_through(caplog):
+    """A whole-model cache has no first block to probe: the node says so and caches nothing."""
+    import logging
+
+    lumina = tiny_models.tiny_lumina2()
+    with caplog.at_level(logging.WARNING):
+        assert taylorseer(lumina.patcher, guard_tolerance=0.1) is lumina.patcher
+    assert "cached as a whole model, which has no first block for the forecast guard to probe" in caplog.text
+    assert taylorseer(lumina.patcher) is not lumina.patcher

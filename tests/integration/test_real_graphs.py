@@ -207,8 +207,14 @@ def k_sampler_advanced(patcher, tiny, start: int, end: int, latent: torch.Tensor
         tiny.make_cond(g), {"samples": latent}, start, end, "disable" if last else "enable")[0]["samples"]
 
 
+def start_latent(tiny) -> torch.Tensor:
+    """A latent to start from, not all zeros (KSamplerAdvanced would take an all-zero latent of
+    another channel count for an empty one and resize it to the model's latent format)."""
+    return torch.full(tiny.latent_shape, 0.01)
+
+
 def split_run(high, low, tiny, at: int) -> torch.Tensor:
-    latent = torch.zeros(tiny.latent_shape)
+    latent = start_latent(tiny)
     middle = k_sampler_advanced(high, tiny, 0, at, latent, first=True, last=False)
     return k_sampler_advanced(low, tiny, at, 10000, middle, first=False, last=True)
 
@@ -221,18 +227,19 @@ def reports_of(patched) -> list:
 
 def test_a_run_split_over_two_samplers_decides_and_samples_as_the_run_in_one_piece(tiny):
     """FORA interval 3: steps 0-3 in one KSamplerAdvanced, 4-9 in a second; step 4 is computed in
-    the run in one piece too, so the split run makes its decisions and gives its output (to the
-    rounding by which ComfyUI's own split differs from one piece: 9e-6 on values of 25)."""
+    the run in one piece too, so the split run makes its decisions and gives its output, to the
+    rounding by which ComfyUI's own split differs from its run in one piece."""
     patched = fora(tiny.patcher, interval=3, warmup_steps=1)
     reports = reports_of(patched)
-    latent = torch.zeros(tiny.latent_shape)
+    latent = start_latent(tiny)
     whole = k_sampler_advanced(patched, tiny, 0, 10000, latent, first=True, last=True)
     split = split_run(patched, patched, tiny, at=4)
     whole_report, first, second = reports
     assert [c.step for c in second.calls if c.block_actions][0] == 4
     assert first.step_actions() + second.step_actions() == whole_report.step_actions()
-    scale = float(whole.abs().max())
-    assert torch.allclose(split, whole, rtol=0, atol=1e-6 * scale)
+    uncached_gap = (split_run(tiny.patcher, tiny.patcher, tiny, at=4) -
+                    k_sampler_advanced(tiny.patcher, tiny, 0, 10000, latent, first=True, last=True)).abs().max()
+    assert float((split - whole).abs().max()) <= 4 * float(uncached_gap) + 1e-6 * float(whole.abs().max())
 
 
 def test_two_experts_each_with_their_own_cache_settings():

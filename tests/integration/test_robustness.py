@@ -112,8 +112,11 @@ def test_hundred_runs_hold_no_more_memory_than_one():
 
 def _lora_like_patch(patcher, strength: float = 0.5):
     """A weight patch of the kind a LoRA loader adds (a full diff on one block's weight)."""
-    key = next(k for k in patcher.model_state_dict() if k.endswith("img_attn.qkv.weight") or
-               k.endswith("self_attn.q.weight"))
+    from comfyui_dit_cache.cache_core.attach import adapter_for
+
+    first_block = adapter_for(patcher).block_modules(patcher.model.diffusion_model)[0]
+    block_weight = next(p for p in first_block.parameters() if p.ndim == 2)
+    key = next(k for k, p in patcher.model.named_parameters() if p is block_weight)
     weight = patcher.model_state_dict()[key]
     patched = patcher.clone()
     patched.add_patches({key: (torch.randn(weight.shape, generator=torch.Generator().manual_seed(3)) * 0.2,)}, strength)
