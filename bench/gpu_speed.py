@@ -20,7 +20,7 @@ import argparse
 import gc
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +40,7 @@ class Case:
     cfg: float
     context: tuple[int, int, int]
     extra: dict
+    tiny: dict = field(default_factory=dict)   # unet settings of the CPU dry run (--scale tiny), beyond the usual
 
 
 FULL = [
@@ -58,6 +59,29 @@ FULL = [
               theta=256, patch_size=[1, 2, 2], qkv_bias=True, guidance_embed=True, byt5=False, meanflow=False,
               use_cond_type_embedding=False, vision_in_dim=None),
          (1, 16, 5, 60, 106), 30, 1.0, (1, 256, 4096), {"pooled": 768, "guidance": 6.0}),
+    Case("Qwen-Image 1024x1024", "QwenImage",
+         dict(image_model="qwen_image", patch_size=2, in_channels=64, out_channels=16, num_layers=60,
+              attention_head_dim=128, num_attention_heads=24, joint_attention_dim=3584, axes_dims_rope=(16, 56, 56)),
+         (1, 16, 1, 128, 128), 20, 4.0, (1, 256, 3584), {},
+         tiny=dict(attention_head_dim=32, num_attention_heads=4, joint_attention_dim=64, axes_dims_rope=(8, 12, 12))),
+    Case("FLUX.2-dev 1024x1024", "Flux2",
+         dict(image_model="flux2", in_channels=128, out_channels=128, vec_in_dim=None, context_in_dim=15360,
+              hidden_size=6144, mlp_ratio=3.0, num_heads=48, depth=8, depth_single_blocks=48, axes_dim=[32, 32, 32, 32],
+              theta=2000, patch_size=1, qkv_bias=False, guidance_embed=True, global_modulation=True, mlp_silu_act=True,
+              ops_bias=False, default_ref_method="index"),
+         (1, 128, 64, 64), 28, 1.0, (1, 512, 15360), {"pooled": 768, "guidance": 4.0},
+         tiny=dict(axes_dim=[8, 8, 8, 8])),
+    Case("Wan2.2-T2V-A14B (one expert) 832x480x17f", "WAN21_T2V",
+         dict(image_model="wan2.1", model_type="t2v", dim=5120, ffn_dim=13824, num_heads=40, num_layers=40,
+              text_dim=4096, in_dim=16, out_dim=16, text_len=512, freq_dim=256, eps=1e-6, patch_size=(1, 2, 2)),
+         (1, 16, 5, 60, 104), 20, 4.0, (1, 512, 4096), {}),
+    Case("HunyuanVideo 1.5 848x480x33f", "HunyuanVideo15",
+         dict(image_model="hunyuan_video", in_channels=65, out_channels=32, vec_in_dim=None, context_in_dim=3584,
+              hidden_size=2048, mlp_ratio=4.0, num_heads=16, depth=54, depth_single_blocks=0, axes_dim=[16, 56, 56],
+              theta=256, patch_size=[1, 1, 1], qkv_bias=True, guidance_embed=False, byt5=False, meanflow=False,
+              use_cond_type_embedding=True, vision_in_dim=1152),
+         (1, 32, 9, 30, 53), 20, 6.0, (1, 256, 3584), {"pooled": 768},
+         tiny=dict(in_channels=65, out_channels=32)),
 ]
 
 
@@ -69,6 +93,7 @@ def tiny_cases() -> list[Case]:
                                num_layers=3, axes_dim=[8, 12, 12], context_in_dim=64, text_dim=64, vec_in_dim=64).items():
             if key in unet:
                 unet[key] = value
+        unet.update(case.tiny)
         latent = case.latent[:2] + tuple(min(d, 8) for d in case.latent[2:])
         extra = {k: (64 if k == "pooled" else v) for k, v in case.extra.items()}
         cases.append(Case(case.name + " (tiny)", case.config, unet, latent, 6, case.cfg, (1, 8, 64), extra))
@@ -99,6 +124,21 @@ def methods():
         # tolerance 10 accepts every forecast: the row shows what the guard's probe costs
         "TaylorSeer interval 4, guard probing": taylorseer(guard=10.0),
     }
+
+
+def calibration_for(patcher, node) -> dict:
+    """A family with no published TeaCache polynomial or magnitude curve gets a chosen one as a
+    profile (the rows run fixed schedules: TeaCache's never reaches its threshold, the magnitude
+    curve is flat), so that every family runs the same rows."""
+    from comfyui_dit_cache.cache_core.attach import adapter_for
+    from comfyui_dit_cache.nodes import MagnitudeThreshold, TeaCacheThreshold
+
+    adapter = adapter_for(patcher)
+    if node is TeaCacheThreshold and not adapter.teacache_presets:
+        return {"profile": {"name": "bench", "family": adapter.family, "teacache_coefficients": [1.0, 0.0]}}
+    if node is MagnitudeThreshold and not adapter.magnitude_presets:
+        return {"profile": {"name": "bench", "family": adapter.family, "residual_magnitude_ratio": [1.0] * 28}}
+    return {}
 
 
 def build(case: Case, device, dtype):
@@ -174,6 +214,7 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
                 for label, synchronize in (("floor: every block an identity hook", False),
                                            ("floor, plus a GPU sync per call", True))]
     for label, (node, inputs) in methods().items():
+        inputs = {**inputs, **calibration_for(patcher, node)}
         patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=patcher, **inputs).args[0]
         reports: list = []
         attached_engine(patched).report_listeners.append(reports.append)
