@@ -149,9 +149,10 @@ def build(case: Case, device, dtype):
     config = getattr(comfy.supported_models, case.config)(case.unet)
     config.set_inference_dtype(dtype, None)
     model = config.get_model({}, device=device)
-    generator = torch.Generator(device=device).manual_seed(0)
+    generators: dict = {}   # one per device: some modules (HunyuanVideo 1.5's) are made on the CPU
     with torch.no_grad():
         for p in model.diffusion_model.parameters():
+            generator = generators.setdefault(p.device, torch.Generator(device=p.device).manual_seed(0))
             p.normal_(0.0, 0.02, generator=generator)
     model.diffusion_model.to(device)
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
