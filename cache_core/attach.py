@@ -10,8 +10,6 @@ which hands it to the block hooks through the run's own copy of those options.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import comfy.patcher_extension
 from comfy.model_patcher import ModelPatcher
 
@@ -19,7 +17,8 @@ from .adapters import ModelAdapter, find_adapter, supported_families
 from .conditioning import conditioning_on_device_wrapper
 from .engine import CacheEngine
 from .log import get_logger
-from .run_wrappers import ENGINE_KEY, RUN_KEY, model_call_wrapper, run_scope_wrapper, step_wrapper, whole_model_wrapper
+from .run_wrappers import (ENGINE_KEY, BlockCacheHook, model_call_wrapper, run_scope_wrapper, step_wrapper,
+                           whole_model_wrapper)
 
 log = get_logger(__name__)
 
@@ -41,26 +40,6 @@ def adapter_for(model: ModelPatcher) -> ModelAdapter:
             "whose forward offers ComfyUI's diffusion-model wrapper (which caches any other model whole); "
             "the model is passed through without caching")
     return adapter
-
-
-class BlockCacheHook:
-    """The `patches_replace["dit"]` entry of one block. `inner` is a replace patch that was
-    already there (another node pack's): it stays in charge of computing the block."""
-
-    def __init__(self, position: int, inner: Callable | None) -> None:
-        self.position = position
-        self.inner = inner
-
-    def __call__(self, args: dict, extra: dict) -> dict:
-        def compute(block_args: dict) -> dict:
-            if self.inner is not None:
-                return self.inner(block_args, extra)
-            return extra["original_block"](block_args)
-
-        run = args["transformer_options"].get(RUN_KEY)
-        if run is None:  # the model is run outside a sampler (no OUTER_SAMPLE): just compute
-            return compute(args)
-        return run.run_block(self.position, args, compute)
 
 
 WRAPPERS = ((comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, run_scope_wrapper),

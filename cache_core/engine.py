@@ -44,12 +44,12 @@ class CacheEngine:
             raise ValueError(f"start_percent ({self.start_percent}) must not be after end_percent ({self.end_percent})")
 
     def start_run(self, diffusion_model: torch.nn.Module, model_sampling: Any, sigmas: torch.Tensor,
-                  weight_keyframes: Callable[[], tuple] | None = None) -> StackRun:
+                  weight_keyframes: Callable[[], tuple] | None = None, replaced_blocks: list | None = None) -> StackRun:
         total_steps = max(len(sigmas) - 1, 0)
         window = SigmaWindow(start_sigma=float(model_sampling.percent_to_sigma(self.start_percent)),
                              end_sigma=float(model_sampling.percent_to_sigma(self.end_percent)),
                              whole_schedule=self.start_percent == 0.0 and self.end_percent == 1.0)
-        return StackRun(
+        run = StackRun(
             adapter=self.adapter,
             policy=self.policy,
             blocks=self.blocks,
@@ -62,6 +62,12 @@ class CacheEngine:
             observer=self.observer_factory(self.blocks, self.adapter) if self.observer_factory else None,
             weight_keyframes=weight_keyframes,
         )
+        if replaced_blocks:
+            run.compute_every_step(
+                f"another node replaced the cache's hook on {len(replaced_blocks)} block(s) ({replaced_blocks[0][0]} "
+                f"{replaced_blocks[0][1]}, ...) after this caching node, so the cache cannot skip the stack as a "
+                "whole: every step is computed. Put the caching node after the nodes that patch blocks")
+        return run
 
     def finish_run(self, run: StackRun, interrupted: bool) -> RunReport:
         report = run.report

@@ -15,6 +15,26 @@ ENGINE_KEY = "dit_cache_engine"
 RUN_KEY = "dit_cache_run"
 
 
+class BlockCacheHook:
+    """The `patches_replace["dit"]` entry of one block. `inner` is a replace patch that was
+    already there (another node pack's): it stays in charge of computing the block."""
+
+    def __init__(self, position: int, inner: Callable | None) -> None:
+        self.position = position
+        self.inner = inner
+
+    def __call__(self, args: dict, extra: dict) -> dict:
+        def compute(block_args: dict) -> dict:
+            if self.inner is not None:
+                return self.inner(block_args, extra)
+            return extra["original_block"](block_args)
+
+        run = args["transformer_options"].get(RUN_KEY)
+        if run is None:  # the model is run outside a sampler (no OUTER_SAMPLE): just compute
+            return compute(args)
+        return run.run_block(self.position, args, compute)
+
+
 class InvalidLatentError(ValueError):
     """The latent or noise handed to the sampler holds NaN or infinite values."""
 
@@ -50,6 +70,15 @@ def weight_keyframes(guider) -> Callable[[], tuple] | None:
     return lambda: tuple(group.strength for group in groups)
 
 
+def replaced_hooks(engine: CacheEngine, model_options: dict) -> list:
+    """The blocks whose cache hook another node replaced after the caching node (a later
+    `patches_replace["dit"]` on the same block): the cache does not see those blocks run."""
+    if engine.adapter.level == "model":
+        return []
+    installed = model_options["transformer_options"].get("patches_replace", {}).get("dit", {})
+    return [spec.key for spec in engine.blocks if not isinstance(installed.get(spec.key), BlockCacheHook)]
+
+
 def run_scope_wrapper(executor, *args, **kwargs):
     """OUTER_SAMPLE wrapper: a fresh StackRun for this sampling run, released however it ends."""
     guider = executor.class_obj
@@ -58,7 +87,8 @@ def run_scope_wrapper(executor, *args, **kwargs):
     noise, latent, sigmas = args[0], args[1], args[3]
     check_finite(noise, latent)
     base_model = guider.model_patcher.model
-    run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas, weight_keyframes(guider))
+    run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas, weight_keyframes(guider),
+                           replaced_hooks(engine, original_options))
     guider.model_options = create_model_options_clone(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = run
     finished = False

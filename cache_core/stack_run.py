@@ -39,6 +39,12 @@ class StackRun:
     layouts: dict[tuple, LayoutCache] = field(default_factory=dict)
     current: LayoutCache | None = None
     next_call_adds_between_blocks: bool = False   # told by the APPLY_MODEL wrapper before each call
+    computes_every_step: bool = False
+
+    def compute_every_step(self, reason: str) -> None:
+        """The cache cannot be sure of any skipped step in this run: compute them all, say why once."""
+        self.computes_every_step = True
+        self.report.note(reason)
 
     def begin_step(self, sigma: torch.Tensor) -> None:
         """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
@@ -51,6 +57,8 @@ class StackRun:
 
     def run_block(self, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
         """Substitute the block, or compute it and record what the cache needs."""
+        if self.computes_every_step:
+            return compute(args)
         compiling = torch.compiler.is_compiling()
         before = _before_block_untraced if compiling else StackRun.before_block
         after = _after_block_untraced if compiling else StackRun.after_block

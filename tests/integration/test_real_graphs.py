@@ -294,3 +294,57 @@ def test_a_scheduled_lora_hook_makes_the_first_step_under_new_weights_computed(c
     assert 4 <= changed_at <= 6   # where the strength changes, half-way through 10 steps
     assert len(report.notes) == 1 and "a hook keyframe changed the model's weights" in report.notes[0]
     assert caplog.text.count("a hook keyframe changed the model's weights") == 1
+
+
+# ---- other packs' block patches ----------------------------------------------------------------------------
+def injecting_patch(calls: list):
+    """A block patch of the kind identity and adapter packs set (PuLID-style): it computes the
+    block, then adds a fixed injection to its image tokens."""
+    def patch(args: dict, extra: dict) -> dict:
+        calls.append(1)
+        out = extra["original_block"](args)
+        direction = torch.randn(1, 1, out["img"].shape[-1], generator=torch.Generator().manual_seed(11))
+        out["img"] = out["img"] + 0.5 * direction
+        return out
+    return patch
+
+
+def test_a_block_patch_set_before_the_cache_stays_in_charge_of_its_block():
+    """Where the blocks add nothing, the injection is the whole of what block 1 adds: caching
+    reuses it (to float rounding: the cached residual is (x + c) - x), and the patch runs on
+    computed steps only."""
+    silent = tiny_models.with_silent_blocks(tiny_models.BUILDERS["flux"]())
+    calls: list = []
+    injected = silent.patcher.clone()
+    injected.set_model_patch_replace(injecting_patch(calls), "dit", "double_block", 1)
+    g = torch.Generator().manual_seed(1234)
+    positive, negative = silent.make_cond(g), silent.make_cond(g)
+    uncached = sample_prompts(injected, silent, positive, negative)
+    calls.clear()
+    cached, report = run_with_report(fora(injected, interval=2, warmup_steps=0), silent, positive, negative)
+    assert len(calls) == report.full_steps < STEPS
+    scale = float(uncached.abs().max())
+    without = sample_prompts(silent.patcher, silent, positive, negative)
+    assert float((uncached - without).abs().max()) > 1e-2 * scale      # the injection matters
+    assert torch.allclose(cached, uncached, rtol=0, atol=1e-5 * scale)
+
+
+def test_a_block_patch_set_after_the_cache_makes_every_step_computed(caplog):
+    """Set after the caching node, the patch replaces the cache's hook on its block: the cache
+    cannot skip the stack as a whole, so it computes every step and says why once."""
+    import logging
+
+    flux = tiny_models.BUILDERS["flux"]()
+    calls: list = []
+    cached = fora(flux.patcher, interval=2)
+    cached.set_model_patch_replace(injecting_patch(calls), "dit", "double_block", 1)
+    uncached_with_patch = flux.patcher.clone()
+    uncached_with_patch.set_model_patch_replace(injecting_patch([]), "dit", "double_block", 1)
+    g = torch.Generator().manual_seed(1234)
+    positive, negative = flux.make_cond(g), flux.make_cond(g)
+    with caplog.at_level(logging.WARNING):
+        out, report = run_with_report(cached, flux, positive, negative)
+    assert len(calls) == STEPS
+    assert torch.equal(out, sample_prompts(uncached_with_patch, flux, positive, negative))
+    assert len(report.notes) == 1 and "replaced the cache's hook on 1 block(s) (double_block 1" in report.notes[0]
+    assert caplog.text.count("Put the caching node after the nodes that patch blocks") == 1
