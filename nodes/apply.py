@@ -16,7 +16,10 @@ REPORT_EVENT = "dit_cache.report"
 
 
 def publish_report(node_id: str | None, report: RunReport) -> None:
-    """Send the run report to the browser, when a ComfyUI server is running."""
+    """Send the run report to the browser that queued the prompt (ComfyUI's executor sets the
+    server's `client_id` for the prompt it runs; a prompt queued without one reaches every
+    browser), with the prompt's id. `node_id` is the execution id: "12", or "12:5" for a node
+    inside a subgraph."""
     if node_id is None:
         return
     try:
@@ -25,7 +28,8 @@ def publish_report(node_id: str | None, report: RunReport) -> None:
         return
     server = getattr(PromptServer, "instance", None)
     if server is not None:
-        server.send_sync(REPORT_EVENT, {"node": str(node_id), "report": report.to_dict()})
+        payload = {"node": str(node_id), "prompt_id": getattr(server, "last_prompt_id", None), "report": report.to_dict()}
+        server.send_sync(REPORT_EVENT, payload, getattr(server, "client_id", None))
 
 
 def apply_cache(model: Any, method: str, make_policy: Callable[[Any], CachePolicy], *, node_id: str | None,

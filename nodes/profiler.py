@@ -89,10 +89,15 @@ class LoadCacheProfile(io.ComfyNode):
                                        "the page after a profiling run to see new ones."),
             ],
             outputs=[
-                CacheProfile.Output(display_name="profile"),
+                CacheProfile.Output(display_name="profile",
+                                    tooltip="The profile, for the profile input of TeaCache-style or Magnitude-Ratio "
+                                            "Threshold (their curve then comes from your model)."),
                 io.Image.Output(display_name="heatmap", tooltip="Steps (rows) x blocks (columns); brighter = "
                                                                  "more change = less cacheable."),
-                io.Int.Output(display_name="suggested_fora_interval"),
+                io.Int.Output(display_name="suggested_fora_interval",
+                              tooltip="The longest FORA interval whose accumulated output change stays small on "
+                                      "this model; connect it to Apply FORA's interval (convert the widget to an "
+                                      "input) or read it off."),
             ],
         )
 

