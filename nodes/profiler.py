@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import folder_paths
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from ..cache_core.heatmap import heatmap_tensor, render_heatmap
 from ..cache_core.log import get_logger
@@ -81,8 +81,8 @@ class LoadCacheProfile(io.ComfyNode):
             node_id="DiTCacheLoadProfile",
             display_name="Load Cache Profile",
             category=CATEGORY,
-            description="Reads a profile saved by Block Profiler: connect it to TeaCache-style Threshold, and the "
-                        "heatmap to Preview Image.",
+            description="Reads a profile saved by Block Profiler, shows its heatmap on the node, and outputs it "
+                        "for TeaCache-style or Magnitude-Ratio Threshold.",
             inputs=[
                 io.Combo.Input("profile", options=list_profiles(profiles_directory()),
                                tooltip="A profile saved by Block Profiler (output/dit_cache/profiles/). Refresh "
@@ -104,7 +104,8 @@ class LoadCacheProfile(io.ComfyNode):
     @classmethod
     def execute(cls, profile: str) -> io.NodeOutput:
         data = load_profile(profiles_directory() / profile)
-        return io.NodeOutput(data, heatmap_tensor(data), int(data["suggested_fora_interval"]))
+        heatmap = heatmap_tensor(data)
+        return io.NodeOutput(data, heatmap, int(data["suggested_fora_interval"]), ui=ui.PreviewImage(heatmap, cls=cls))
 
     @classmethod
     def fingerprint_inputs(cls, profile: str) -> str:

@@ -11,7 +11,10 @@ const REPORT_EVENT = "dit_cache.report";
 const CATEGORY = "sampling/dit_cache";
 const packTypes = new Set();
 const WIDGET_NAME = "dit_cache_report";
-const HEATMAP_HEIGHT = 240;
+// The profiler's heatmap is drawn 828 px wide with 18-22 px text; at 500 px on the node its text
+// stays about 12 px high.
+const HEATMAP_HEIGHT = 300;
+const HEATMAP_NODE_WIDTH = 500;
 
 /** "10/28 full · est. 2.6x · cache 340 MB", plus fallbacks and interruption when there are any. */
 export function reportLine(report) {
@@ -70,7 +73,8 @@ function showReport(node, report) {
     image.src = heatmapUrl(report.heatmap);
     element.append(image);
   }
-  node.setSize([node.size[0], Math.max(node.size[1], node.computeSize()[1])]);
+  const width = report.heatmap ? Math.max(node.size[0], HEATMAP_NODE_WIDTH) : node.size[0];
+  node.setSize([width, Math.max(node.size[1], node.computeSize()[1])]);
   app.graph.setDirtyCanvas(true, true);
 }
 

@@ -121,7 +121,10 @@ def test_profiler_saves_a_profile_and_heatmap_that_load_back(tiny, output_dir):
     assert raw["block_rel_l1"][0] == [None] * n_blocks and all(v > 0 for v in raw["block_rel_l1"][1])
     assert len(raw["teacache_coefficients"]) >= 2 and 1 <= raw["suggested_fora_interval"] <= 6
 
-    profile, heatmap, interval = run_node(LoadCacheProfile, profile=saved.name)
+    output = LoadCacheProfile.PREPARE_CLASS_CLONE({"UNIQUE_ID": "1"}).execute(profile=saved.name)
+    profile, heatmap, interval = output.args
+    shown = output.ui.as_dict()["images"]   # the heatmap on the node itself
+    assert len(shown) == 1 and shown[0]["type"] == "temp" and shown[0]["filename"].endswith(".png")
     assert profile["family"] == tiny.family and interval == raw["suggested_fora_interval"]
     assert heatmap.ndim == 4 and heatmap.shape[0] == 1 and heatmap.shape[-1] == 3
     assert 0.0 <= float(heatmap.min()) and float(heatmap.max()) <= 1.0

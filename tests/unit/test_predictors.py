@@ -68,3 +68,4 @@ def test_nothing_to_scale_fits_at_one_and_an_all_zero_target_has_no_error():
 def test_a_deferred_read_gives_the_values_it_was_handed():
     assert DeferredRead(torch.tensor([0.25, 3.0])).values() == [0.25, 3.0]
     assert DeferredRead(torch.tensor(2.5, dtype=torch.bfloat16)).values() == [2.5]
+

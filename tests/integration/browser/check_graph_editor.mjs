@@ -71,6 +71,7 @@ try {
   await page.waitForFunction(() => document.querySelector(".dit-cache-heatmap")?.naturalWidth > 0,
                              null, { timeout: 30_000 });
   findings.heatmap_size = await heatmap.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+  findings.heatmap_shown_width = await heatmap.evaluate((img) => img.getBoundingClientRect().width);
   findings.profiler_report_text = await page.textContent(".dit-cache-report-line");
   await page.screenshot({ path: join(screenshotDir, "graph_editor_profiler.png") });
 
