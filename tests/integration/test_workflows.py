@@ -118,6 +118,8 @@ def test_workflow_matches_the_node_definitions(name, runtime, flux_profile):
     workflow = load(name)
     by_id = {n["id"]: n for n in workflow["nodes"]}
     for node in workflow["nodes"]:
+        if node["type"] in wf.EDITOR_ONLY_TYPES:
+            continue
         assert node["type"] in nodes.NODE_CLASS_MAPPINGS, f"node #{node['id']}: {node['type']} is not installed"
         slots = wf.widget_slots(node["type"])
         values = node.get("widgets_values", [])
@@ -141,6 +143,35 @@ def test_workflow_matches_the_node_definitions(name, runtime, flux_profile):
     import execution
     valid, error, _, node_errors = asyncio.run(execution.validate_prompt("check", wf.ui_to_api(workflow), None))
     assert valid, f"{error} {node_errors}"
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_workflow_tells_the_manager_what_to_install_and_shows_its_note(name, runtime):
+    """As ComfyUI's own templates: every node names its pack (this pack's registry id, or
+    comfy-core) so the Manager can install a missing one; every model file a loader names comes
+    with its download address and folder for the missing-models dialog; the explanation is a
+    note on the canvas."""
+    import tomllib
+
+    from comfyui_dit_cache.nodes import NODE_LIST
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pack_nodes = {cls.GET_SCHEMA().node_id for cls in NODE_LIST}
+    workflow = load(name)
+    notes = [n for n in workflow["nodes"] if n["type"] == "MarkdownNote"]
+    assert len(notes) == 1 and len(notes[0]["widgets_values"][0]) > 40
+    for node in workflow["nodes"]:
+        if node["type"] in wf.EDITOR_ONLY_TYPES:
+            continue
+        properties = node["properties"]
+        expected = (project["name"], project["version"]) if node["type"] in pack_nodes else ("comfy-core", "0.3.75")
+        assert (properties["cnr_id"], properties["ver"]) == expected, node["type"]
+        if node["type"] in ("UNETLoader", "DualCLIPLoader", "CLIPLoader", "VAELoader", "CLIPVisionLoader"):
+            files = [v for v in node["widgets_values"] if isinstance(v, str) and v.endswith(".safetensors")]
+            models = properties["models"]
+            assert sorted(m["name"] for m in models) == sorted(files)
+            assert all(m["url"].startswith("https://huggingface.co/") and m["url"].endswith("/" + m["name"]) and
+                       m["directory"] in ("diffusion_models", "text_encoders", "vae", "clip_vision") for m in models)
 
 
 @pytest.mark.parametrize("name", WORKFLOWS)
