@@ -22,7 +22,7 @@ class MagnitudeThreshold(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="DiTCacheMagnitudeThreshold",
-            display_name="Magnitude-Ratio Threshold",
+            display_name="Magnitude-Ratio Threshold (MagCache-style)",
             category=CATEGORY,
             description="Skips whole steps while the error predicted from the per-step magnitude ratio of the block "
                         "stack's residual stays under the threshold (the MagCache idea). Uses a published curve, or "

@@ -83,13 +83,16 @@ def main() -> None:
                                                  warmup_steps=3, order=2, **WINDOW),
         "Block Profiler": node(BlockProfiler, model=flux.patcher, profile_name="demo"),
     }
-    rows = [reference]
+    rows, row_labels = [reference], ["uncached", "every block computed"]
     for label, patched in candidates.items():
         reports = []
         attached_engine(patched).report_listeners.append(reports.append)
         images, seconds = timed(flux, patched)
         report = reports[-1]
         rows.append(images)
+        quality = psnr(images, reference, 2.0)
+        row_labels += [label, f"computes {report.blocks_computed / report.block_evaluations:.2f}, "
+                              + ("exact" if math.isinf(quality) else f"PSNR {quality:.1f} dB")]
         print(f"\n{label}\n  {report.summary_line()}")
         print(f"  blocks computed {report.blocks_computed}/{report.block_evaluations}, wall {seconds:.2f}s "
               f"({base_time / seconds:.2f}x), PSNR vs uncached {psnr(images, reference, 2.0):.1f} dB")
@@ -97,10 +100,37 @@ def main() -> None:
         if "profile_path" in report.extras:
             print(f"  profile: {report.extras['profile_path']} (suggested FORA interval "
                   f"{report.extras['profile']['suggested_fora_interval']})")
+    labelled_grid(rows, row_labels).save(OUTPUT)
+    print(f"\nrows: uncached, then each node in the order above, labelled -> {OUTPUT}")
+
+
+def labelled_grid(rows: list[torch.Tensor], row_labels: list[str], zoom: int = 4) -> Image.Image:
+    """The images in a grid, prompts across and runs down, with each run's name, block computes
+    (over the uncached run's) and PSNR on its left and each prompt above its column."""
+    from PIL import ImageDraw, ImageFont
+
+    def font(size: int):
+        try:
+            return ImageFont.load_default(size=size)
+        except TypeError:
+            return ImageFont.load_default()
+
     grid = torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
     pixels = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-    Image.fromarray(pixels).resize((pixels.shape[1] * 4, pixels.shape[0] * 4), Image.NEAREST).save(OUTPUT)
-    print(f"\nrows: uncached, then each node in the order above -> {OUTPUT}")
+    images = Image.fromarray(pixels).resize((pixels.shape[1] * zoom, pixels.shape[0] * zoom), Image.NEAREST)
+    left, top = 360, 60
+    canvas = Image.new("RGB", (images.width + left, images.height + top), (24, 24, 24))
+    canvas.paste(images, (left, top))
+    draw, size = ImageDraw.Draw(canvas), images.height // len(rows)
+    for i, prompt in enumerate(PROMPTS):
+        x = left + (i + 0.5) * images.width / len(PROMPTS)
+        draw.text((x, top / 2 - 11), f"{prompt.colour} {prompt.shape}", fill=(235, 235, 235), font=font(17), anchor="mm")
+        draw.text((x, top / 2 + 11), f"on {prompt.background}", fill=(180, 180, 180), font=font(17), anchor="mm")
+    for r in range(len(rows)):
+        y = top + r * size + size / 2
+        draw.text((left - 12, y - 14), row_labels[2 * r], fill=(235, 235, 235), font=font(20), anchor="rm")
+        draw.text((left - 12, y + 14), row_labels[2 * r + 1], fill=(180, 180, 180), font=font(17), anchor="rm")
+    return canvas
 
 
 if __name__ == "__main__":

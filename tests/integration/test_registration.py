@@ -8,7 +8,7 @@ from helpers import ROOT
 EXPECTED = {
     "DiTCacheApplyFORA": "Apply FORA",
     "DiTCacheTeaCacheThreshold": "TeaCache-style Threshold",
-    "DiTCacheMagnitudeThreshold": "Magnitude-Ratio Threshold",
+    "DiTCacheMagnitudeThreshold": "Magnitude-Ratio Threshold (MagCache-style)",
     "DiTCacheTaylorSeerForecast": "TaylorSeer Forecast",
     "DiTCacheBlockProfiler": "Block Profiler",
     "DiTCacheLoadProfile": "Load Cache Profile",
@@ -34,6 +34,20 @@ def test_every_input_has_a_tooltip(registered):
         schema = registered[node_id].GET_SCHEMA()
         for item in schema.inputs:
             assert item.tooltip, f"{node_id}.{item.id} has no tooltip"
+
+
+# What people type in the editor's node search, and the node it must find. The search (frontend
+# 1.32's NodeSearchService) matches the node id and the display name, nothing else.
+SEARCHED_FOR = {"TeaCache": ["DiTCacheTeaCacheThreshold"], "MagCache": ["DiTCacheMagnitudeThreshold"],
+                "TaylorSeer": ["DiTCacheTaylorSeerForecast"], "FORA": ["DiTCacheApplyFORA"],
+                "cache": list(EXPECTED), "profile": ["DiTCacheBlockProfiler", "DiTCacheLoadProfile"]}
+
+
+@pytest.mark.parametrize("word", sorted(SEARCHED_FOR))
+def test_the_editors_search_finds_each_node_by_the_names_people_know(registered, word):
+    found = [node_id for node_id in EXPECTED
+             if word.lower() in node_id.lower() or word.lower() in registered[node_id].GET_SCHEMA().display_name.lower()]
+    assert set(SEARCHED_FOR[word]) <= set(found), (word, found)
 
 
 def test_every_output_has_a_tooltip(registered):

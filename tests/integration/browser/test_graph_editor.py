@@ -84,7 +84,7 @@ def test_server_serves_the_extension_and_the_workflow_templates(server):
     shipped = sorted(p.stem for p in (ROOT / "workflows").glob("*.json"))
     assert sorted(templates["comfyui-dit-cache"]) == shipped
     info = json.loads(_get(url + "/object_info/DiTCacheMagnitudeThreshold"))
-    assert info["DiTCacheMagnitudeThreshold"]["display_name"] == "Magnitude-Ratio Threshold"
+    assert info["DiTCacheMagnitudeThreshold"]["display_name"] == "Magnitude-Ratio Threshold (MagCache-style)"
 
 
 def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_path):
