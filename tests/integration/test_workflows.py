@@ -1,4 +1,4 @@
-"""The example workflows in workflows/: each checked against the real node definitions of
+"""The example workflows in example_workflows/: each checked against the real node definitions of
 ComfyUI plus this pack, validated by ComfyUI's own prompt validation, and executed by ComfyUI's
 own executor with the model loaders swapped for tiny models (tests/fixtures/tiny_loaders)."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image
 import workflow_format as wf
 from helpers import ROOT, register_workflow_nodes
 
-WORKFLOW_DIR = ROOT / "workflows"
+WORKFLOW_DIR = ROOT / "example_workflows"
 WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))
 PROFILER_WORKFLOW = "flux_dev_block_profiler.json"
 METHOD_OF = {"DiTCacheTeaCacheThreshold": "TeaCache", "DiTCacheTaylorSeerForecast": "TaylorSeer",

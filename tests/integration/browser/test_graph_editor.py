@@ -81,7 +81,7 @@ def test_server_serves_the_extension_and_the_workflow_templates(server):
     extensions = json.loads(_get(url + "/extensions"))
     assert "/extensions/comfyui-dit-cache/dit_cache.js" in extensions
     templates = json.loads(_get(url + "/workflow_templates"))
-    shipped = sorted(p.stem for p in (ROOT / "workflows").glob("*.json"))
+    shipped = sorted(p.stem for p in (ROOT / "example_workflows").glob("*.json"))
     assert sorted(templates["comfyui-dit-cache"]) == shipped
     info = json.loads(_get(url + "/object_info/DiTCacheMagnitudeThreshold"))
     assert info["DiTCacheMagnitudeThreshold"]["display_name"] == "Magnitude-Ratio Threshold (MagCache-style)"
@@ -93,7 +93,7 @@ def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_pa
 
     register_workflow_nodes()  # the swap reads the node definitions
     url, base = server
-    workflows = {name: tiny_ui_workflow(json.loads((ROOT / "workflows" / f).read_text()))
+    workflows = {name: tiny_ui_workflow(json.loads((ROOT / "example_workflows" / f).read_text()))
                  for name, f in (("report", "flux_dev_t2i_teacache.json"),
                                  ("profiler", "flux_dev_block_profiler.json"))}
     (tmp_path / "workflows.json").write_text(json.dumps(workflows))
