@@ -64,6 +64,22 @@ try {
     .waitForFunction(() => document.querySelectorAll(".dit-cache-report-line").length === 0, null, { timeout: 10_000 })
     .then(() => true, () => false);
 
+  // 2b. A second browser with the same workflow open: the report of a run the first one queued
+  // goes to the first one only (another tab, or another user of a shared server, sees nothing).
+  const other = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  other.on("pageerror", (err) => findings.console_errors.push(String(err)));
+  await other.goto(url);
+  await other.waitForFunction(() => window.app?.graph && window.app.extensionManager, null, { timeout: 120_000 });
+  await other.evaluate(async (w) => { await window.app.loadGraphData(w); }, workflows.report);
+  await other.waitForTimeout(3_000);   // its websocket is open before the run is queued
+  await queue();
+  findings.first_tab_report_again = await page
+    .waitForSelector(".dit-cache-report-line", { timeout: RUN_TIMEOUT }).then(() => true, () => false);
+  await other.waitForTimeout(3_000);
+  findings.second_tab_report_lines = await other.evaluate(
+    () => document.querySelectorAll(".dit-cache-report-line").length);
+  await other.close();
+
   // 3. The Block Profiler shows its report and heatmap.
   await load(workflows.profiler);
   await queue();
