@@ -80,6 +80,21 @@ try {
     () => document.querySelectorAll(".dit-cache-report-line").length);
   await other.close();
 
+  // 2c. The caching node moved into a subgraph (the editor's own conversion): its report, sent
+  // for execution id "<subgraph node>:<node>", reaches it there.
+  await load(workflows.report);
+  findings.subgraph_execution_prefix = await page.evaluate(() => {
+    const graph = window.app.graph;
+    const node = graph.nodes.find((n) => n.comfyClass === "DiTCacheTeaCacheThreshold");
+    return graph.convertToSubgraph(new Set([node])).node.id;
+  });
+  await queue();
+  findings.subgraph_report = await page.waitForFunction(() => {
+    const holder = window.app.graph.nodes.find((n) => n.subgraph);
+    const inner = holder?.subgraph.nodes.find((n) => n.comfyClass === "DiTCacheTeaCacheThreshold");
+    return inner?.widgets?.find((w) => w.name === "dit_cache_report")?.element?.textContent || null;
+  }, null, { timeout: RUN_TIMEOUT }).then((handle) => handle.jsonValue(), () => null);
+
   // 3. The Block Profiler shows its report and heatmap.
   await load(workflows.profiler);
   await queue();

@@ -111,6 +111,7 @@ def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_pa
     assert " · est. " in found["report_text"] and found["report_visible"]
     assert found["report_cleared"]
     assert found["first_tab_report_again"] and found["second_tab_report_lines"] == 0
+    assert found["subgraph_report"] and "/28 full" in found["subgraph_report"], found["subgraph_report"]
     assert found["profiler_report_text"].startswith("28/28 full")
     # legible on the node: the picture is drawn at 828 px with 18-22 px text and axis labels, and
     # shown on a node widened to at least 500 px (the canvas zoom can shrink it further)
