@@ -21,11 +21,8 @@ def teacache_coefficients(adapter: ModelAdapter, choice: str, profile: dict[str,
             raise ProfileError(f"profile '{profile.get('name', '?')}' holds no fitted coefficients (too few steps); "
                                "profile again with 10 or more steps")
         return tuple(float(c) for c in coefficients)
-    if choice == AUTO:
-        if not adapter.teacache_presets:
-            raise ProfileError(_no_preset(adapter, "TeaCache rescale polynomial"))
-        return adapter.teacache_presets[0].coefficients
-    return _named(teacache_presets(), choice).coefficients
+    return _preset(adapter.teacache_presets, teacache_presets(), choice, adapter,
+                   "TeaCache rescale polynomial").coefficients
 
 
 def magnitude_curve(adapter: ModelAdapter, choice: str, profile: dict[str, Any] | None) -> tuple[float, ...]:
@@ -34,20 +31,18 @@ def magnitude_curve(adapter: ModelAdapter, choice: str, profile: dict[str, Any] 
     if profile is not None:
         check_profile_family(profile, adapter.family)
         return magnitude_ratios(profile)
+    return _preset(adapter.magnitude_presets, magnitude_presets(), choice, adapter, "magnitude-ratio curve").ratios
+
+
+def _preset(own: tuple, every: list, choice: str, adapter: ModelAdapter, what: str):
+    """The preset `choice` names among `every` family's, or for "auto" the family's own first."""
     if choice == AUTO:
-        if not adapter.magnitude_presets:
-            raise ProfileError(_no_preset(adapter, "magnitude-ratio curve"))
-        return adapter.magnitude_presets[0].ratios
-    return _named(magnitude_presets(), choice).ratios
-
-
-def _no_preset(adapter: ModelAdapter, what: str) -> str:
-    return (f"no published {what} exists for {adapter.display_name} models; profile this model once with the "
-            "Block Profiler node and connect the profile (Load Cache Profile -> profile)")
-
-
-def _named(presets: list, name: str):
-    for preset in presets:
-        if preset.name == name:
+        if not own:
+            raise ProfileError(f"no published {what} exists for {adapter.display_name} models; profile this model "
+                               "once with the Block Profiler node and connect the profile (Load Cache Profile -> "
+                               "profile)")
+        return own[0]
+    for preset in every:
+        if preset.name == choice:
             return preset
-    raise ValueError(f"no preset named {name!r}; choose one of: {AUTO}, {', '.join(p.name for p in presets)}")
+    raise ValueError(f"no preset named {choice!r}; choose one of: {AUTO}, {', '.join(p.name for p in every)}")

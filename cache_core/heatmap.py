@@ -28,7 +28,8 @@ def _colour(values: np.ndarray) -> np.ndarray:
     return (_ANCHORS[low] * (1 - frac) + _ANCHORS[low + 1] * frac).astype(np.uint8)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def label_font(size: int) -> ImageFont.ImageFont:
+    """Pillow's default scalable font at `size` px (the pack's pictures' text)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:   # Pillow before 10.1 has one small bitmap font only
@@ -68,7 +69,7 @@ def render_heatmap(profile: dict[str, Any]) -> Image.Image:
     grid = Image.fromarray(pixels, "RGB").resize((GRID_WIDTH, grid_height), Image.NEAREST)
     canvas = Image.new("RGB", (LEFT + GRID_WIDTH + RIGHT, TOP + grid_height + BOTTOM), BACKGROUND)
     canvas.paste(grid, (LEFT, TOP))
-    draw, font, small = ImageDraw.Draw(canvas), _font(FONT_SIZE), _font(FONT_SIZE - 4)
+    draw, font, small = ImageDraw.Draw(canvas), label_font(FONT_SIZE), label_font(FONT_SIZE - 4)
     draw.text((LEFT, 12), f"{profile.get('family', '?')}: block output change per step", fill=TEXT, font=font)
     draw.text((8, 12), "step", fill=TEXT, font=small)
     for step in _ticks(steps, 8):

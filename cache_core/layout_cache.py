@@ -139,9 +139,10 @@ class LayoutCache:
         return held + (self.probe.predictor.nbytes() if self.probe is not None else 0)
 
 
-def new_layout_cache(cond_or_uncond: tuple[int, ...], policy: CachePolicy, adapter: ModelAdapter,
-                     blocks: list[BlockSpec], cache_device: torch.device | None) -> LayoutCache:
-    """An empty cache for a stream first seen in this run, with the policy's substitutes."""
+def new_layout_cache(identity: tuple, policy: CachePolicy, adapter: ModelAdapter, blocks: list[BlockSpec],
+                     cache_device: torch.device | None) -> LayoutCache:
+    """An empty cache for a stream first seen in this run (`identity` from `call_identity`, whose
+    first part is cond_or_uncond), with the policy's substitutes."""
     guard = policy.guard()
     probe = None if guard is None else guard.new_probe(policy.new_predictor(cache_device), adapter.blocks_modify_inputs)
-    return LayoutCache(layout_label(cond_or_uncond), policy.new_predictor(cache_device), adapter, blocks, probe)
+    return LayoutCache(layout_label(identity[0]), policy.new_predictor(cache_device), adapter, blocks, probe)

@@ -108,8 +108,7 @@ class StackRun:
     # ---- one model call -----------------------------------------------------------------------
     def _begin_call(self, args: dict) -> None:
         options = args["transformer_options"]
-        cond_or_uncond = tuple(options.get("cond_or_uncond", ()))
-        layout = self._layout(call_identity(options, args["img"]), cond_or_uncond)
+        layout = self._layout(call_identity(options, args["img"]))
         schedule = self.schedule
         if not schedule.started:   # the model is called outside ComfyUI's predict_noise
             schedule.new_step(options["sigmas"])
@@ -127,11 +126,11 @@ class StackRun:
         self.next_call_adds_between_blocks = False
         self.current = layout
 
-    def _layout(self, key: tuple, cond_or_uncond: tuple[int, ...]) -> LayoutCache:
-        if key not in self.layouts:
-            self.layouts[key] = new_layout_cache(cond_or_uncond, self.policy, self.adapter, self.blocks,
-                                                 self.cache_device)
-        return self.layouts[key]
+    def _layout(self, identity: tuple) -> LayoutCache:
+        if identity not in self.layouts:
+            self.layouts[identity] = new_layout_cache(identity, self.policy, self.adapter, self.blocks,
+                                                      self.cache_device)
+        return self.layouts[identity]
 
     def _block_done(self, layout: LayoutCache, position: int, letter: str) -> None:
         layout.block_letters.append(letter)

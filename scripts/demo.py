@@ -107,13 +107,9 @@ def main() -> None:
 def labelled_grid(rows: list[torch.Tensor], row_labels: list[str], zoom: int = 4) -> Image.Image:
     """The images in a grid, prompts across and runs down, with each run's name, block computes
     (over the uncached run's) and PSNR on its left and each prompt above its column."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageDraw
 
-    def font(size: int):
-        try:
-            return ImageFont.load_default(size=size)
-        except TypeError:
-            return ImageFont.load_default()
+    from comfyui_dit_cache.cache_core.heatmap import label_font as font
 
     grid = torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
     pixels = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()

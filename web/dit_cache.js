@@ -1,7 +1,8 @@
 // DiT Cache: shows each caching node's last run report on the node, and the Block Profiler's
-// heatmap. The server sends "dit_cache.report" after every sampling run to the browser that queued
-// it, with {node: <execution id>, prompt_id, report: {...}} (nodes/apply.py). Nothing is added to a node, or to the page,
-// until a report for it arrives; a report is cleared when one of the node's settings changes.
+// heatmap. The server sends "dit_cache.report" after every sampling run to the browser that
+// queued it, with {node: <execution id>, prompt_id, report: {...}} (nodes/apply.py). Nothing is
+// added to a node, or to the page, until a report for it arrives; a report is cleared when one of
+// the node's settings changes.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
