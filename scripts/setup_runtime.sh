@@ -16,9 +16,9 @@ STAMP="$VENV/.deps-installed"
 if [ ! -f "$STAMP" ] || [ requirements-dev.txt -nt "$STAMP" ]; then
   "$VENV/bin/pip" install -q --upgrade pip
   # ComfyUI's model_base imports torchvision (through cosmos). PyPI's torchvision does not load
-  # beside the torch 2.13 CPU file on these machines; torch 2.14.1 + torchvision 0.29.1 are a
-  # working pair that pip takes from local disk. They are named again with the requirements so
-  # that nothing can swap them for a download.
+  # beside the torch 2.13 CPU file some machines carry; torch 2.14.1 + torchvision 0.29.1 are a
+  # working pair (pip takes them from a local index where there is one, else from PyPI). They are
+  # named again with the requirements so that nothing can swap them for another version.
   "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
   "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1 -r requirements-dev.txt
   touch "$STAMP"
