@@ -26,6 +26,10 @@ COMFYUI_VERSION = "0.3.75"   # the ComfyUI these workflows are made and tested o
 _WAN = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
 _HUNYUAN = "https://huggingface.co/Comfy-Org/HunyuanVideo_repackaged/resolve/main/split_files"
 _FLUX_TEXT = "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main"
+_WAN22 = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
+_QWEN = "https://huggingface.co/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files"
+_FLUX2 = "https://huggingface.co/Comfy-Org/flux2-dev/resolve/main/split_files"
+_HUNYUAN15 = "https://huggingface.co/Comfy-Org/HunyuanVideo_1.5_repackaged/resolve/main/split_files"
 MODEL_SOURCES: dict[str, tuple[str, str]] = {
     "flux1-dev.safetensors": ("https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors",
                               "diffusion_models"),
@@ -45,6 +49,25 @@ MODEL_SOURCES: dict[str, tuple[str, str]] = {
     "llava_llama3_fp8_scaled.safetensors": (f"{_HUNYUAN}/text_encoders/llava_llama3_fp8_scaled.safetensors",
                                             "text_encoders"),
     "hunyuan_video_vae_bf16.safetensors": (f"{_HUNYUAN}/vae/hunyuan_video_vae_bf16.safetensors", "vae"),
+    "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors": (
+        f"{_WAN22}/diffusion_models/wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models"),
+    "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors": (
+        f"{_WAN22}/diffusion_models/wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models"),
+    "qwen_image_fp8_e4m3fn.safetensors": (f"{_QWEN}/diffusion_models/qwen_image_fp8_e4m3fn.safetensors",
+                                          "diffusion_models"),
+    "qwen_2.5_vl_7b_fp8_scaled.safetensors": (f"{_QWEN}/text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors",
+                                              "text_encoders"),
+    "qwen_image_vae.safetensors": (f"{_QWEN}/vae/qwen_image_vae.safetensors", "vae"),
+    "flux2_dev_fp8mixed.safetensors": (f"{_FLUX2}/diffusion_models/flux2_dev_fp8mixed.safetensors",
+                                       "diffusion_models"),
+    "mistral_3_small_flux2_bf16.safetensors": (f"{_FLUX2}/text_encoders/mistral_3_small_flux2_bf16.safetensors",
+                                               "text_encoders"),
+    "flux2-vae.safetensors": (f"{_FLUX2}/vae/flux2-vae.safetensors", "vae"),
+    "hunyuanvideo1.5_720p_t2v_fp16.safetensors": (
+        f"{_HUNYUAN15}/diffusion_models/hunyuanvideo1.5_720p_t2v_fp16.safetensors", "diffusion_models"),
+    "byt5_small_glyphxl_fp16.safetensors": (f"{_HUNYUAN15}/text_encoders/byt5_small_glyphxl_fp16.safetensors",
+                                            "text_encoders"),
+    "hunyuanvideo15_vae_fp16.safetensors": (f"{_HUNYUAN15}/vae/hunyuanvideo15_vae_fp16.safetensors", "vae"),
 }
 
 
@@ -261,6 +284,102 @@ def hunyuan_t2v(method: str, settings: dict[str, Any]) -> Graph:
     return g
 
 
+def qwen_image_t2i(method: str, settings: dict[str, Any]) -> Graph:
+    """Qwen-Image text to image, as ComfyUI's Qwen-Image example wires it (AuraFlow shift 3.1)."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="qwen_image_fp8_e4m3fn.safetensors", weight_dtype="default")
+    clip = g.add("CLIPLoader", 0, 1, clip_name="qwen_2.5_vl_7b_fp8_scaled.safetensors", type="qwen_image")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="qwen_image_vae.safetensors")
+    shift = g.add("ModelSamplingAuraFlow", 1, 0, shift=3.1)
+    g.link(unet, 0, shift, "model")
+    cache = _cache_node(g, method, settings, 2, 0)
+    g.link(shift, 0, cache, "model")
+    positive, negative = g.prompts(clip, 1.6, 'a hand-painted shop sign that reads "DiT Cache", warm evening light',
+                                   "")
+    latent = g.add("EmptySD3LatentImage", 2, 2.6, width=1328, height=1328, batch_size=1)
+    g.sample_and_save(cache, (positive, 0), (negative, 0), (latent, 0), vae,
+                      dict(steps=20, cfg=2.5, sampler_name="euler"), ("VAEDecode", {}),
+                      ("SaveImage", dict(filename_prefix="dit_cache/qwen_image")))
+    return g
+
+
+def flux2_t2i(method: str, settings: dict[str, Any]) -> Graph:
+    """FLUX.2-dev text to image: its own latent (128 channels) and FluxGuidance 4, at cfg 1."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="flux2_dev_fp8mixed.safetensors", weight_dtype="default")
+    clip = g.add("CLIPLoader", 0, 1, clip_name="mistral_3_small_flux2_bf16.safetensors", type="flux2")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="flux2-vae.safetensors")
+    cache = _cache_node(g, method, settings, 1, 0)
+    g.link(unet, 0, cache, "model")
+    positive, negative = g.prompts(clip, 2.8, "a glass teapot on a wooden table by a rainy window, macro photo",
+                                   "", negative_title="Negative prompt (unused at cfg 1)")
+    guidance = g.add("FluxGuidance", 2, 2.8, guidance=4.0)
+    g.link(positive, 0, guidance, "conditioning")
+    latent = g.add("EmptyFlux2LatentImage", 2, 3.8, width=1024, height=1024, batch_size=1)
+    g.sample_and_save(cache, (guidance, 0), (negative, 0), (latent, 0), vae,
+                      dict(steps=28, cfg=1.0, sampler_name="euler"), ("VAEDecode", {}),
+                      ("SaveImage", dict(filename_prefix="dit_cache/flux2")))
+    return g
+
+
+def wan22_t2v_two_experts(method: str, settings: dict[str, Any]) -> Graph:
+    """Wan2.2 T2V A14B, as ComfyUI's Wan2.2 example wires it: the high-noise expert samples steps
+    0-10 of 20 and hands its noisy latent to the low-noise expert for steps 10-20, each expert
+    through its own cache node (steps count in the whole schedule, so one setting serves both)."""
+    g = Graph()
+    experts = []
+    for row, noise in ((0, "high"), (1, "low")):
+        unet = g.add("UNETLoader", 0, row, title=f"{noise.capitalize()}-noise expert",
+                     unet_name=f"wan2.2_t2v_{noise}_noise_14B_fp8_scaled.safetensors", weight_dtype="default")
+        shift = g.add("ModelSamplingSD3", 1, row, shift=8.0)
+        g.link(unet, 0, shift, "model")
+        cache = _cache_node(g, method, settings, 2, row)
+        g.link(shift, 0, cache, "model")
+        experts.append(cache)
+    clip = g.add("CLIPLoader", 0, 2.2, clip_name="umt5_xxl_fp8_e4m3fn_scaled.safetensors", type="wan")
+    vae = g.add("VAELoader", 0, 3.4, vae_name="wan_2.1_vae.safetensors")
+    positive, negative = g.prompts(clip, 2.2, "a red kite climbing over green hills on a windy day, clouds racing",
+                                   "blurry, static, low quality")
+    latent = g.add("EmptyHunyuanLatentVideo", 2, 4.2, width=640, height=640, length=81, batch_size=1)
+    common = dict(noise_seed=42, steps=20, cfg=3.5, sampler_name="euler", scheduler="simple")
+    high = g.add("KSamplerAdvanced", 3, 0, title="KSampler (high noise, steps 0-10)", add_noise="enable",
+                 start_at_step=0, end_at_step=10, return_with_leftover_noise="enable", **common)
+    low = g.add("KSamplerAdvanced", 3, 2.5, title="KSampler (low noise, steps 10-20)", add_noise="disable",
+                start_at_step=10, end_at_step=10000, return_with_leftover_noise="disable", **common)
+    for sampler, model in ((high, experts[0]), (low, experts[1])):
+        g.link(model, 0, sampler, "model")
+        g.link(positive, 0, sampler, "positive")
+        g.link(negative, 0, sampler, "negative")
+    g.link(latent, 0, high, "latent_image")
+    g.link(high, 0, low, "latent_image")
+    decode = g.add("VAEDecode", 4, 0)
+    g.link(low, 0, decode, "samples")
+    g.link(vae, 0, decode, "vae")
+    save = g.add("SaveAnimatedWEBP", 5, 0, filename_prefix="dit_cache/wan22_t2v", fps=16.0, **WEBP)
+    g.link(decode, 0, save, "images")
+    return g
+
+
+def hunyuan_video_15_t2v(method: str, settings: dict[str, Any]) -> Graph:
+    """HunyuanVideo 1.5 T2V 720p: Qwen2.5-VL and ByT5 text encoders, its own 32-channel latent."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="hunyuanvideo1.5_720p_t2v_fp16.safetensors", weight_dtype="default")
+    clip = g.add("DualCLIPLoader", 0, 1, clip_name1="qwen_2.5_vl_7b_fp8_scaled.safetensors",
+                 clip_name2="byt5_small_glyphxl_fp16.safetensors", type="hunyuan_video_15")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="hunyuanvideo15_vae_fp16.safetensors")
+    shift = g.add("ModelSamplingSD3", 1, 0, shift=7.0)
+    g.link(unet, 0, shift, "model")
+    cache = _cache_node(g, method, settings, 2, 0)
+    g.link(shift, 0, cache, "model")
+    positive, negative = g.prompts(clip, 1.6, "a cat stretching on a sunny windowsill, curtains moving in the breeze",
+                                   "blurry, static, low quality")
+    latent = g.add("EmptyHunyuanVideo15Latent", 2, 2.6, width=1280, height=720, length=49, batch_size=1)
+    g.sample_and_save(cache, (positive, 0), (negative, 0), (latent, 0), vae,
+                      dict(steps=20, cfg=6.0, sampler_name="euler"), ("VAEDecode", {}),
+                      ("SaveAnimatedWEBP", dict(filename_prefix="dit_cache/hunyuan_video_15_t2v", fps=24.0, **WEBP)))
+    return g
+
+
 WINDOW = {"start_percent": 0.0, "end_percent": 1.0, "cache_device": "model device"}
 PROFILE_NAME = "flux-dev-28steps"
 
@@ -296,6 +415,23 @@ def workflows() -> dict[str, tuple[Graph, str]]:
             hunyuan_t2v("taylorseer", dict(interval=2, warmup_steps=3, order=2,
                                            guard_tolerance=0.0, **WINDOW)),
             "HunyuanVideo T2V 848x480, 73 frames, with TaylorSeer Forecast (interval 2)."),
+        "qwen_image_t2i_magnitude.json": (
+            qwen_image_t2i("magnitude", dict(threshold=0.10, max_skip=2, retention_ratio=0.2, curve="auto", **WINDOW)),
+            "Qwen-Image 1328x1328 with the Magnitude-Ratio Threshold on the MagCache authors' Qwen-Image curve, "
+            "at their recommended 0.10 / max skip 2."),
+        "flux2_dev_t2i_taylorseer.json": (
+            flux2_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=2, guard_tolerance=0.0, **WINDOW)),
+            "FLUX.2-dev text to image with TaylorSeer Forecast, interval 3 after 3 warm-up steps."),
+        "wan22_t2v_a14b_two_experts_magnitude.json": (
+            wan22_t2v_two_experts("magnitude", dict(threshold=0.12, max_skip=2, retention_ratio=0.2, curve="auto",
+                                                    **WINDOW)),
+            "Wan2.2 T2V A14B, 640x640, 81 frames: each expert has its own Magnitude-Ratio Threshold. Steps count "
+            "in the whole 20-step schedule, so the low-noise expert's node continues the curve at step 10."),
+        "hunyuan_video_15_t2v_magnitude.json": (
+            hunyuan_video_15_t2v("magnitude", dict(threshold=0.03, max_skip=2, retention_ratio=0.2, curve="auto",
+                                                   **WINDOW)),
+            "HunyuanVideo 1.5 T2V 720p, 49 frames, 20 steps, with the Magnitude-Ratio Threshold on the MagCache "
+            "authors' 20-step curve at their recommended 0.03 / max skip 2."),
     }
 
 

@@ -93,7 +93,9 @@ def flux_profile(runtime) -> Path:
 
 def test_every_workflow_asked_for_is_there():
     assert {"flux_dev_t2i_teacache.json", "flux_dev_t2i_taylorseer.json", "wan21_t2v_1.3b_teacache.json",
-            "wan21_i2v_480p_fora.json", "hunyuan_video_t2v_taylorseer.json", PROFILER_WORKFLOW} <= set(WORKFLOWS)
+            "wan21_i2v_480p_fora.json", "hunyuan_video_t2v_taylorseer.json", PROFILER_WORKFLOW,
+            "qwen_image_t2i_magnitude.json", "flux2_dev_t2i_taylorseer.json",
+            "wan22_t2v_a14b_two_experts_magnitude.json", "hunyuan_video_15_t2v_magnitude.json"} <= set(WORKFLOWS)
 
 
 def _value_fits(spec: wf.InputSpec, value) -> bool:
@@ -174,17 +176,34 @@ def test_workflow_tells_the_manager_what_to_install_and_shows_its_note(name, run
                        m["directory"] in ("diffusion_models", "text_encoders", "vae", "clip_vision") for m in models)
 
 
+def steps_sampled_through(workflow: dict, cache_node: dict) -> int:
+    """How many steps the sampler fed by `cache_node` runs: a KSampler's steps, or the slice
+    start..end of a KSamplerAdvanced (capped at its steps)."""
+    by_id = {n["id"]: n for n in workflow["nodes"]}
+    targets = [by_id[target] for _, source, _, target, _, _ in workflow["links"] if source == cache_node["id"]]
+    sampler = next(n for n in targets if n["type"] in ("KSampler", "KSamplerAdvanced"))
+    values = dict(zip((name for name, _ in wf.widget_slots(sampler["type"])), sampler["widgets_values"]))
+    if sampler["type"] == "KSampler":
+        return values["steps"]
+    return min(values["end_at_step"], values["steps"]) - values["start_at_step"]
+
+
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_workflow_runs_end_to_end_on_tiny_models(name, runtime, flux_profile, caplog):
+    """Each cache node in the workflow reports the steps its sampler ran (for two experts, each
+    its own slice of the schedule), and the workflow saves its picture or video."""
     workflow = load(name)
     prompt = on_tiny_models(name)
     cache_nodes = [n for n in workflow["nodes"] if n["type"] in METHOD_OF]
-    assert len(cache_nodes) == 1
-    steps = next(n["widgets_values"][2] for n in workflow["nodes"] if n["type"] == "KSampler")
+    assert cache_nodes
     with caplog.at_level(logging.INFO):
         executor, _ = execute(prompt)
-    method = METHOD_OF[cache_nodes[0]["type"]]
-    assert f"[dit-cache] {method}: {steps} steps" in caplog.text
+    for node in cache_nodes:
+        method = METHOD_OF[node["type"]]
+        expected = f"[dit-cache] {method}: {steps_sampled_through(workflow, node)} steps"
+        assert caplog.text.count(expected) >= 1, f"node #{node['id']}: no '{expected}' in the log"
+    reports = [line for line in caplog.text.splitlines() if "[dit-cache] " in line and " steps, " in line]
+    assert len(reports) == len(cache_nodes), reports
     saved = [item for out in executor.history_result["outputs"].values() for item in out.get("images", [])
              if item["type"] == "output"]
     assert saved, "the workflow saved nothing"
