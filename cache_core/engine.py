@@ -35,6 +35,7 @@ class CacheEngine:
     offload_cache: bool = False
     observer_factory: ObserverFactory | None = None
     report_listeners: list[ReportListener] = field(default_factory=list)
+    log_reports: bool = True       # False for the calibration's own runs: dozens, summed up once
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.start_percent <= 1.0 or not 0.0 <= self.end_percent <= 1.0:
@@ -49,13 +50,14 @@ class CacheEngine:
         window = SigmaWindow(start_sigma=float(model_sampling.percent_to_sigma(self.start_percent)),
                              end_sigma=float(model_sampling.percent_to_sigma(self.end_percent)),
                              whole_schedule=self.start_percent == 0.0 and self.end_percent == 1.0)
+        part = schedule_part(model_sampling, sigmas)
+        self.policy.check_steps(part.total_steps)
         run = StackRun(
             adapter=self.adapter,
             policy=self.policy,
             blocks=self.blocks,
             diffusion_model=diffusion_model,
-            schedule=StepSchedule(self.policy, self.policy.new_run_memory(), schedule_part(model_sampling, sigmas),
-                                  window),
+            schedule=StepSchedule(self.policy, self.policy.new_run_memory(), part, window),
             report=RunReport(self.method, self.adapter.family, self.policy.describe(), total_steps=total_steps,
                              level=self.adapter.level),
             cache_device=torch.device("cpu") if self.offload_cache else None,
@@ -76,7 +78,8 @@ class CacheEngine:
         if run.observer is not None:
             report.extras.update(run.observer.finish(report))
         run.release()
-        log.info(report.summary_line())
+        if self.log_reports:
+            log.info(report.summary_line())
         for listener in self.report_listeners:
             listener(report)
         return report

@@ -93,3 +93,21 @@ class TaylorResidual(ResidualPredictor):
 
     def tensors(self) -> list[torch.Tensor]:
         return list(self.derivatives)
+
+
+class PlannedTaylorResidual(TaylorResidual):
+    """A Taylor forecast whose order is chosen per skipped step (a calibrated plan: 0 is reuse),
+    from derivatives kept up to the highest order the plan uses."""
+
+    def __init__(self, cache_device: torch.device | None, orders: dict[int, int]) -> None:
+        super().__init__(cache_device, max(orders.values(), default=0))
+        self.orders = orders
+
+    def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        distance = float(step - self.last_step)
+        order = min(self.orders.get(step, 0), len(self.derivatives) - 1)
+        out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
+        for k in range(1, order + 1):
+            out.add_(self.derivatives[k].to(device=like.device, dtype=like.dtype),
+                     alpha=scale * distance**k / math.factorial(k))
+        return out

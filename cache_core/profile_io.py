@@ -83,3 +83,23 @@ def magnitude_ratios(profile: dict[str, Any]) -> tuple[float, ...]:
         raise ProfileError(f"profile '{profile.get('name', '?')}' covers {len(ratios)} step; profile again with 10 or "
                            "more steps")
     return ratios
+
+
+def calibrated_plan(profile: dict[str, Any], speedup: float, family: str) -> dict[str, Any]:
+    """The profile's calibrated plan for `speedup` (within 0.25x of a calibrated one), or a
+    ProfileError naming the speedups the profile was calibrated for and how to add one."""
+    check_profile_family(profile, family)
+    name = profile.get("name", "?")
+    plans = (profile.get("calibration") or {}).get("plans") or []
+    if not plans:
+        raise ProfileError(f"profile '{name}' has no calibrated plans; profile the model again with the Block "
+                           "Profiler's calibrate_speedups set (e.g. '4, 6'), then load that profile")
+    nearest = min(plans, key=lambda p: abs(p["speedup"] - speedup))
+    if abs(nearest["speedup"] - speedup) > 0.25:
+        calibrated = ", ".join(f"{p['speedup']:g}" for p in plans)
+        raise ProfileError(f"profile '{name}' is calibrated for speedup {calibrated}, not {speedup:g}; pick one of "
+                           f"those, or profile again with {speedup:g} in the Block Profiler's calibrate_speedups")
+    if len(nearest["plan"]) != profile.get("steps"):
+        raise ProfileError(f"profile '{name}' holds a damaged plan ({len(nearest['plan'])} letters for "
+                           f"{profile.get('steps')} steps); profile again")
+    return nearest

@@ -1,8 +1,10 @@
 """ComfyUI node definitions: thin wrappers over cache_core."""
+from .calibrated import CalibratedCache
 from .fora import ApplyFORA
 from .magnitude import MagnitudeThreshold
 from .profiler import BlockProfiler, LoadCacheProfile
 from .taylorseer import TaylorSeerForecast
 from .teacache import TeaCacheThreshold
 
-NODE_LIST = [ApplyFORA, TeaCacheThreshold, MagnitudeThreshold, TaylorSeerForecast, BlockProfiler, LoadCacheProfile]
+NODE_LIST = [ApplyFORA, TeaCacheThreshold, MagnitudeThreshold, TaylorSeerForecast, CalibratedCache, BlockProfiler,
+             LoadCacheProfile]

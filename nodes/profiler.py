@@ -10,6 +10,9 @@ from pathlib import Path
 import folder_paths
 from comfy_api.latest import io, ui
 
+import comfy.patcher_extension
+
+from ..cache_core.calibration_run import CALIBRATION_KEY, CalibratingWrapper, CalibrationRequest, parse_speedups
 from ..cache_core.heatmap import heatmap_tensor, render_heatmap
 from ..cache_core.log import get_logger
 from ..cache_core.policies import AlwaysCompute
@@ -42,6 +45,8 @@ def save_run_profile(report: RunReport, name: str) -> None:
                                 "type": "output"}
     log.info("Block Profiler: profile saved to %s (suggested FORA interval %s)", path,
              profile["suggested_fora_interval"])
+    for plan in (profile.get("calibration") or {}).get("plans", []):
+        report.notes.append(f"calibrated {plan['speedup']:g}x: worst case {plan['psnr_worst']:.1f} dB")
 
 
 class BlockProfiler(io.ComfyNode):
@@ -59,14 +64,36 @@ class BlockProfiler(io.ComfyNode):
                 io.String.Input("profile_name", default="profile",
                                 tooltip="File name of the saved profile (letters, digits, '_', '-', '.'). "
                                         "Name it after the model and step count, e.g. my-model-28steps."),
+                io.String.Input("calibrate_speedups", default="",
+                                tooltip="Empty: profile only. Speedups to calibrate plans for, for Calibrated Cache "
+                                        "(e.g. '4, 6'): after the profiled run the same workflow is sampled again, "
+                                        "uncached on extra seeds and cached with candidate plans, and the plan "
+                                        "with the least final damage on the worst seed is kept. The log states the "
+                                        "cost in uncached runs (about 19 for '4, 6' with the defaults)."),
+                io.Int.Input("extra_seeds", default=1, min=0, max=8,
+                             tooltip="Calibration seeds besides the run's own noise (each costs one uncached run, "
+                                     "and every candidate plan is sampled on each). A batch size above 1 adds "
+                                     "seeds too."),
+                io.Int.Input("search_evaluations", default=20, min=1, max=200,
+                             tooltip="Candidate plans sampled per speedup (the evenly spaced start included)."),
             ],
-            outputs=[io.Model.Output(tooltip="The model, patched to record a profile while sampling.")],
+            outputs=[io.Model.Output(tooltip="The model, patched to record a profile (and calibrate) while "
+                                             "sampling.")],
             hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, model, profile_name: str) -> io.NodeOutput:
+    def execute(cls, model, profile_name: str, calibrate_speedups: str = "", extra_seeds: int = 1,
+                search_evaluations: int = 20) -> io.NodeOutput:
         name = safe_profile_name(profile_name)
+        speedups = parse_speedups(calibrate_speedups)
+        if speedups:
+            # Registered before the engine's own wrappers, so that its extra sampler calls go
+            # through the engine's run scope.
+            model = model.clone()
+            model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, CALIBRATION_KEY,
+                                       CalibratingWrapper(CalibrationRequest(speedups, extra_seeds,
+                                                                             search_evaluations)))
         patched = apply_cache(
             model, "Profiler", lambda adapter: AlwaysCompute(), node_id=cls.hidden.unique_id,
             observer_factory=lambda blocks, adapter: BlockProfileRecorder(blocks, adapter.family),

@@ -22,8 +22,9 @@ class TaylorSeerForecast(io.ComfyNode):
                                      "steps; 5-6 for more speed."),
                 io.Int.Input("warmup_steps", default=3, min=0, max=100,
                              tooltip="Steps computed fully at the start (the derivatives need a few). Start at 3."),
-                io.Int.Input("order", default=2, min=0, max=3,
-                             tooltip="Taylor order: 0 = plain reuse, 1 = linear, 2 = quadratic (the usual start)."),
+                io.Int.Input("order", default=1, min=0, max=3,
+                             tooltip="Taylor order: 0 = plain reuse, 1 = linear (the start: on the reference models "
+                                     "it beat 2 at every interval, by 4-5 dB at 28 steps), 2 = quadratic."),
                 io.Float.Input("guard_tolerance", default=0.0, min=0.0, max=10.0, step=0.01,
                                tooltip="0 = off. Above 0, each forecast step computes the first block, scales the "
                                        "forecast to what that block really did (0 = plain reuse .. 1 = the full "

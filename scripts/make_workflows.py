@@ -392,7 +392,7 @@ def workflows() -> dict[str, tuple[Graph, str]]:
                      "dit_cache/flux_teacache"),
             "FLUX.1-dev text to image with the TeaCache-style Threshold at the published 0.4 (about 2x)."),
         "flux_dev_t2i_taylorseer.json": (
-            flux_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=2, guard_tolerance=0.0, **WINDOW),
+            flux_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=1, guard_tolerance=0.0, **WINDOW),
                      "dit_cache/flux_taylorseer"),
             "FLUX.1-dev text to image with TaylorSeer Forecast, interval 3 after 3 warm-up steps."),
         "flux_dev_block_profiler.json": (
@@ -420,7 +420,7 @@ def workflows() -> dict[str, tuple[Graph, str]]:
             "Qwen-Image 1328x1328 with the Magnitude-Ratio Threshold on the MagCache authors' Qwen-Image curve, "
             "at their recommended 0.10 / max skip 2."),
         "flux2_dev_t2i_taylorseer.json": (
-            flux2_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=2, guard_tolerance=0.0, **WINDOW)),
+            flux2_t2i("taylorseer", dict(interval=3, warmup_steps=3, order=1, guard_tolerance=0.0, **WINDOW)),
             "FLUX.2-dev text to image with TaylorSeer Forecast, interval 3 after 3 warm-up steps."),
         "wan22_t2v_a14b_two_experts_magnitude.json": (
             wan22_t2v_two_experts("magnitude", dict(threshold=0.12, max_skip=2, retention_ratio=0.2, curve="auto",

@@ -58,6 +58,10 @@ class CachePolicy(ABC):
         """What the policy remembers during one run (None when it needs nothing)."""
         return None
 
+    def check_steps(self, total_steps: int) -> None:
+        """Before a run: raise ValueError, naming the fix, if the policy cannot serve a schedule of
+        `total_steps` steps (a plan calibrated for another step count)."""
+
     @abstractmethod
     def decide(self, ctx: StepContext, memory: Any) -> StepAction:
         """COMPUTE, or `skip_action`, for this step."""

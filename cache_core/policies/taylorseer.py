@@ -23,7 +23,7 @@ from .base import CachePolicy, StepAction, StepContext
 class TaylorForecastSchedule(CachePolicy):
     interval: int = 4
     warmup_steps: int = 3
-    order: int = 2
+    order: int = 1
     guard_tolerance: float = 0.0
 
     name = "TaylorSeer"

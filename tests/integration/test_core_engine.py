@@ -63,7 +63,10 @@ def test_cond_and_uncond_in_separate_calls_make_one_step(tiny, request):
 
     g = torch.Generator().manual_seed(1234)
     positive, negative = tiny.make_cond(g), tiny.make_cond(g)
-    negative = [[negative[0][0][:, :7], negative[0][1]]]   # 7 tokens against 8
+    options = dict(negative[0][1])
+    if "attention_mask" in options:   # a text encoder's mask has one entry per token
+        options["attention_mask"] = options["attention_mask"][:, :7]
+    negative = [[negative[0][0][:, :7], options]]   # 7 tokens against 8
     patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
     noise = torch.randn(tiny.latent_shape, generator=torch.Generator().manual_seed(0))
     with count_block_calls(tiny) as counts:

@@ -115,7 +115,8 @@ def _lora_like_patch(patcher, strength: float = 0.5):
     from comfyui_dit_cache.cache_core.attach import adapter_for
 
     first_block = adapter_for(patcher).block_modules(patcher.model.diffusion_model)[0]
-    block_weight = next(p for p in first_block.parameters() if p.ndim == 2)
+    # A linear layer's weight, as LoRAs target (not a bare parameter such as LTX-Video's scale table).
+    block_weight = next(m.weight for m in first_block.modules() if isinstance(m, torch.nn.Linear))
     key = next(k for k, p in patcher.model.named_parameters() if p is block_weight)
     weight = patcher.model_state_dict()[key]
     patched = patcher.clone()

@@ -1,0 +1,155 @@
+"""Calibrating inside the Block Profiler's sampling run: after the profiled (uncached) run, sample
+the calibration cases uncached (the run's own noise and `extra_seeds` more) and search, for each
+target speedup, the plan with the least final damage on the worst case (plan_search.py), sampling
+each candidate for real through ComfyUI's own sampler with the same conditioning and sigmas.
+
+It is an `OUTER_SAMPLE` wrapper registered before the engine's own, so each of its sampler calls
+goes through the engine's run scope; it points that scope at a reference engine (every step
+computed) or at a planned engine per candidate, and back. The profile and the run report are
+handed to the profiler's listeners once the search is done, with the plans added."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from comfy.model_patcher import create_model_options_clone
+
+from .engine import CacheEngine
+from .log import get_logger
+from .plan_search import computes_for, search_plan
+from .policies import AlwaysCompute, PlannedSchedule
+from .report import RunReport
+from .run_wrappers import ENGINE_KEY
+
+log = get_logger(__name__)
+
+CALIBRATION_KEY = "dit_cache_calibration"
+NOISE_SEED_STRIDE = 7919   # extra cases' noise seeds: the run's seed + k * stride
+
+
+@dataclass(frozen=True)
+class CalibrationRequest:
+    speedups: tuple[float, ...]
+    extra_seeds: int          # calibration cases besides the run's own noise
+    evaluations: int          # candidate plans sampled per speedup, the start included
+
+    def __post_init__(self) -> None:
+        if not self.speedups or any(not 1.0 < s <= 8.0 for s in self.speedups):
+            raise ValueError(f"calibrate_speedups must be numbers above 1 and at most 8, e.g. '4, 6' "
+                             f"(got {list(self.speedups)})")
+        if not 0 <= self.extra_seeds <= 8:
+            raise ValueError(f"extra_seeds must be 0..8 (got {self.extra_seeds})")
+        if not 1 <= self.evaluations <= 200:
+            raise ValueError(f"search_evaluations must be 1..200 (got {self.evaluations})")
+
+    def cost_in_runs(self, steps: int) -> float:
+        """Uncached runs' worth of block computes the calibration costs, the profiled run included."""
+        cases = 1 + self.extra_seeds
+        searched = sum(computes_for(steps, s) / steps for s in self.speedups) * self.evaluations * cases
+        return 1 + self.extra_seeds + searched
+
+
+def parse_speedups(text: str) -> tuple[float, ...]:
+    """'4, 6' -> (4.0, 6.0); an empty text means no calibration."""
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        return tuple(sorted({float(p) for p in parts}))
+    except ValueError as err:
+        raise ValueError(f"calibrate_speedups must be numbers separated by commas, e.g. '4, 6' (got {text!r})") from err
+
+
+def batch_psnr(output: torch.Tensor, reference: torch.Tensor) -> list[float]:
+    """PSNR of each batch element of a final latent against the uncached one, with the uncached
+    latent's own range as the peak (an element reproduced exactly counts as 100 dB)."""
+    out = []
+    for o, r in zip(output.float(), reference.float()):
+        mse = float(((o - r) ** 2).mean())
+        peak = float(r.max() - r.min()) or 1.0
+        out.append(100.0 if mse == 0 else min(100.0, 10 * math.log10(peak**2 / mse)))
+    return out
+
+
+class CalibratingWrapper:
+    """The OUTER_SAMPLE wrapper of a calibrating Block Profiler (one sampling run at a time)."""
+
+    def __init__(self, request: CalibrationRequest) -> None:
+        self.request = request
+
+    def __call__(self, executor, *args, **kwargs):
+        guider = executor.class_obj
+        engine: CacheEngine | None = guider.model_options["transformer_options"].get(ENGINE_KEY)
+        if engine is None:   # the profiler passed the model through: nothing to calibrate
+            return executor(*args, **kwargs)
+        listeners, reports = engine.report_listeners, []
+        engine.report_listeners = [reports.append]
+        try:
+            result = executor(*args, **kwargs)
+        finally:
+            engine.report_listeners = listeners
+        report: RunReport = reports[0]
+        profile = report.extras.get("profile")
+        if profile is not None and not report.interrupted:
+            profile["calibration"] = self._calibrate(executor, guider, engine, args, kwargs, result, profile["steps"])
+        for listener in listeners:
+            listener(report)
+        return result
+
+    def _calibrate(self, executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, reference: torch.Tensor,
+                   steps: int) -> dict[str, Any]:
+        noise, seed = args[0], (args[7] if len(args) > 7 else kwargs.get("seed")) or 0
+        cases = [(noise, seed, reference)]
+        reference_engine = CacheEngine("Calibration reference", engine.adapter, AlwaysCompute(), engine.blocks,
+                                       log_reports=False)
+        for k in range(1, self.request.extra_seeds + 1):
+            case_seed = seed + k * NOISE_SEED_STRIDE
+            case_noise = torch.randn(noise.shape, generator=torch.Generator().manual_seed(case_seed),
+                                     dtype=torch.float32).to(device=noise.device, dtype=noise.dtype)
+            cases.append((case_noise, case_seed, self._sample(executor, guider, reference_engine, args, kwargs,
+                                                              case_noise, case_seed)))
+
+        def evaluate(plan: str) -> list[float]:
+            planned = CacheEngine("Calibration candidate", engine.adapter, PlannedSchedule(plan), engine.blocks,
+                                  log_reports=False)
+            scores = []
+            for case_noise, case_seed, case_reference in cases:
+                out = self._sample(executor, guider, planned, args, kwargs, case_noise, case_seed)
+                scores += batch_psnr(out, case_reference)
+            return scores
+
+        plans = []
+        for speedup in self.request.speedups:
+            computes = computes_for(steps, speedup)
+            found = search_plan(steps, computes, evaluate, self.request.evaluations)
+            plans.append({"speedup": speedup, "computes": computes, "plan": found.plan, "psnr_worst": found.worst,
+                          "psnr_mean": found.mean, "start_psnr_worst": found.history[0][2],
+                          "evaluations": found.evaluations})
+            log.info("Calibration: %.1fx (%d of %d steps computed): plan %s, worst case %.1f dB (evenly spaced "
+                     "reuse: %.1f dB), %d plans sampled", steps / computes, computes, steps, found.plan,
+                     found.worst, found.history[0][2], found.evaluations)
+        cost = self.request.cost_in_runs(steps)
+        log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per case and "
+                 "batch element, %d cases)", cost, round(cost * steps / len(cases)), len(cases))
+        return {"cases": len(cases), "batch": int(reference.shape[0]), "plans": plans, "cost_runs": cost,
+                "evaluations_per_speedup": self.request.evaluations}
+
+    @staticmethod
+    def _sample(executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, noise: torch.Tensor,
+                seed: int) -> torch.Tensor:
+        """One more sampling run of the same workflow through `engine`, with `noise`, no preview."""
+        original = guider.model_options
+        guider.model_options = create_model_options_clone(original)
+        guider.model_options["transformer_options"][ENGINE_KEY] = engine
+        call = list(args)
+        call[0] = noise
+        if len(call) > 5:
+            call[5] = None          # callback: no previews of calibration runs
+        if len(call) > 6:
+            call[6] = True          # disable_pbar
+        if len(call) > 7:
+            call[7] = seed
+        try:
+            return executor(*call, **kwargs)
+        finally:
+            guider.model_options = original

@@ -1,0 +1,51 @@
+"""Calibrated Cache: the plan a calibrating Block Profiler searched on the user's own model and
+step count (cache_core/plan_search.py): which steps are computed and what stands in for each run
+of skipped steps, chosen for the least final damage on the worst calibration case."""
+from comfy_api.latest import io
+
+from ..cache_core.log import get_logger
+from ..cache_core.policies import PlannedSchedule
+from ..cache_core.profile_io import calibrated_plan
+from .apply import apply_cache
+from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input
+from .profile_type import CacheProfile
+
+log = get_logger(__name__)
+
+
+class CalibratedCache(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DiTCacheCalibrated",
+            display_name="Calibrated Cache",
+            category=CATEGORY,
+            description="Runs the cache plan a Block Profiler calibrated on this model and step count: at the "
+                        "chosen speedup, the computed steps and the stand-ins for skipped ones (reuse or a Taylor "
+                        "forecast) that kept the final output closest to the uncached one on the worst "
+                        "calibration seed. The sampler must run the profile's step count.",
+            inputs=[
+                model_input(),
+                CacheProfile.Input("profile", tooltip="A calibrated profile of this model, from Load Cache Profile "
+                                                      "(Block Profiler with calibrate_speedups set, at the step "
+                                                      "count you sample with)."),
+                io.Float.Input("speedup", default=4.0, min=1.0, max=8.0, step=0.5,
+                               tooltip="Steps over computed steps; one of the speedups the profile was calibrated "
+                                       "for (its calibrate_speedups, shown in the log of the profiling run)."),
+                cache_device_input(),
+            ],
+            outputs=[cached_model_output()],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, profile: dict, speedup: float, cache_device: str) -> io.NodeOutput:
+        def make_policy(adapter) -> PlannedSchedule:
+            chosen = calibrated_plan(profile, speedup, adapter.family)
+            log.info("Calibrated Cache: plan %s from profile '%s' (%.1fx; worst calibration case %.1f dB)",
+                     chosen["plan"], profile.get("name", "?"), len(chosen["plan"]) / chosen["computes"],
+                     chosen["psnr_worst"])
+            return PlannedSchedule(chosen["plan"])
+
+        return io.NodeOutput(apply_cache(model, "Calibrated", make_policy, node_id=cls.hidden.unique_id,
+                                         cache_device=cache_device))

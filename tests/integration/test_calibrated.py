@@ -1,0 +1,131 @@
+"""Calibrated Cache end to end: a Block Profiler with calibrate_speedups samples the run's
+calibration cases and candidate plans through ComfyUI's own sampler, saves the chosen plans in
+the profile, and the Calibrated Cache node runs them; and every way of feeding it a wrong
+profile or step count is refused with the fix."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+
+import tiny_models
+from helpers import CFG, STEPS, run_node, sample_with_report
+from comfyui_dit_cache.cache_core.calibration_run import NOISE_SEED_STRIDE, batch_psnr
+from comfyui_dit_cache.cache_core.profile_io import ProfileError
+from comfyui_dit_cache.nodes import BlockProfiler, CalibratedCache, LoadCacheProfile
+
+SEED = 0
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """A tiny FLUX, calibrated at 2.5x and 5x on its own noise and one extra seed, 6 plans each;
+    the uncached output of the profiled run and the log of the whole run."""
+    import folder_paths
+
+    previous = folder_paths.get_output_directory()
+    folder_paths.set_output_directory(str(tmp_path_factory.mktemp("out")))
+    flux = tiny_models.tiny_flux()
+    (patched,) = run_node(BlockProfiler, model=flux.patcher, profile_name="tiny-flux", calibrate_speedups="2.5, 5",
+                          extra_seeds=1, search_evaluations=6)
+    handler, logger = _Collect(), logging.getLogger("dit_cache")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        profiled, report = sample_with_report(patched, flux, seed=SEED)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    profile, _, _ = run_node(LoadCacheProfile, profile="tiny-flux.json")
+    yield flux, profile, profiled, report, handler.lines
+    folder_paths.set_output_directory(previous)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_the_profiled_run_is_the_uncached_one_and_the_profile_holds_the_plans(calibrated):
+    flux, profile, profiled, report, log_lines = calibrated
+    assert torch.equal(profiled, tiny_models.sample(flux.patcher, flux, steps=STEPS, cfg=CFG, seed=SEED))
+    assert report.full_steps == STEPS and profile["steps"] == STEPS
+    calibration = profile["calibration"]
+    assert calibration["cases"] == 2 and [p["speedup"] for p in calibration["plans"]] == [2.5, 5.0]
+    for plan in calibration["plans"]:
+        assert len(plan["plan"]) == STEPS and plan["plan"].count("C") == plan["computes"] == round(STEPS / plan["speedup"])
+        assert set(plan["plan"]) <= set("CR12") and plan["plan"][0] == "C"
+        assert plan["evaluations"] == 6 and plan["psnr_worst"] >= plan["start_psnr_worst"]
+    # cost: the profiled run, one uncached extra seed, 6 plans x 2 cases at 4 and 2 computes of 10
+    assert calibration["cost_runs"] == pytest.approx(2 + 6 * 2 * (4 + 2) / STEPS)
+    assert any("Calibration cost: 9.2 uncached runs" in line for line in log_lines)
+    assert sum("Calibration: " in line for line in log_lines) == 2
+    assert any("calibrated 5x: worst case" in note for note in report.notes)
+
+
+def test_the_recorded_damage_is_what_the_plan_does_on_the_calibration_seeds(calibrated):
+    """The profile's worst-case PSNR is measured, not predicted: sampling the chosen plan again with
+    the Calibrated Cache node on the two calibration seeds gives it back."""
+    flux, profile, profiled, _, _ = calibrated
+    plan = profile["calibration"]["plans"][1]
+    (cached,) = run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=5.0, cache_device="model device")
+    scores = []
+    for seed, uncached in ((SEED, profiled), (SEED + NOISE_SEED_STRIDE, None)):
+        out, report = sample_with_report(cached, flux, seed=seed)
+        if uncached is None:
+            uncached = tiny_models.sample(flux.patcher, flux, steps=STEPS, cfg=CFG, seed=seed)
+        scores += batch_psnr(out, uncached)
+        assert "".join(a[0].upper() for a in report.step_actions()) == plan["plan"].replace("R", "R").translate(
+            str.maketrans("12", "FF"))
+        assert report.full_steps == plan["computes"]
+    assert min(scores) == pytest.approx(plan["psnr_worst"], abs=1e-4)
+
+
+def test_a_plan_that_computes_every_step_is_bit_identical_to_the_model(calibrated):
+    flux, profile, _, _, _ = calibrated
+    every_step = {**profile, "calibration": {"plans": [{"speedup": 2.0, "computes": STEPS, "plan": "C" * STEPS,
+                                                          "psnr_worst": 100.0}]}}
+    (cached,) = run_node(CalibratedCache, model=flux.patcher, profile=every_step, speedup=2.0,
+                         cache_device="model device")
+    out, _ = sample_with_report(cached, flux)
+    assert torch.equal(out, tiny_models.sample(flux.patcher, flux, steps=STEPS, cfg=CFG))
+
+
+def test_wrong_profiles_speedups_and_step_counts_are_refused_with_the_fix(calibrated):
+    flux, profile, _, _, _ = calibrated
+    wan = tiny_models.tiny_wan()
+    with pytest.raises(ProfileError, match="made on a flux model but this model is wan"):
+        run_node(CalibratedCache, model=wan.patcher, profile=profile, speedup=5.0, cache_device="model device")
+    with pytest.raises(ProfileError, match=r"calibrated for speedup 2.5, 5, not 4; pick one of those, or profile again"):
+        run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=4.0, cache_device="model device")
+    uncalibrated = {k: v for k, v in profile.items() if k != "calibration"}
+    with pytest.raises(ProfileError, match="no calibrated plans; profile the model again with the Block Profiler's "
+                                           "calibrate_speedups set"):
+        run_node(CalibratedCache, model=flux.patcher, profile=uncalibrated, speedup=5.0, cache_device="model device")
+    (cached,) = run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=5.0, cache_device="model device")
+    with pytest.raises(ValueError, match=f"plan is for {STEPS} steps, but this sampler runs 12; set the sampler to "
+                                         f"{STEPS} steps, or calibrate at 12 steps"):
+        tiny_models.sample(cached, flux, steps=12)
+
+
+@pytest.mark.parametrize("speedups", ["1", "9", "four"])
+def test_calibration_settings_out_of_range_are_refused(speedups):
+    with pytest.raises(ValueError, match="calibrate_speedups"):
+        run_node(BlockProfiler, model=tiny_models.tiny_flux().patcher, profile_name="x", calibrate_speedups=speedups,
+                 extra_seeds=1, search_evaluations=4)
+
+
+def test_a_saved_profile_keeps_its_plans(calibrated, tmp_path):
+    import folder_paths
+    from pathlib import Path
+
+    saved = Path(folder_paths.get_output_directory()) / "dit_cache" / "profiles" / "tiny-flux.json"
+    raw = json.loads(saved.read_text())
+    assert raw["calibration"]["plans"] == calibrated[1]["calibration"]["plans"]
