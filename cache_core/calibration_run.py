@@ -129,8 +129,8 @@ class CalibratingWrapper:
                      "reuse: %.1f dB), %d plans sampled", steps / computes, computes, steps, found.plan,
                      found.worst, found.history[0][2], found.evaluations)
         cost = self.request.cost_in_runs(steps)
-        log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per case and "
-                 "batch element, %d cases)", cost, round(cost * steps / len(cases)), len(cases))
+        log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per batch "
+                 "element, %d cases)", cost, round(cost * steps), len(cases))
         return {"cases": len(cases), "batch": int(reference.shape[0]), "plans": plans, "cost_runs": cost,
                 "evaluations_per_speedup": self.request.evaluations}
 

@@ -81,12 +81,16 @@ class TaylorResidual(ResidualPredictor):
         self.last_step = step
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        return self._series(step, like, scale, len(self.derivatives) - 1)
+
+    def _series(self, step: int, like: torch.Tensor, scale: float, order: int) -> torch.Tensor:
+        """The Taylor series up to `order` (at most the derivatives held), `scale` on its terms."""
         # In the stored dtype with fused multiply-adds: float32 round trips held TaylorSeer
         # per-block forecasts at 0.77 of their ideal speedup on FLUX.1-dev (H100, bench/gpu_speed.py);
         # this way they reached 0.88 there.
         distance = float(step - self.last_step)
         out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
-        for k in range(1, len(self.derivatives)):
+        for k in range(1, min(order, len(self.derivatives) - 1) + 1):
             out.add_(self.derivatives[k].to(device=like.device, dtype=like.dtype),
                      alpha=scale * distance**k / math.factorial(k))
         return out
@@ -104,10 +108,4 @@ class PlannedTaylorResidual(TaylorResidual):
         self.orders = orders
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        distance = float(step - self.last_step)
-        order = min(self.orders.get(step, 0), len(self.derivatives) - 1)
-        out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
-        for k in range(1, order + 1):
-            out.add_(self.derivatives[k].to(device=like.device, dtype=like.dtype),
-                     alpha=scale * distance**k / math.factorial(k))
-        return out
+        return self._series(step, like, scale, self.orders.get(step, 0))

@@ -185,6 +185,17 @@ def _cache_node(g: Graph, method: str, settings: dict[str, Any], column: int, ro
     return g.add(node_ids[method], column, row, **settings)
 
 
+def _shifted_cache(g: Graph, unet: int, sampling: tuple[str, float], method: str, settings: dict[str, Any],
+                   row: float = 0) -> int:
+    """Diffusion model -> its ModelSampling node (`sampling`: node type, shift) in column 1 -> the
+    cache node in column 2, on `row`; the cache node's id."""
+    shift = g.add(sampling[0], 1, row, shift=sampling[1])
+    g.link(unet, 0, shift, "model")
+    cache = _cache_node(g, method, settings, 2, row)
+    g.link(shift, 0, cache, "model")
+    return cache
+
+
 WEBP = dict(lossless=False, quality=90, method="default")
 
 
@@ -220,10 +231,7 @@ def wan_t2v(method: str, settings: dict[str, Any]) -> Graph:
     unet = g.add("UNETLoader", 0, 0, unet_name="wan2.1_t2v_1.3B_fp16.safetensors", weight_dtype="default")
     clip = g.add("CLIPLoader", 0, 1, clip_name="umt5_xxl_fp8_e4m3fn_scaled.safetensors", type="wan")
     vae = g.add("VAELoader", 0, 2.5, vae_name="wan_2.1_vae.safetensors")
-    shift = g.add("ModelSamplingSD3", 1, 0, shift=8.0)
-    g.link(unet, 0, shift, "model")
-    cache = _cache_node(g, method, settings, 2, 0)
-    g.link(shift, 0, cache, "model")
+    cache = _shifted_cache(g, unet, ("ModelSamplingSD3", 8.0), method, settings)
     positive, negative = g.prompts(clip, 1.6, "a small boat drifting on a calm lake, mountains behind, gentle ripples",
                                    "blurry, static, low quality")
     latent = g.add("EmptyHunyuanLatentVideo", 2, 2.6, width=832, height=480, length=33, batch_size=1)
@@ -244,10 +252,7 @@ def wan_i2v(method: str, settings: dict[str, Any]) -> Graph:
     encoded = g.add("CLIPVisionEncode", 1, 3.6, crop="none")
     g.link(vision, 0, encoded, "clip_vision")
     g.link(image, 0, encoded, "image")
-    shift = g.add("ModelSamplingSD3", 1, 0, shift=8.0)
-    g.link(unet, 0, shift, "model")
-    cache = _cache_node(g, method, settings, 2, 0)
-    g.link(shift, 0, cache, "model")
+    cache = _shifted_cache(g, unet, ("ModelSamplingSD3", 8.0), method, settings)
     positive, negative = g.prompts(clip, 1.6, "the scene comes alive, leaves move in the wind, slow camera push in",
                                    "blurry, static, low quality")
     to_video = g.add("WanImageToVideo", 2, 2, width=512, height=512, length=33, batch_size=1)
@@ -290,10 +295,7 @@ def qwen_image_t2i(method: str, settings: dict[str, Any]) -> Graph:
     unet = g.add("UNETLoader", 0, 0, unet_name="qwen_image_fp8_e4m3fn.safetensors", weight_dtype="default")
     clip = g.add("CLIPLoader", 0, 1, clip_name="qwen_2.5_vl_7b_fp8_scaled.safetensors", type="qwen_image")
     vae = g.add("VAELoader", 0, 2.5, vae_name="qwen_image_vae.safetensors")
-    shift = g.add("ModelSamplingAuraFlow", 1, 0, shift=3.1)
-    g.link(unet, 0, shift, "model")
-    cache = _cache_node(g, method, settings, 2, 0)
-    g.link(shift, 0, cache, "model")
+    cache = _shifted_cache(g, unet, ("ModelSamplingAuraFlow", 3.1), method, settings)
     positive, negative = g.prompts(clip, 1.6, 'a hand-painted shop sign that reads "DiT Cache", warm evening light',
                                    "")
     latent = g.add("EmptySD3LatentImage", 2, 2.6, width=1328, height=1328, batch_size=1)
@@ -331,11 +333,7 @@ def wan22_t2v_two_experts(method: str, settings: dict[str, Any]) -> Graph:
     for row, noise in ((0, "high"), (1, "low")):
         unet = g.add("UNETLoader", 0, row, title=f"{noise.capitalize()}-noise expert",
                      unet_name=f"wan2.2_t2v_{noise}_noise_14B_fp8_scaled.safetensors", weight_dtype="default")
-        shift = g.add("ModelSamplingSD3", 1, row, shift=8.0)
-        g.link(unet, 0, shift, "model")
-        cache = _cache_node(g, method, settings, 2, row)
-        g.link(shift, 0, cache, "model")
-        experts.append(cache)
+        experts.append(_shifted_cache(g, unet, ("ModelSamplingSD3", 8.0), method, settings, row))
     clip = g.add("CLIPLoader", 0, 2.2, clip_name="umt5_xxl_fp8_e4m3fn_scaled.safetensors", type="wan")
     vae = g.add("VAELoader", 0, 3.4, vae_name="wan_2.1_vae.safetensors")
     positive, negative = g.prompts(clip, 2.2, "a red kite climbing over green hills on a windy day, clouds racing",
@@ -367,10 +365,7 @@ def hunyuan_video_15_t2v(method: str, settings: dict[str, Any]) -> Graph:
     clip = g.add("DualCLIPLoader", 0, 1, clip_name1="qwen_2.5_vl_7b_fp8_scaled.safetensors",
                  clip_name2="byt5_small_glyphxl_fp16.safetensors", type="hunyuan_video_15")
     vae = g.add("VAELoader", 0, 2.5, vae_name="hunyuanvideo15_vae_fp16.safetensors")
-    shift = g.add("ModelSamplingSD3", 1, 0, shift=7.0)
-    g.link(unet, 0, shift, "model")
-    cache = _cache_node(g, method, settings, 2, 0)
-    g.link(shift, 0, cache, "model")
+    cache = _shifted_cache(g, unet, ("ModelSamplingSD3", 7.0), method, settings)
     positive, negative = g.prompts(clip, 1.6, "a cat stretching on a sunny windowsill, curtains moving in the breeze",
                                    "blurry, static, low quality")
     latent = g.add("EmptyHunyuanVideo15Latent", 2, 2.6, width=1280, height=720, length=49, batch_size=1)

@@ -1,6 +1,6 @@
 """A calibrated plan: which steps are computed and, for each skipped step, what stands in for
 the blocks (reuse, or a Taylor forecast of order 1 or 2), fixed before the run by
-`cache_core/calibrated_plan.py` from a profile of the user's own model and step count.
+`cache_core/plan_search.py` from a profile of the user's own model and step count.
 
 A plan is a string of one letter per step of the whole schedule: `C` compute, `R` reuse, `1` / `2`
 a Taylor forecast of that order (e.g. "CCCR1C1R2C..."); steps count in the whole schedule, so
