@@ -27,5 +27,10 @@ workflows: setup
 demo: setup
 	$(PY) scripts/demo.py
 
+# The quality sweep (~15 min), Calibrated Cache against every other setting at CFG 1 and 4
+# (~10 min each), and the trajectory's own PSNR floor (~3 min); tables in bench/results/.
 bench: setup
 	$(PY) bench/quality.py
+	$(PY) bench/calibrated.py --cfg 1
+	$(PY) bench/calibrated.py --cfg 4
+	$(PY) bench/trajectory_floor.py

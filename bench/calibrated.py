@@ -2,14 +2,15 @@
 compute, on the trained reference models at the step counts real workflows use (FLUX 28, Wan2.1
 30, HunyuanVideo 30 steps; CFG as in `quality.py`).
 
-Calibration goes through the real nodes: a Block Profiler with `calibrate_speedups` samples one
-calibration prompt (noise seed 99 and one extra seed), which the benchmark's prompts and seeds
-(`quality.bench_prompts`, noise seeds 100+) do not share; Load Cache Profile reads the profile
-back and Calibrated Cache runs each plan. Every row is then sampled on the benchmark prompts and
-scored by pixel PSNR against the uncached output, per prompt: the mean and the worst prompt.
-Writes bench/results/calibrated.md.
+Calibration goes through the real nodes: a Block Profiler with `calibrate_speedups` samples a
+batch of calibration prompts (one conditioning per batch element, noise seed 99) plus
+`--extra-seeds` more noise, none of which the benchmark uses (its prompts, `quality.bench_prompts`,
+are left out of the calibration prompts; its noise seeds are 100+); Load Cache Profile reads the
+profile back and Calibrated Cache runs each plan. Every row is then sampled on the benchmark
+prompts and scored by pixel PSNR against the uncached output, per prompt: the mean and the worst
+prompt. Writes bench/results/calibrated_cfg<CFG>.md.
 
-    .venv/bin/python bench/calibrated.py --prompts 6
+    .venv/bin/python bench/calibrated.py --cfg 1
 """
 from __future__ import annotations
 
@@ -28,37 +29,67 @@ sys.path.insert(0, str(ROOT / "bench"))
 import comfy_runtime  # noqa: E402
 
 STEPS = {"flux": 28, "wan": 30, "hunyuan_video": 30}
-SPEEDUPS = (3.0, 4.0, 6.0)
+SPEEDUPS = (3.0, 4.0, 5.0, 6.0)
 WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
-RESULTS = ROOT / "bench" / "results" / "calibrated.md"
+RESULTS = ROOT / "bench" / "results"   # calibrated_cfg<CFG>.md
 
 
 def other_settings() -> list[tuple[str, str, object, dict]]:
     from comfy_extras.nodes_easycache import EasyCacheNode
 
-    from comfyui_dit_cache.nodes import ApplyFORA, TaylorSeerForecast
+    from comfyui_dit_cache.nodes import ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold
 
     out = []
-    for interval in (3, 4, 5, 6, 8):
+    for interval in (3, 4, 5, 6, 8, 10):
         out.append(("FORA", f"interval {interval}", ApplyFORA, dict(interval=interval, warmup_steps=1, **WINDOW)))
     for order in (1, 2):
-        for interval in (3, 4, 5, 6):
+        for interval in (3, 4, 5, 6, 8):
             out.append((f"TaylorSeer order {order}", f"interval {interval}", TaylorSeerForecast,
                         dict(interval=interval, warmup_steps=2, order=order, guard_tolerance=0.0, **WINDOW)))
+    for threshold in (0.4, 0.8):
+        out.append(("TeaCache-style", f"thresh {threshold}", TeaCacheThreshold,
+                    dict(rel_l1_thresh=threshold, coefficients="auto", max_consecutive_reuse=4, **WINDOW)))
+    for threshold in (0.24, 0.5):
+        out.append(("Magnitude-Ratio", f"thresh {threshold}", MagnitudeThreshold,
+                    dict(threshold=threshold, max_skip=4, retention_ratio=0.2, curve="auto", profile=None, **WINDOW)))
     for threshold in (0.2, 0.4):
         out.append(("EasyCache (ComfyUI)", f"thresh {threshold}", EasyCacheNode,
                     dict(reuse_threshold=threshold, start_percent=0.15, end_percent=0.95, verbose=False)))
     return out
 
 
-def calibrate(model, evaluations: int, extra_seeds: int) -> tuple[dict, float]:
-    """Profile and calibrate through the nodes on the calibration prompt; the profile and seconds."""
+def calibration_prompts(model, count: int, exclude: list) -> list:
+    """`count` prompts from their own generator, none of them a benchmark prompt."""
+    import torch
+
+    import reference_data as rd
+
+    g, out = torch.Generator().manual_seed(99), []
+    while len(out) < count:
+        prompt = rd.random_prompt(g, model.video)
+        if prompt not in exclude and prompt not in out:
+            out.append(prompt)
+    return out
+
+
+def batch_conditioning(model, prompts: list) -> list:
+    """One conditioning whose i-th row is the i-th prompt (ComfyUI pairs rows with batch elements)."""
+    import reference_data as rd
+
+    context, pooled = rd.embed(prompts)
+    extra = {"pooled_output": pooled}
+    if model.guidance is not None:
+        extra["guidance"] = model.guidance
+    return [[context, extra]]
+
+
+def calibrate(model, prompts: list, evaluations: int, extra_seeds: int) -> tuple[dict, float]:
+    """Profile and calibrate through the nodes on a batch of `prompts`; the profile and seconds."""
     import comfy.sample
     import folder_paths
     import torch
 
     import quality
-    import reference_data as rd
     from comfyui_dit_cache.nodes import BlockProfiler, LoadCacheProfile
 
     folder_paths.set_output_directory(tempfile.mkdtemp(prefix="dit-cache-calibration-"))
@@ -66,17 +97,19 @@ def calibrate(model, evaluations: int, extra_seeds: int) -> tuple[dict, float]:
     patched = BlockProfiler.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(
         model=model.patcher, profile_name="calibration", calibrate_speedups=speedups, extra_seeds=extra_seeds,
         search_evaluations=evaluations).args[0]
-    prompt = rd.random_prompt(torch.Generator().manual_seed(99), model.video)
-    noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(99))
+    shape = model.latent_shape(len(prompts))
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(99))
     start = time.perf_counter()
-    comfy.sample.sample(patched, noise, quality.STEPS, quality.CFG, "euler", "simple", model.conditioning(prompt),
-                        model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=99, disable_pbar=True)
+    comfy.sample.sample(patched, noise, quality.STEPS, quality.CFG, "euler", "simple",
+                        batch_conditioning(model, prompts), model.empty_conditioning(), torch.zeros(shape), seed=99,
+                        disable_pbar=True)
     seconds = time.perf_counter() - start
     profile = LoadCacheProfile.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(profile="calibration.json").args[0]
     return profile, seconds
 
 
-def run_family(family: str, prompts: int, evaluations: int, extra_seeds: int) -> tuple[list[dict], dict]:
+def run_family(family: str, prompts: int, calibration: int, evaluations: int,
+               extra_seeds: int) -> tuple[list[dict], dict]:
     import torch
 
     import quality
@@ -88,7 +121,7 @@ def run_family(family: str, prompts: int, evaluations: int, extra_seeds: int) ->
     quality.STEPS = STEPS[family]
     model = refs.load(family)
     cases = quality.bench_prompts(model, prompts)
-    profile, seconds = calibrate(model, evaluations, extra_seeds)
+    profile, seconds = calibrate(model, calibration_prompts(model, calibration, cases), evaluations, extra_seeds)
 
     def sample_all(patcher) -> tuple[list, int]:
         with count_block_calls(model.patcher) as counts:
@@ -124,14 +157,51 @@ def best_other_at(rows: list[dict], computes: float, key: str) -> tuple[float, s
     return best
 
 
+TARGETS = ((4.0, 30.0), (6.0, 25.0))   # (speedup, worst-prompt dB) the calibrated node aims at
+MEAN_GAIN_TARGET = 2.0
+
+
+def calibrated_at(rows: list[dict], speedup: float, key: str) -> float | None:
+    """The calibrated node's `key` PSNR at exactly `speedup`, interpolated along its own rows in
+    computes (None outside them)."""
+    curve = sorted((r["computes"], r[key]) for r in rows if r["method"] == "Calibrated")
+    computes = 1.0 / speedup
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+        if x0 <= computes <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (computes - x0) / (x1 - x0)
+    return None
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """The issue's targets, read off the rows: worst prompt at 4x and 6x, mean gain over the best
+    other setting at each calibrated row from 3x to 6x."""
+    lines = ["Targets:", ""]
+    for speedup, goal in TARGETS:
+        worst = calibrated_at(rows, speedup, "worst")
+        verdict = "not spanned" if worst is None else f"{worst:.1f} dB, {'met' if worst >= goal else 'not met'}"
+        lines.append(f"- worst prompt at {speedup:g}x >= {goal:g} dB: {verdict}")
+    gains = []
+    for r in rows:
+        if r["method"] != "Calibrated" or not 3.0 - 0.2 <= 1 / r["computes"] <= 6.0 + 0.2:
+            continue
+        other = best_other_at(rows, r["computes"], "mean")
+        gains.append(f"{1 / r['computes']:.2f}x: " + ("no other setting spans it" if other is None else
+                                                         f"{r['mean'] - other[0]:+.1f} dB"))
+    lines.append(f"- per-prompt mean over the best other setting, +{MEAN_GAIN_TARGET:g} dB from 3x to 6x: "
+                 + "; ".join(gains))
+    return lines + [""]
+
+
 def table(family: str, rows: list[dict], meta: dict, prompts: int) -> list[str]:
     calibration = meta["profile"]["calibration"]
     lines = [f"## {family}, {STEPS[family]} steps", "",
-             f"Calibration: {calibration['cases']} seeds of one prompt, {calibration['evaluations_per_speedup']} "
-             f"plans sampled per speedup, {calibration['cost_runs']:.1f} uncached runs' worth of block computes "
+             f"Calibration: a batch of {calibration['batch']} prompts on {calibration['cases']} noise seed(s), "
+             f"{calibration['evaluations_per_speedup']} plans sampled per speedup, {calibration['cost_runs']:.1f} "
+             f"uncached runs of that batch ({calibration['cost_runs'] * calibration['batch']:.0f} single-image runs) "
+             "in block computes "
              f"({meta['seconds']:.0f} s on this CPU). Plans found:", ""]
     for plan in calibration["plans"]:
-        lines.append(f"- {plan['speedup']:g}x `{plan['plan']}`: worst calibration seed {plan['psnr_worst']:.1f} dB "
+        lines.append(f"- {plan['speedup']:g}x `{plan['plan']}`: worst calibration case {plan['psnr_worst']:.1f} dB "
                      f"latent (evenly spaced reuse: {plan['start_psnr_worst']:.1f} dB)")
     lines += ["", f"Pixel PSNR against the uncached output over {prompts} benchmark prompts:", "",
               "| method | setting | ideal speedup | mean (dB) | worst prompt (dB) | best other at this compute: mean / worst |",
@@ -144,33 +214,40 @@ def table(family: str, rows: list[dict], meta: dict, prompts: int) -> list[str]:
                      else "no other setting spans this compute")
         lines.append(f"| {r['method']} | {r['label']} | {1 / r['computes']:.2f}x | {r['mean']:.1f} | {r['worst']:.1f} "
                      f"| {other} |")
-    return lines + [""]
+    return lines + [""] + target_lines(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", default="flux,wan,hunyuan_video")
-    parser.add_argument("--prompts", type=int, default=6)
-    parser.add_argument("--evaluations", type=int, default=16, help="plans sampled per speedup")
-    parser.add_argument("--extra-seeds", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--calibration-prompts", type=int, default=3, help="prompts in the calibration batch")
+    parser.add_argument("--evaluations", type=int, default=12, help="plans sampled per speedup")
+    parser.add_argument("--extra-seeds", type=int, default=0)
+    parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: quality.py's)")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/calibrated_cfg<CFG>.md")
     args = parser.parse_args()
     comfy_runtime.boot()
     comfy_runtime.load_pack()
     import quality
 
+    if args.cfg is not None:
+        quality.CFG = args.cfg
+
     lines = ["# Calibrated Cache against the other settings at matched compute", "",
-             f"`bench/calibrated.py --prompts {args.prompts} --evaluations {args.evaluations} --extra-seeds "
-             f"{args.extra_seeds}` on the trained reference models (CPU), CFG {quality.CFG}, euler / simple. "
+             f"`bench/calibrated.py --prompts {args.prompts} --calibration-prompts {args.calibration_prompts} "
+             f"--evaluations {args.evaluations} --extra-seeds {args.extra_seeds} --cfg {quality.CFG:g}` on the trained reference models (CPU), CFG {quality.CFG}, euler / simple. "
              "*ideal speedup*: block evaluations over blocks computed, counted on the real blocks. *best other*: "
              "the best any other method reaches at the calibrated row's compute, each method's curve interpolated "
              "between its settings.", ""]
+    out = args.out or RESULTS / f"calibrated_cfg{quality.CFG:g}.md"
     for family in args.families.split(","):
-        rows, meta = run_family(family, args.prompts, args.evaluations, args.extra_seeds)
+        rows, meta = run_family(family, args.prompts, args.calibration_prompts, args.evaluations,
+                                args.extra_seeds)
         lines += table(family, rows, meta, args.prompts)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

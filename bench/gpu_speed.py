@@ -105,8 +105,12 @@ UNCACHED_CONDS_ON_GPU = "uncached, conditioning handed over on the GPU"
 
 # method label -> node class name and inputs (fixed schedules; TeaCache at an unreachable-by-
 # threshold setting with max_consecutive_reuse=2, which makes its pattern C R R C ...)
+CALIBRATED_SHAPES = {4.0: dict(last_computed=True, stand_in="2"), 6.0: dict(last_computed=True, stand_in="V")}
+
+
 def methods():
-    from comfyui_dit_cache.nodes import ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold
+    from comfyui_dit_cache.nodes import (ApplyFORA, CalibratedCache, MagnitudeThreshold, TaylorSeerForecast,
+                                         TeaCacheThreshold)
     common = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 
     def taylorseer(guard: float = 0.0) -> tuple:
@@ -123,17 +127,29 @@ def methods():
         "TaylorSeer interval 4, order 2": taylorseer(),
         # tolerance 10 accepts every forecast: the row shows what the guard's probe costs
         "TaylorSeer interval 4, guard probing": taylorseer(guard=10.0),
+        # plans of the shapes calibration finds on the reference models (calibration_for builds them)
+        "Calibrated 4x: last step computed, Taylor order 2": (
+            CalibratedCache, dict(speedup=4.0, cache_device="model device")),
+        "Calibrated 6x: last step computed, model output reused": (
+            CalibratedCache, dict(speedup=6.0, cache_device="model device")),
     }
 
 
-def calibration_for(patcher, node) -> dict:
+def calibration_for(patcher, node, steps: int) -> dict:
     """A family with no published TeaCache polynomial or magnitude curve gets a chosen one as a
     profile (the rows run fixed schedules: TeaCache's never reaches its threshold, the magnitude
-    curve is flat), so that every family runs the same rows."""
+    curve is flat), so that every family runs the same rows; Calibrated Cache gets a profile with
+    the plans of `CALIBRATED_SHAPES` at the case's step count (timing needs no search)."""
     from comfyui_dit_cache.cache_core.attach import adapter_for
-    from comfyui_dit_cache.nodes import MagnitudeThreshold, TeaCacheThreshold
+    from comfyui_dit_cache.cache_core.plan_search import PlanShape, computes_for
+    from comfyui_dit_cache.nodes import CalibratedCache, MagnitudeThreshold, TeaCacheThreshold
 
     adapter = adapter_for(patcher)
+    if node is CalibratedCache:
+        plans = [{"speedup": speedup, "computes": computes_for(steps, speedup), "psnr_worst": 0.0,
+                  "plan": PlanShape(**shape).plan(steps, computes_for(steps, speedup))}
+                 for speedup, shape in CALIBRATED_SHAPES.items()]
+        return {"profile": {"name": "bench", "family": adapter.family, "steps": steps, "calibration": {"plans": plans}}}
     if node is TeaCacheThreshold and not adapter.teacache_presets:
         return {"profile": {"name": "bench", "family": adapter.family, "teacache_coefficients": [1.0, 0.0]}}
     if node is MagnitudeThreshold and not adapter.magnitude_presets:
@@ -183,6 +199,7 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
     import torch
     import comfy.sample
     from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.policies import StepAction
 
     patcher = build(case, device, dtype)
     positive, negative = conditioning(case)
@@ -215,7 +232,7 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
                 for label, synchronize in (("floor: every block an identity hook", False),
                                            ("floor, plus a GPU sync per call", True))]
     for label, (node, inputs) in methods().items():
-        inputs = {**inputs, **calibration_for(patcher, node)}
+        inputs = {**inputs, **calibration_for(patcher, node, case.steps)}
         patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=patcher, **inputs).args[0]
         reports: list = []
         attached_engine(patched).report_listeners.append(reports.append)
@@ -254,7 +271,7 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
         rows.append(dict(case=case.name, method=label, seconds=seconds, achieved=base_seconds / seconds, ideal=ideal,
                          ratio=base_seconds / seconds / ideal, ceiling=ceiling,
                          extra_mib=max(peak - base_peak, 0) / 2**20, cache_mib=report.cache_peak_bytes / 2**20,
-                         steps="".join(a[0].upper() for a in report.step_actions())))
+                         steps="".join(StepAction(a).letter for a in report.step_actions())))
     del entries, patcher
     gc.collect()
     if cuda:

@@ -19,7 +19,7 @@ log = get_logger(__name__)
 class CallRecord:
     step: int
     layout: str            # the batch layout: "cond+uncond", "cond" or "uncond"
-    block_actions: str     # one letter per block: C computed, R reused, F forecast
+    block_actions: str     # one letter per block: C computed, R reused, F forecast, V the model's output reused
 
 
 # An accepted forecast fitted below this scale of its Taylor terms is, in effect, plain reuse.
@@ -59,6 +59,8 @@ class RunReport:
             letters = set(by_step[step])
             if letters == {"C"}:
                 out.append(StepAction.COMPUTE.value)
+            elif letters == {"V"}:
+                out.append(StepAction.REUSE_OUTPUT.value)
             elif "F" in letters:
                 out.append(StepAction.FORECAST.value)
             else:
@@ -99,6 +101,8 @@ class RunReport:
             parts.append(f"{actions.count('reuse')} reused")
         if actions.count("forecast"):
             parts.append(f"{actions.count('forecast')} forecast")
+        if actions.count("reuse_output"):
+            parts.append(f"{actions.count('reuse_output')} model output reused")
         if self.fallbacks:
             parts.append(f"{self.fallbacks} fallbacks")
         if self.forecast_scales:

@@ -112,12 +112,21 @@ def step_wrapper(executor, *args, **kwargs):
 
 def model_call_wrapper(executor, *args, **kwargs):
     """APPLY_MODEL wrapper: tells the run what this model call carries besides the blocks'
-    inputs (args: x, t, c_concat, c_crossattn, control, transformer_options; extra conds as
-    keyword arguments)."""
+    inputs, and lets the model's output stand in for the whole model where the policy says so
+    (args: x, t = sigma, c_concat, c_crossattn, control, transformer_options; extra conds as
+    keyword arguments; it returns the denoised latent)."""
     run = args[5].get(RUN_KEY)
-    if run is not None:
-        run.begin_model_call(args[4], args[5], kwargs)
-    return executor(*args, **kwargs)
+    if run is None:
+        return executor(*args, **kwargs)
+    x, sigma, options = args[0], args[1], args[5]
+    run.begin_model_call(args[4], options, kwargs)
+    stand_in = run.output_stand_in(x, sigma, options)
+    if stand_in is not None:
+        return stand_in
+    calls_before = len(run.report.calls)
+    denoised = executor(*args, **kwargs)
+    run.record_output(x, sigma, options, denoised, calls_before)
+    return denoised
 
 
 def whole_model_wrapper(executor, *args, **kwargs):

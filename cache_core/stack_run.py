@@ -18,7 +18,8 @@ from typing import Any, Callable
 import torch
 
 from .adapters import BlockSpec, ModelAdapter
-from .layout_cache import LayoutCache, call_identity, new_layout_cache
+from .layout_cache import WEIGHTS_CHANGED, LayoutCache, call_identity, layout_label, new_layout_cache
+from .output_cache import OutputStream, direction
 from .policies.base import CachePolicy, StepAction
 from .report import CallRecord, RunReport
 from .step_schedule import StepSchedule
@@ -37,8 +38,11 @@ class StackRun:
     # The strengths of weight-changing hook keyframes (a LoRA scheduled over the steps), when any.
     weight_keyframes: Callable[[], tuple] | None = None
     layouts: dict[tuple, LayoutCache] = field(default_factory=dict)
+    outputs: dict[tuple, OutputStream] = field(default_factory=dict)   # per stream: the model's output
     current: LayoutCache | None = None
     next_call_adds_between_blocks: bool = False   # told by the APPLY_MODEL wrapper before each call
+    # What the blocks of the call in flight do on a REUSE_OUTPUT step whose output could not stand in.
+    next_call_blocks_action: StepAction | None = None
     computes_every_step: bool = False
 
     def compute_every_step(self, reason: str) -> None:
@@ -54,6 +58,50 @@ class StackRun:
         """A model call begins (the APPLY_MODEL wrapper): note whether it adds terms between blocks."""
         self.next_call_adds_between_blocks = self.adapter.adds_between_blocks(self.diffusion_model, control,
                                                                               transformer_options, model_kwargs)
+
+    def output_stand_in(self, x: torch.Tensor, sigma: torch.Tensor, options: dict) -> torch.Tensor | None:
+        """At the model call, for a policy that reuses outputs: the denoised latent that stands in
+        for the whole model on a REUSE_OUTPUT step, or None when the model runs. A call that adds
+        terms between blocks (a ControlNet, VACE) reuses the blocks' residual instead, so that it
+        gets this step's terms; a stream with nothing cached, or cached under other weights,
+        computes."""
+        if self.computes_every_step or not self.policy.reuses_outputs:
+            return None
+        identity = call_identity(options, x)
+        stream = self.outputs.get(identity)
+        schedule = self.schedule
+        if not schedule.started:
+            schedule.new_step(options["sigmas"])
+        if schedule.decision is None:
+            schedule.decide(stream is not None, _no_block_signal)
+        if schedule.decision is not StepAction.REUSE_OUTPUT:
+            return None
+        weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
+        if self.next_call_adds_between_blocks:
+            self.next_call_blocks_action = StepAction.REUSE
+            return None
+        if stream is None or stream.weights != weights:
+            if stream is not None:
+                self.report.note(WEIGHTS_CHANGED)
+            self.next_call_blocks_action = StepAction.COMPUTE
+            return None
+        self.next_call_adds_between_blocks = False
+        self.report.calls.append(CallRecord(schedule.step, layout_label(identity[0]),
+                                            StepAction.REUSE_OUTPUT.letter * len(self.blocks)))
+        return stream.stand_in(x, sigma)
+
+    def record_output(self, x: torch.Tensor, sigma: torch.Tensor, options: dict, denoised: torch.Tensor,
+                      calls_before: int) -> None:
+        """After a model call, for a policy that reuses outputs: keep its direction if every block
+        of it was computed (`calls_before`: the report's call count before the call)."""
+        if not self.policy.reuses_outputs or self.computes_every_step or not bool((sigma > 0).all()):
+            return
+        records = self.report.calls[calls_before:]
+        if records and all(set(r.block_actions) == {"C"} for r in records):
+            weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
+            self.outputs[call_identity(options, x)] = OutputStream(direction(x, sigma, denoised, self.cache_device),
+                                                                   weights)
+            self.report.cache_peak_bytes = max(self.report.cache_peak_bytes, self.cache_bytes())
 
     def run_block(self, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
         """Substitute the block, or compute it and record what the cache needs."""
@@ -115,7 +163,10 @@ class StackRun:
         if schedule.decision is None:
             schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
         weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
-        action, reason = layout.action_for(schedule.decision, weights)
+        decided, self.next_call_blocks_action = self.next_call_blocks_action or schedule.decision, None
+        if decided is StepAction.REUSE_OUTPUT:   # decided in the blocks' own signal-free path
+            decided = StepAction.COMPUTE
+        action, reason = layout.action_for(decided, weights)
         if reason is not None:
             self.report.note(reason)
         if self.observer is not None:
@@ -152,14 +203,21 @@ class StackRun:
             self.observer.on_block(layout.step, position, self.blocks[position], out)
 
     def cache_bytes(self) -> int:
-        return sum(layout.nbytes() for layout in self.layouts.values())
+        return (sum(layout.nbytes() for layout in self.layouts.values())
+                + sum(stream.nbytes() for stream in self.outputs.values()))
 
     def release(self) -> None:
         """Drop every cached tensor and the model reference."""
         self.layouts.clear()
+        self.outputs.clear()
         self.current = None
         self.observer = None
         self.diffusion_model = None
+
+
+def _no_block_signal() -> torch.Tensor:
+    raise RuntimeError("a policy that reuses model outputs read the first block's signal, which does not exist "
+                       "before the model runs")
 
 
 # Under torch.compile (ComfyUI's TorchCompileModel) the run's bookkeeping, which changes every

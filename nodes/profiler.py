@@ -68,14 +68,18 @@ class BlockProfiler(io.ComfyNode):
                                 tooltip="Empty: profile only. Speedups to calibrate plans for, for Calibrated Cache "
                                         "(e.g. '4, 6'): after the profiled run the same workflow is sampled again, "
                                         "uncached on extra seeds and cached with candidate plans, and the plan "
-                                        "with the least final damage on the worst seed is kept. The log states the "
-                                        "cost in uncached runs (about 19 for '4, 6' with the defaults)."),
+                                        "with the least final damage on the worst case is kept. The log states the "
+                                        "cost in uncached runs (about 12 for '4, 6' with the defaults)."),
                 io.Int.Input("extra_seeds", default=1, min=0, max=8,
-                             tooltip="Calibration seeds besides the run's own noise (each costs one uncached run, "
-                                     "and every candidate plan is sampled on each). A batch size above 1 adds "
-                                     "seeds too."),
-                io.Int.Input("search_evaluations", default=20, min=1, max=200,
-                             tooltip="Candidate plans sampled per speedup (the evenly spaced start included)."),
+                             tooltip="Calibration noise seeds besides the run's own (each costs one uncached run, "
+                                     "and every candidate plan is sampled on each). Every batch element is a "
+                                     "calibration case too: a batch of different prompts (a batched "
+                                     "conditioning) calibrates on all of them in one run, which carries over to "
+                                     "other prompts better than more seeds of one."),
+                io.Int.Input("search_evaluations", default=12, min=1, max=200,
+                             tooltip="Candidate plans sampled per speedup (the evenly spaced start included). The "
+                                     "first 8 try the plan's shape (last step computed, stand-in, spacing, "
+                                     "warm-up), the rest local moves."),
             ],
             outputs=[io.Model.Output(tooltip="The model, patched to record a profile (and calibrate) while "
                                              "sampling.")],
@@ -84,7 +88,7 @@ class BlockProfiler(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, profile_name: str, calibrate_speedups: str = "", extra_seeds: int = 1,
-                search_evaluations: int = 20) -> io.NodeOutput:
+                search_evaluations: int = 12) -> io.NodeOutput:
         name = safe_profile_name(profile_name)
         speedups = parse_speedups(calibrate_speedups)
         if speedups:

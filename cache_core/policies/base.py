@@ -24,10 +24,13 @@ class StepAction(str, Enum):
     COMPUTE = "compute"
     REUSE = "reuse"
     FORECAST = "forecast"
+    # The whole model's output stands in (output_cache.py): decided at the model call, before
+    # the model runs, so that nothing of the model runs.
+    REUSE_OUTPUT = "reuse_output"
 
     @property
     def letter(self) -> str:
-        return {"compute": "C", "reuse": "R", "forecast": "F"}[self.value]
+        return {"compute": "C", "reuse": "R", "forecast": "F", "reuse_output": "V"}[self.value]
 
 
 @dataclass
@@ -53,6 +56,9 @@ class CachePolicy(ABC):
     name: str = ""
     skips_steps: bool = True        # False: never skips, so the engine keeps no cache
     skip_action: StepAction = StepAction.REUSE
+    # True: some skipped steps are REUSE_OUTPUT, so the step is decided at the model call, where
+    # no block signal exists yet (such a policy must not read `StepContext.signal`).
+    reuses_outputs: bool = False
 
     def new_run_memory(self) -> Any:
         """What the policy remembers during one run (None when it needs nothing)."""

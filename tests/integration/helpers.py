@@ -71,6 +71,23 @@ def attach_policy(tiny, policy, **engine_options) -> tuple[object, list[RunRepor
     return attach_engine(tiny.patcher, engine), reports
 
 
+def guided_direction_reuse(plan: str):
+    """An independent stand-in for a plan's V steps through ComfyUI's post-CFG hook: the guided
+    output replaced by x - sigma * d of the last computed step (the model still runs there)."""
+    held = {}
+
+    def stand_in(args: dict) -> torch.Tensor:
+        x, denoised, sigma = args["input"], args["denoised"], args["sigma"]
+        sigmas = args["model_options"]["transformer_options"]["sample_sigmas"]
+        step = int(torch.argmin((sigmas - sigma.flatten()[0]).abs()))
+        s = sigma.reshape(-1, *([1] * (x.ndim - 1)))
+        if plan[step] == "C":
+            held["d"] = (x - denoised) / s
+            return denoised
+        return x - s * held["d"] if plan[step] == "V" else denoised
+    return stand_in
+
+
 # ---- sampling -------------------------------------------------------------------------------------
 def sample_with_report(patched, tiny, **settings) -> tuple[torch.Tensor, RunReport]:
     """One run of STEPS steps at CFG through a cached model, and its run report."""

@@ -13,6 +13,7 @@ import torch
 import tiny_models
 from helpers import CFG, STEPS, run_node, sample_with_report
 from comfyui_dit_cache.cache_core.calibration_run import NOISE_SEED_STRIDE, batch_psnr
+from comfyui_dit_cache.cache_core.policies import StepAction
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
 from comfyui_dit_cache.nodes import BlockProfiler, CalibratedCache, LoadCacheProfile
 
@@ -60,8 +61,8 @@ def test_the_profiled_run_is_the_uncached_one_and_the_profile_holds_the_plans(ca
     calibration = profile["calibration"]
     assert calibration["cases"] == 2 and [p["speedup"] for p in calibration["plans"]] == [2.5, 5.0]
     for plan in calibration["plans"]:
-        assert len(plan["plan"]) == STEPS and plan["plan"].count("C") == plan["computes"] == round(STEPS / plan["speedup"])
-        assert set(plan["plan"]) <= set("CR12") and plan["plan"][0] == "C"
+        assert len(plan["plan"]) == STEPS and plan["plan"].count("C") == plan["computes"] == int(STEPS // plan["speedup"])
+        assert set(plan["plan"]) <= set("CR12V") and plan["plan"][0] == "C"
         assert plan["evaluations"] == 6 and plan["psnr_worst"] >= plan["start_psnr_worst"]
     # cost: the profiled run, one uncached extra seed, 6 plans x 2 cases at 4 and 2 computes of 10
     assert calibration["cost_runs"] == pytest.approx(2 + 6 * 2 * (4 + 2) / STEPS)
@@ -82,7 +83,8 @@ def test_the_recorded_damage_is_what_the_plan_does_on_the_calibration_seeds(cali
         if uncached is None:
             uncached = tiny_models.sample(flux.patcher, flux, steps=STEPS, cfg=CFG, seed=seed)
         scores += batch_psnr(out, uncached)
-        assert "".join(a[0].upper() for a in report.step_actions()) == plan["plan"].translate(str.maketrans("12", "FF"))
+        assert "".join(StepAction(a).letter for a in report.step_actions()) == plan["plan"].translate(
+            str.maketrans("12", "FF"))
         assert report.full_steps == plan["computes"]
     assert min(scores) == pytest.approx(plan["psnr_worst"], abs=1e-4)
 

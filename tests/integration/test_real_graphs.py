@@ -14,10 +14,12 @@ import pytest
 import torch
 
 import tiny_models
-from helpers import CFG, STEPS, WINDOW, computed_steps, fora, run_node, taylorseer
+from helpers import (CFG, STEPS, WINDOW, attach_policy, computed_steps, fora, guided_direction_reuse, run_node,
+                     taylorseer)
 from per_block_reference import per_block_cache
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.policies import PlannedSchedule
 from comfyui_dit_cache.nodes import MagnitudeThreshold
 
 
@@ -117,6 +119,18 @@ def test_with_a_controlnet_the_engine_matches_a_per_block_cache(family, order):
     assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
 
 
+def test_with_a_controlnet_a_reused_output_step_reuses_the_blocks_residual_instead():
+    """The model's output would hold the ControlNet's terms of its own step; such calls reuse the
+    blocks' residual and get this step's terms, exactly as the same plan with R there."""
+    tiny = tiny_models.BUILDERS["flux"]()
+    positive, negative = with_controlnet(tiny)
+    with_output, reports = attach_policy(tiny, PlannedSchedule("CCVVCVVCVV"))
+    with_residual, _ = attach_policy(tiny, PlannedSchedule("CCRRCRRCRR"))
+    cached = sample_prompts(with_output, tiny, positive, negative)
+    assert torch.equal(cached, sample_prompts(with_residual, tiny, positive, negative))
+    assert reports[0].step_actions().count("reuse") == 6
+
+
 # ---- VACE ---------------------------------------------------------------------------------------------
 def vace_prompts(tiny):
     g = torch.Generator().manual_seed(1234)
@@ -180,6 +194,24 @@ def test_context_windows_keep_one_step_per_evaluation_and_a_cache_per_window():
                                tiny, positive, negative, latent_shape=LONG_VIDEO)
     scale = float(reference.abs().max())
     assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_with_context_windows_each_window_reuses_its_own_model_output():
+    """Reused outputs per window, fused as ComfyUI fuses windows, equal the fused output's own
+    direction reused (the fusion is a weighted mean)."""
+    tiny = tiny_models.BUILDERS["wan"]()
+    g = torch.Generator().manual_seed(1234)
+    positive, negative = tiny.make_cond(g), tiny.make_cond(g)
+    plan = "CCVVCVVCVV"
+    engine_model, reports = attach_policy(tiny, PlannedSchedule(plan))
+    cached = sample_prompts(with_context_windows(engine_model), tiny, positive, negative, latent_shape=LONG_VIDEO)
+    assert reports[0].step_actions() == ["compute" if c == "C" else "reuse_output" for c in plan]
+    assert len({c.step for c in reports[0].calls if c.block_actions.startswith("V")}) == plan.count("V")
+    reference_model = with_context_windows(tiny.patcher).clone()
+    reference_model.set_model_sampler_post_cfg_function(guided_direction_reuse(plan))
+    reference = sample_prompts(reference_model, tiny, positive, negative, latent_shape=LONG_VIDEO)
+    scale = float(reference.abs().max())
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-5 * scale)
 
 
 # ---- several same-shape calls in one step ---------------------------------------------------------------
@@ -262,7 +294,8 @@ def test_two_experts_each_with_their_own_cache_settings():
 
 
 # ---- weights that change during the run -------------------------------------------------------------------
-def test_a_scheduled_lora_hook_makes_the_first_step_under_new_weights_computed(caplog):
+@pytest.mark.parametrize("cache", ["fora", "model output reused"])
+def test_a_scheduled_lora_hook_makes_the_first_step_under_new_weights_computed(caplog, cache):
     """A weight hook (ComfyUI's hooks, as the Create Hook LoRA and keyframe nodes make) on the
     prompt, at strength 1 until half the schedule and 0 after: the cached features of the first
     half were computed under other weights, so the step where the strength changes is computed,
@@ -283,10 +316,14 @@ def test_a_scheduled_lora_hook_makes_the_first_step_under_new_weights_computed(c
     g = torch.Generator().manual_seed(1234)
     positive = comfy.hooks.set_hooks_for_conditioning(tiny.make_cond(g), hooks)
     negative = tiny.make_cond(g)
-    plain, plain_report = run_with_report(fora(tiny.patcher, interval=4, warmup_steps=0), tiny, tiny.make_cond(g),
-                                          tiny.make_cond(g))
+
+    def cached():
+        if cache == "fora":
+            return fora(tiny.patcher, interval=4, warmup_steps=0)
+        return attach_policy(tiny, PlannedSchedule("CVVVCVVVCV"))[0]
+    plain, plain_report = run_with_report(cached(), tiny, tiny.make_cond(g), tiny.make_cond(g))
     with caplog.at_level(logging.WARNING):
-        hooked, report = run_with_report(fora(tiny.patcher, interval=4, warmup_steps=0), tiny, positive, negative)
+        hooked, report = run_with_report(cached(), tiny, positive, negative)
     assert torch.isfinite(hooked).all()
     plain_computed, computed = computed_steps(plain_report), computed_steps(report)
     changed_at = next(s for s in computed if s not in plain_computed)

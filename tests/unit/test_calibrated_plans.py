@@ -5,7 +5,8 @@ import pytest
 import torch
 from schedule_driver import schedule_letters
 
-from cache_core.plan_search import computes_for, evenly_spaced, plan_string, search_plan
+from cache_core.plan_search import (PlanShape, _better, computes_for, evenly_spaced, plan_string, search_plan,
+                                    spread_computes)
 from cache_core.policies import PlannedSchedule, StepAction
 from cache_core.predictors import PlannedTaylorResidual
 from cache_core.step_schedule import SchedulePart
@@ -52,7 +53,8 @@ def test_the_policy_gives_the_planned_predictor_and_actions():
 
 
 def test_budget_and_start_plan():
-    assert computes_for(28, 4) == 7 and computes_for(28, 6) == 5 and computes_for(10, 8) == 1
+    assert computes_for(28, 4) == 7 and computes_for(28, 6) == 4 and computes_for(30, 4) == 7
+    assert computes_for(30, 3) == 10 and computes_for(10, 8) == 1
     assert evenly_spaced(28, 7) == [0, 1, 5, 10, 14, 19, 23]   # FORA with warm-up 1 where the steps divide
     assert evenly_spaced(25, 7) == [0, 1, 5, 9, 13, 17, 21]
     assert plan_string(8, [0, 1, 4], ["R", "1", "2"]) == "CC11C222"
@@ -79,3 +81,56 @@ def test_the_search_finds_a_better_plan_than_its_start_and_counts_what_it_sample
     assert found.plan.count("C") == 4 and found.plan[0] == "C" and len(found.plan) == 12
     assert found.worst > found.history[0][2]
     assert found.psnr == evaluate(found.plan)
+
+
+def test_output_reuse_steps_are_their_own_action_and_leave_the_blocks_predictor_out():
+    policy = PlannedSchedule("CVV2C")
+    assert schedule_letters(policy, 5) == "CVVFC"
+    assert policy.reuses_outputs and not PlannedSchedule("CRR2C").reuses_outputs
+    assert policy.new_predictor(None).orders == {3: 2}
+
+
+@pytest.mark.parametrize("steps", [6, 20, 28, 30, 50])
+@pytest.mark.parametrize("warmup", [1, 2, 3])
+@pytest.mark.parametrize("spacing", [0.75, 1.0, 1.3, 2.0])
+@pytest.mark.parametrize("last", [False, True])
+def test_every_plan_shape_computes_exactly_its_budget_from_step_zero(steps, warmup, spacing, last):
+    for computes in range(1, steps + 1):
+        chosen = spread_computes(steps, computes, warmup, spacing, last)
+        assert len(chosen) == computes and chosen[0] == 0 and chosen == sorted(set(chosen))
+        assert chosen[-1] < steps
+        if last and computes > 1:
+            assert chosen[-1] == steps - 1
+
+
+def test_plan_shapes_place_their_computes_as_named():
+    assert PlanShape(last_computed=True).plan(28, 7) == "CCRRRRCRRRRCRRRRCRRRRCRRRRRC"
+    early = PlanShape(spacing=1.3).computed(28, 7)
+    assert early[2] < evenly_spaced(28, 7)[2] and PlanShape(spacing=0.75).computed(28, 7)[2] > evenly_spaced(28, 7)[2]
+    assert PlanShape(warmup=2, stand_in="V").plan(12, 4)[:3] == "CCC" and set(PlanShape(stand_in="V").plan(12, 4)) == {"C", "V"}
+
+
+def test_the_shape_stage_tries_each_move_on_the_best_shape_so_far():
+    """A made-up damage that rewards a computed last step and output reuse, and punishes Taylor
+    forecasts: the shape stage keeps those two moves and the other variants are each sampled once."""
+    sampled = []
+
+    def evaluate(plan: str) -> list[float]:
+        sampled.append(plan)
+        score = 20.0 + 5 * (plan[-1] == "C") + 3 * ("V" in plan) - 4 * sum(c in "12" for c in plan) / len(plan)
+        return [score, score + 1]
+
+    found = search_plan(28, 7, evaluate, evaluations=7)
+    start = PlanShape()
+    assert sampled[:3] == [start.plan(28, 7), PlanShape(last_computed=True).plan(28, 7),
+                           PlanShape(last_computed=True, stand_in="1").plan(28, 7)]
+    assert PlanShape(last_computed=True, stand_in="V").plan(28, 7) in sampled
+    assert found.plan == PlanShape(last_computed=True, stand_in="V").plan(28, 7) and found.evaluations == 7
+
+
+def test_a_candidate_is_kept_only_when_worse_on_neither_the_worst_case_nor_the_mean():
+    assert _better([21.0, 30.0], [20.0, 30.0])            # worst up, mean up
+    assert _better([20.0, 31.0], [20.0, 30.0])            # mean up alone
+    assert not _better([19.9, 40.0], [20.0, 30.0])        # the worst case traded for the mean
+    assert not _better([25.0, 25.0], [20.0, 31.0])        # the mean traded for the worst case
+    assert not _better([20.0, 30.05], [20.0, 30.0])       # below MIN_GAIN_DB

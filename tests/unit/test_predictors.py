@@ -69,3 +69,15 @@ def test_a_deferred_read_gives_the_values_it_was_handed():
     assert DeferredRead(torch.tensor([0.25, 3.0])).values() == [0.25, 3.0]
     assert DeferredRead(torch.tensor(2.5, dtype=torch.bfloat16)).values() == [2.5]
 
+
+
+def test_the_reused_output_is_the_last_direction_from_this_latent():
+    from cache_core.output_cache import OutputStream, direction
+
+    x, denoised, sigma = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3), torch.tensor([0.8, 0.5])
+    stream = OutputStream(direction(x, sigma, denoised, None), weights=())
+    assert torch.allclose(stream.stand_in(x, sigma), denoised, atol=1e-6)     # same point: the same output
+    later = x * 0.9
+    expected = later - sigma.view(2, 1, 1, 1) * (x - denoised) / sigma.view(2, 1, 1, 1)
+    assert torch.allclose(stream.stand_in(later, sigma), expected, atol=1e-6)
+    assert stream.nbytes() == x.numel() * 4

@@ -1,0 +1,49 @@
+"""The whole model's output as a calibrated plan's stand-in (letter V, cache_core/output_cache.py):
+on such a step no part of the model runs and the sampler gets the last computed step's direction
+from this step's latent, per stream of calls, and a call that adds terms between blocks reuses
+the blocks' residual instead."""
+from __future__ import annotations
+
+import torch
+
+import tiny_models
+from helpers import CFG, STEPS, attach_policy, count_block_calls, guided_direction_reuse
+from comfyui_dit_cache.cache_core.policies import PlannedSchedule
+
+PLAN = "CCVVCVVC2V"
+
+
+def test_a_reused_output_step_runs_no_block_and_gets_the_last_computed_direction():
+    tiny = tiny_models.tiny_flux()
+    plan = "CCVVCVVCVV"
+    patched, reports = attach_policy(tiny, PlannedSchedule(plan))
+    with count_block_calls(tiny) as counts:
+        cached = tiny_models.sample(patched, tiny, steps=STEPS, cfg=CFG)
+    assert set(counts) == {plan.count("C")}      # cond and uncond batched: one call per computed step
+    report = reports[0]
+    assert report.step_actions() == ["compute" if c == "C" else "reuse_output" for c in plan]
+    assert "6 model output reused" in report.summary_line() and report.cache_peak_bytes > 0
+
+    reference_model = tiny.patcher.clone()
+    reference_model.set_model_sampler_post_cfg_function(guided_direction_reuse(plan))
+    reference = tiny_models.sample(reference_model, tiny, steps=STEPS, cfg=CFG)
+    uncached = tiny_models.sample(tiny.patcher, tiny, steps=STEPS, cfg=CFG)
+    scale = float(uncached.abs().max())
+    assert float((reference - uncached).abs().max()) > 1e-2 * scale   # the stand-in did act
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_output_and_block_stand_ins_mix_in_one_plan():
+    tiny = tiny_models.tiny_flux()
+    patched, reports = attach_policy(tiny, PlannedSchedule(PLAN))
+    with count_block_calls(tiny) as counts:
+        tiny_models.sample(patched, tiny, steps=STEPS, cfg=CFG)
+    assert set(counts) == {PLAN.count("C")}
+    assert reports[0].step_actions()[8:] == ["forecast", "reuse_output"]
+
+
+def test_a_plan_without_output_reuse_keeps_no_output():
+    tiny = tiny_models.tiny_flux()
+    patched, reports = attach_policy(tiny, PlannedSchedule("CCRRCRRC2R"))
+    tiny_models.sample(patched, tiny, steps=STEPS, cfg=CFG)
+    assert "reuse_output" not in reports[0].step_actions()
