@@ -181,7 +181,7 @@ class Graph:
 def _cache_node(g: Graph, method: str, settings: dict[str, Any], column: int, row: float) -> int:
     node_ids = {"teacache": "DiTCacheTeaCacheThreshold", "taylorseer": "DiTCacheTaylorSeerForecast",
                 "fora": "DiTCacheApplyFORA", "magnitude": "DiTCacheMagnitudeThreshold",
-                "profiler": "DiTCacheBlockProfiler"}
+                "profiler": "DiTCacheBlockProfiler", "calibrated": "DiTCacheCalibrated"}
     return g.add(node_ids[method], column, row, **settings)
 
 
@@ -391,14 +391,21 @@ def workflows() -> dict[str, tuple[Graph, str]]:
                      "dit_cache/flux_taylorseer"),
             "FLUX.1-dev text to image with TaylorSeer Forecast, interval 3 after 3 warm-up steps."),
         "flux_dev_block_profiler.json": (
-            flux_t2i("profiler", dict(profile_name=PROFILE_NAME), "dit_cache/flux_profiled_run"),
-            "Profiles FLUX.1-dev at 28 steps: saves output/dit_cache/profiles/flux-dev-28steps.json and its "
-            "heatmap; the node shows the heatmap after the run."),
+            flux_t2i("profiler", dict(profile_name=PROFILE_NAME, calibrate_speedups="4, 6", extra_seeds=1,
+                                      search_evaluations=12), "dit_cache/flux_profiled_run"),
+            "Profiles FLUX.1-dev at 28 steps and calibrates plans for 4x and 6x (about 12 uncached runs' worth, "
+            "in this one queue run): saves output/dit_cache/profiles/flux-dev-28steps.json and its heatmap; the "
+            "node shows the heatmap after the run."),
         "flux_dev_t2i_magnitude_profiled.json": (
             flux_t2i("magnitude", dict(threshold=0.12, max_skip=3, retention_ratio=0.2, curve="auto", **WINDOW),
                      "dit_cache/flux_magnitude", profile=f"{PROFILE_NAME}.json"),
             "FLUX.1-dev with the Magnitude-Ratio Threshold calibrated from the profile that "
             "flux_dev_block_profiler.json saves (run that one first)."),
+        "flux_dev_t2i_calibrated.json": (
+            flux_t2i("calibrated", dict(speedup=4.0, cache_device="model device"), "dit_cache/flux_calibrated",
+                     profile=f"{PROFILE_NAME}.json"),
+            "FLUX.1-dev at 4x with Calibrated Cache: the plan flux_dev_block_profiler.json calibrated on this "
+            "model (run that one first; set speedup to 6 for its 6x plan)."),
         "wan21_t2v_1.3b_teacache.json": (
             wan_t2v("teacache", dict(rel_l1_thresh=0.08, coefficients="wan2.1_t2v_1.3b", max_consecutive_reuse=3,
                                      **WINDOW)),

@@ -21,7 +21,7 @@ WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))
 PROFILER_WORKFLOW = "flux_dev_block_profiler.json"
 METHOD_OF = {"DiTCacheTeaCacheThreshold": "TeaCache", "DiTCacheTaylorSeerForecast": "TaylorSeer",
              "DiTCacheApplyFORA": "FORA", "DiTCacheMagnitudeThreshold": "MagnitudeRatio",
-             "DiTCacheBlockProfiler": "Profiler"}
+             "DiTCacheBlockProfiler": "Profiler", "DiTCacheCalibrated": "Calibrated"}
 
 
 class Transport:
@@ -95,7 +95,8 @@ def test_every_workflow_asked_for_is_there():
     assert {"flux_dev_t2i_teacache.json", "flux_dev_t2i_taylorseer.json", "wan21_t2v_1.3b_teacache.json",
             "wan21_i2v_480p_fora.json", "hunyuan_video_t2v_taylorseer.json", PROFILER_WORKFLOW,
             "qwen_image_t2i_magnitude.json", "flux2_dev_t2i_taylorseer.json",
-            "wan22_t2v_a14b_two_experts_magnitude.json", "hunyuan_video_15_t2v_magnitude.json"} <= set(WORKFLOWS)
+            "wan22_t2v_a14b_two_experts_magnitude.json", "hunyuan_video_15_t2v_magnitude.json",
+            "flux_dev_t2i_calibrated.json"} <= set(WORKFLOWS)
 
 
 def _value_fits(spec: wf.InputSpec, value) -> bool:
@@ -214,13 +215,16 @@ def test_workflow_runs_end_to_end_on_tiny_models(name, runtime, flux_profile, ca
             assert getattr(image, "n_frames", 1) == (5 if video else 1)   # 5 frames = 2 latent frames
 
 
-def test_profiled_workflow_uses_the_profile_the_profiler_workflow_saved(runtime, flux_profile):
+@pytest.mark.parametrize("name", ["flux_dev_t2i_magnitude_profiled.json", "flux_dev_t2i_calibrated.json"])
+def test_profiled_workflows_use_the_profile_the_profiler_workflow_saved(name, runtime, flux_profile):
     from comfyui_dit_cache.cache_core.profile_io import load_profile
 
-    workflow = load("flux_dev_t2i_magnitude_profiled.json")
+    workflow = load(name)
     loader = next(n for n in workflow["nodes"] if n["type"] == "DiTCacheLoadProfile")
     assert loader["widgets_values"] == [flux_profile.name]
-    assert len(load_profile(flux_profile)["residual_magnitude_ratio"]) == 28
+    profile = load_profile(flux_profile)
+    assert len(profile["residual_magnitude_ratio"]) == 28
+    assert [(p["speedup"], len(p["plan"])) for p in profile["calibration"]["plans"]] == [(4.0, 28), (6.0, 28)]
 
 
 def test_a_workflow_that_feeds_the_wrong_type_is_refused_by_name(runtime):
