@@ -164,7 +164,7 @@ class StackRun:
             schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
         weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
         decided, self.next_call_blocks_action = self.next_call_blocks_action or schedule.decision, None
-        if decided is StepAction.REUSE_OUTPUT:   # decided in the blocks' own signal-free path
+        if decided is StepAction.REUSE_OUTPUT:   # a call that reached the blocks without a stand-in
             decided = StepAction.COMPUTE
         action, reason = layout.action_for(decided, weights)
         if reason is not None:
