@@ -72,17 +72,6 @@ def calibration_prompts(model, count: int, exclude: list) -> list:
     return out
 
 
-def batch_conditioning(model, prompts: list) -> list:
-    """One conditioning whose i-th row is the i-th prompt (ComfyUI pairs rows with batch elements)."""
-    import reference_data as rd
-
-    context, pooled = rd.embed(prompts)
-    extra = {"pooled_output": pooled}
-    if model.guidance is not None:
-        extra["guidance"] = model.guidance
-    return [[context, extra]]
-
-
 def calibrate(model, prompts: list, evaluations: int, extra_seeds: int) -> tuple[dict, float]:
     """Profile and calibrate through the nodes on a batch of `prompts`; the profile and seconds."""
     import comfy.sample
@@ -101,7 +90,7 @@ def calibrate(model, prompts: list, evaluations: int, extra_seeds: int) -> tuple
     noise = torch.randn(shape, generator=torch.Generator().manual_seed(99))
     start = time.perf_counter()
     comfy.sample.sample(patched, noise, quality.STEPS, quality.CFG, "euler", "simple",
-                        batch_conditioning(model, prompts), model.empty_conditioning(), torch.zeros(shape), seed=99,
+                        model.batch_conditioning(prompts), model.empty_conditioning(), torch.zeros(shape), seed=99,
                         disable_pbar=True)
     seconds = time.perf_counter() - start
     profile = LoadCacheProfile.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(profile="calibration.json").args[0]

@@ -43,7 +43,11 @@ class ReferenceModel:
         return (batch, rd.LATENT_CHANNELS, rd.VIDEO_FRAMES, side, side) if self.video else (batch, rd.LATENT_CHANNELS, side, side)
 
     def conditioning(self, prompt: rd.Prompt) -> list:
-        context, pooled = rd.embed([prompt])
+        return self.batch_conditioning([prompt])
+
+    def batch_conditioning(self, prompts: list[rd.Prompt]) -> list:
+        """One conditioning whose i-th row is the i-th prompt (ComfyUI pairs rows with batch elements)."""
+        context, pooled = rd.embed(prompts)
         extra = {"pooled_output": pooled}
         if self.guidance is not None:
             extra["guidance"] = self.guidance

@@ -1,7 +1,8 @@
 """`make demo`: the bundled reference FLUX (trained, reference/reference_models.py) sampled through each
-caching node next to the uncached run. Prints each node's run report (block computes counted on the
-real blocks), wall time and PSNR against the uncached image, and saves the images side by side to
-demo_output.png."""
+caching node next to the uncached run, at CFG 1 with the guidance embedding as FLUX-dev workflows
+sample. Calibrated Cache runs the plans a calibrating Block Profiler found on a batch of three other
+prompts. Prints each node's run report (block computes counted on the real blocks), wall time and
+PSNR against the uncached image, and saves the images side by side to demo_output.png."""
 from __future__ import annotations
 
 import math
@@ -28,12 +29,16 @@ from image_metrics import psnr  # noqa: E402
 from workflow_format import input_specs  # noqa: E402
 import reference_models as refs  # noqa: E402
 from comfyui_dit_cache.cache_core.attach import attached_engine  # noqa: E402
-from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, TaylorSeerForecast, TeaCacheThreshold  # noqa: E402
+from comfyui_dit_cache.cache_core.policies import StepAction  # noqa: E402
+from comfyui_dit_cache.nodes import (ApplyFORA, BlockProfiler, CalibratedCache, LoadCacheProfile,  # noqa: E402
+                                     TaylorSeerForecast, TeaCacheThreshold)
 
 STEPS = 28
-CFG = 4.0
+CFG = 1.0
 PROMPTS = [rd.Prompt("red", "circle", "blue"), rd.Prompt("yellow", "square", "black"),
            rd.Prompt("white", "triangle", "green"), rd.Prompt("orange", "circle", "purple")]
+CALIBRATION_PROMPTS = [rd.Prompt("green", "square", "white"), rd.Prompt("purple", "triangle", "yellow"),
+                       rd.Prompt("blue", "circle", "orange")]
 WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 OUTPUT = Path(__file__).resolve().parent.parent / "demo_output.png"
 
@@ -56,6 +61,19 @@ def sample_prompts(model, patcher) -> torch.Tensor:
                                   disable_pbar=True)
         images.append(rd.decode(model.patcher.model.latent_format.process_in(out))[0].clamp(-1, 1))
     return torch.stack(images)
+
+
+def calibrated(model) -> dict:
+    """Calibrated Cache at 4x and 6x, from one calibrating Block Profiler run on a batch of the
+    calibration prompts (the queue run a user makes once)."""
+    profiler = node(BlockProfiler, model=model.patcher, profile_name="demo-calibrated", calibrate_speedups="4, 6")
+    shape = model.latent_shape(len(CALIBRATION_PROMPTS))
+    comfy.sample.sample(profiler, torch.randn(shape, generator=torch.Generator().manual_seed(99)), STEPS, CFG, "euler",
+                        "simple", model.batch_conditioning(CALIBRATION_PROMPTS), model.empty_conditioning(),
+                        torch.zeros(shape), seed=99, disable_pbar=True)
+    profile = node(LoadCacheProfile, profile="demo-calibrated.json")
+    return {f"Calibrated Cache ({speedup:g}x)": node(CalibratedCache, model=model.patcher, profile=profile,
+                                                     speedup=speedup) for speedup in (4.0, 6.0)}
 
 
 def timed(model, patcher) -> tuple[torch.Tensor, float]:
@@ -82,6 +100,7 @@ def main() -> None:
         "TaylorSeer (interval 2, order 2)": node(TaylorSeerForecast, model=flux.patcher, interval=2,
                                                  warmup_steps=3, order=2, **WINDOW),
         "Block Profiler": node(BlockProfiler, model=flux.patcher, profile_name="demo"),
+        **calibrated(flux),
     }
     rows, row_labels = [reference], ["uncached", "every block computed"]
     for label, patched in candidates.items():
@@ -96,7 +115,7 @@ def main() -> None:
         print(f"\n{label}\n  {report.summary_line()}")
         print(f"  blocks computed {report.blocks_computed}/{report.block_evaluations}, wall {seconds:.2f}s "
               f"({base_time / seconds:.2f}x), PSNR vs uncached {psnr(images, reference, 2.0):.1f} dB")
-        print(f"  steps: {''.join(a[0].upper() for a in report.step_actions())}")
+        print(f"  steps: {''.join(StepAction(a).letter for a in report.step_actions())}")
         if "profile_path" in report.extras:
             print(f"  profile: {report.extras['profile_path']} (suggested FORA interval "
                   f"{report.extras['profile']['suggested_fora_interval']})")
