@@ -74,8 +74,7 @@ class BlockProfiler(io.ComfyNode):
                              tooltip="Calibration noise seeds besides the run's own (each costs one uncached run, "
                                      "and every candidate plan is sampled on each). Every batch element is a "
                                      "calibration case too: a batch of different prompts (a batched "
-                                     "conditioning) calibrates on all of them in one run, which carries over to "
-                                     "other prompts better than more seeds of one."),
+                                     "conditioning) calibrates on all of them in one run."),
                 io.Int.Input("search_evaluations", default=12, min=1, max=200,
                              tooltip="Candidate plans sampled per speedup (the evenly spaced start included). The "
                                      "first 8 try the plan's shape (last step computed, stand-in, spacing, "
