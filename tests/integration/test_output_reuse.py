@@ -4,6 +4,7 @@ from this step's latent, per stream of calls, and a call that adds terms between
 the blocks' residual instead."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 import tiny_models
@@ -47,3 +48,15 @@ def test_a_plan_without_output_reuse_keeps_no_output():
     patched, reports = attach_policy(tiny, PlannedSchedule("CCRRCRRC2R"))
     tiny_models.sample(patched, tiny, steps=STEPS, cfg=CFG)
     assert "reuse_output" not in reports[0].step_actions()
+
+
+@pytest.mark.parametrize("sampler", ["euler_ancestral", "dpmpp_2m", "uni_pc", "heun", "res_multistep"])
+def test_reused_outputs_serve_other_samplers(sampler):
+    """Multistep, ancestral and two-evaluation samplers: the run finishes finite, skips the model
+    on the plan's V steps and differs from the uncached run (the stand-in acted)."""
+    tiny = tiny_models.tiny_flux()
+    patched, reports = attach_policy(tiny, PlannedSchedule("CCVVCVVCVV"))
+    cached = tiny_models.sample(patched, tiny, steps=STEPS, cfg=CFG, sampler=sampler)
+    uncached = tiny_models.sample(tiny.patcher, tiny, steps=STEPS, cfg=CFG, sampler=sampler)
+    assert torch.isfinite(cached).all() and not torch.equal(cached, uncached)
+    assert "reuse_output" in reports[0].step_actions()
