@@ -6,8 +6,8 @@ d is what the sampler integrates (k-diffusion's `to_d`): a flow model's velocity
 epsilon model's noise prediction. Reusing it keeps the step consistent with the trajectory the
 last computed step pointed at, where reusing the blocks' residual re-runs the embeddings and the
 final layer on a residual of another step; on the trained reference models that kept 2-4 dB
-more at 4-6x (bench/results/calibrated.md). Held per stream of model calls, like the blocks'
-caches (layout_cache.py), for one run.
+more at 4-6x (bench/README.md). Held for one run: per stream of model calls, like the blocks'
+caches (layout_cache.py), and for the guided output of a whole step (`StackRun.step_stand_in`).
 """
 from __future__ import annotations
 

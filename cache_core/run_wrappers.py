@@ -102,12 +102,32 @@ def run_scope_wrapper(executor, *args, **kwargs):
 
 
 def step_wrapper(executor, *args, **kwargs):
-    """PREDICT_NOISE wrapper: each model evaluation is the next step of the run (args: x,
-    timestep, model_options, seed)."""
-    run = args[2].get("transformer_options", {}).get(RUN_KEY)
-    if run is not None:
-        run.begin_step(args[1])
-    return executor(*args, **kwargs)
+    """PREDICT_NOISE wrapper: each model evaluation is the next step of the run, and on a step
+    whose whole output stands in nothing of ComfyUI's model calls runs (args: x, timestep = sigma,
+    model_options, seed; it returns the guided denoised latent)."""
+    options = args[2].get("transformer_options", {})
+    run = options.get(RUN_KEY)
+    if run is None:
+        return executor(*args, **kwargs)
+    x, sigma = args[0], args[1]
+    run.begin_step(sigma)
+    if run.policy.reuses_outputs:
+        stand_in = run.step_stand_in(x, sigma, may_add_between_blocks(run, executor.class_obj, options))
+        if stand_in is not None:
+            return stand_in
+    calls_before = len(run.report.calls)
+    denoised = executor(*args, **kwargs)
+    run.record_step_output(x, sigma, denoised, calls_before)
+    return denoised
+
+
+def may_add_between_blocks(run, guider, transformer_options: dict) -> bool:
+    """Whether a model call of this step may add terms between blocks: a ControlNet on one of the
+    guider's conditionings, or what the family's adapter says of the model and its patches."""
+    conds = getattr(guider, "conds", None) or {}
+    if any(cond.get("control") is not None for group in conds.values() for cond in group):
+        return True
+    return run.adapter.adds_between_blocks(run.diffusion_model, None, transformer_options, {})
 
 
 def model_call_wrapper(executor, *args, **kwargs):

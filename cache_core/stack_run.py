@@ -39,6 +39,8 @@ class StackRun:
     weight_keyframes: Callable[[], tuple] | None = None
     layouts: dict[tuple, LayoutCache] = field(default_factory=dict)
     outputs: dict[tuple, OutputStream] = field(default_factory=dict)   # per stream: the model's output
+    step_output: OutputStream | None = None      # the guided output of the last fully computed step
+    step_output_calls: tuple[str, ...] = ()      # that step's calls (their layouts), for the report
     current: LayoutCache | None = None
     next_call_adds_between_blocks: bool = False   # told by the APPLY_MODEL wrapper before each call
     # What the blocks of the call in flight do on a REUSE_OUTPUT step whose output could not stand in.
@@ -58,6 +60,36 @@ class StackRun:
         """A model call begins (the APPLY_MODEL wrapper): note whether it adds terms between blocks."""
         self.next_call_adds_between_blocks = self.adapter.adds_between_blocks(self.diffusion_model, control,
                                                                               transformer_options, model_kwargs)
+
+    def step_stand_in(self, x: torch.Tensor, sigma: torch.Tensor, may_add_between_blocks: bool) -> torch.Tensor | None:
+        """At the step (the PREDICT_NOISE wrapper), for a policy that reuses outputs: the guided
+        denoised latent that stands in for every model call of a REUSE_OUTPUT step, so that not
+        even ComfyUI's batching of the conditioning runs. It equals the calls' own stand-ins
+        (guidance, areas and context windows combine the calls' outputs with weights that sum to
+        one), so it is used wherever nothing else can differ: not when a call may add terms
+        between blocks, nor under weight keyframes (ComfyUI moves them inside the model calls);
+        there the calls decide (`output_stand_in`)."""
+        if (not self.policy.reuses_outputs or self.computes_every_step or may_add_between_blocks
+                or self.weight_keyframes is not None):
+            return None
+        schedule = self.schedule
+        schedule.decide(self.step_output is not None, _no_block_signal)
+        if schedule.decision is not StepAction.REUSE_OUTPUT:
+            return None
+        for label in self.step_output_calls:
+            self.report.calls.append(CallRecord(schedule.step, label, StepAction.REUSE_OUTPUT.letter * len(self.blocks)))
+        return self.step_output.stand_in(x, sigma)
+
+    def record_step_output(self, x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor,
+                           calls_before: int) -> None:
+        """After a step, for a policy that reuses outputs: keep its guided direction if every
+        block of every call in it was computed (`calls_before`: the report's call count before)."""
+        if not self.policy.reuses_outputs or self.computes_every_step or not bool((sigma > 0).all()):
+            return
+        records = self.report.calls[calls_before:]
+        if records and all(set(r.block_actions) == {"C"} for r in records):
+            self.step_output = OutputStream(direction(x, sigma, denoised, self.cache_device), ())
+            self.step_output_calls = tuple(r.layout for r in records)
 
     def output_stand_in(self, x: torch.Tensor, sigma: torch.Tensor, options: dict) -> torch.Tensor | None:
         """At the model call, for a policy that reuses outputs: the denoised latent that stands in
@@ -204,12 +236,14 @@ class StackRun:
 
     def cache_bytes(self) -> int:
         return (sum(layout.nbytes() for layout in self.layouts.values())
-                + sum(stream.nbytes() for stream in self.outputs.values()))
+                + sum(stream.nbytes() for stream in self.outputs.values())
+                + (self.step_output.nbytes() if self.step_output is not None else 0))
 
     def release(self) -> None:
         """Drop every cached tensor and the model reference."""
         self.layouts.clear()
         self.outputs.clear()
+        self.step_output = None
         self.current = None
         self.observer = None
         self.diffusion_model = None

@@ -34,6 +34,30 @@ def test_a_reused_output_step_runs_no_block_and_gets_the_last_computed_direction
     assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-5 * scale)
 
 
+def counting_model_calls(patched) -> tuple[object, list]:
+    """The patched model with ComfyUI's unet function wrapper counting the model calls that
+    ComfyUI's conditioning batching makes (it wraps every apply_model)."""
+    calls = []
+
+    def wrapper(apply_model, args):
+        calls.append(float(args["timestep"].flatten()[0]))
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    counted = patched.clone()
+    counted.set_model_unet_function_wrapper(wrapper)
+    return counted, calls
+
+
+def test_a_reused_output_step_skips_comfyuis_model_calls_altogether():
+    tiny = tiny_models.tiny_flux()
+    plan = "CCVVCVVCVV"
+    patched, reports = attach_policy(tiny, PlannedSchedule(plan))
+    counted, calls = counting_model_calls(patched)
+    tiny_models.sample(counted, tiny, steps=STEPS, cfg=CFG)
+    assert len(calls) == plan.count("C")
+    assert sum(c.block_actions.startswith("V") for c in reports[0].calls) == plan.count("V")
+
+
 def test_output_and_block_stand_ins_mix_in_one_plan():
     tiny = tiny_models.tiny_flux()
     patched, reports = attach_policy(tiny, PlannedSchedule(PLAN))
