@@ -132,17 +132,23 @@ def run_family(family: str, prompts: int, calibration: int, evaluations: int,
     return rows, dict(profile=profile, seconds=seconds)
 
 
+def interpolated(curve: list[tuple[float, float]], computes: float) -> float | None:
+    """A (computes, dB) curve's value at `computes`, linear between its points (None outside)."""
+    curve = sorted(curve)
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+        if x0 <= computes <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (computes - x0) / (x1 - x0)
+    return None
+
+
 def best_other_at(rows: list[dict], computes: float, key: str) -> tuple[float, str] | None:
     """The best PSNR (`key`: mean or worst) any other method reaches at `computes`, each method's
     curve interpolated between its settings (None when no method spans that compute)."""
     best = None
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "Calibrated"):
-        curve = sorted((r["computes"], r[key]) for r in rows if r["method"] == method)
-        for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
-            if x0 <= computes <= x1:
-                value = y0 if x1 == x0 else y0 + (y1 - y0) * (computes - x0) / (x1 - x0)
-                if best is None or value > best[0]:
-                    best = (value, method)
+        value = interpolated([(r["computes"], r[key]) for r in rows if r["method"] == method], computes)
+        if value is not None and (best is None or value > best[0]):
+            best = (value, method)
     return best
 
 
@@ -153,12 +159,7 @@ MEAN_GAIN_TARGET = 2.0
 def calibrated_at(rows: list[dict], speedup: float, key: str) -> float | None:
     """The calibrated node's `key` PSNR at exactly `speedup`, interpolated along its own rows in
     computes (None outside them)."""
-    curve = sorted((r["computes"], r[key]) for r in rows if r["method"] == "Calibrated")
-    computes = 1.0 / speedup
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
-        if x0 <= computes <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (computes - x0) / (x1 - x0)
-    return None
+    return interpolated([(r["computes"], r[key]) for r in rows if r["method"] == "Calibrated"], 1.0 / speedup)
 
 
 def target_lines(rows: list[dict]) -> list[str]:
@@ -225,7 +226,8 @@ def main() -> None:
 
     lines = ["# Calibrated Cache against the other settings at matched compute", "",
              f"`bench/calibrated.py --prompts {args.prompts} --calibration-prompts {args.calibration_prompts} "
-             f"--evaluations {args.evaluations} --extra-seeds {args.extra_seeds} --cfg {quality.CFG:g}` on the trained reference models (CPU), CFG {quality.CFG}, euler / simple. "
+             f"--evaluations {args.evaluations} --extra-seeds {args.extra_seeds} --cfg {quality.CFG:g}` on the "
+             f"trained reference models (CPU), CFG {quality.CFG}, euler / simple. "
              "*ideal speedup*: block evaluations over blocks computed, counted on the real blocks. *best other*: "
              "the best any other method reaches at the calibrated row's compute, each method's curve interpolated "
              "between its settings.", ""]

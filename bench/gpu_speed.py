@@ -103,11 +103,12 @@ def tiny_cases() -> list[Case]:
 UNCACHED_CONDS_ON_GPU = "uncached, conditioning handed over on the GPU"
 
 
-# method label -> node class name and inputs (fixed schedules; TeaCache at an unreachable-by-
-# threshold setting with max_consecutive_reuse=2, which makes its pattern C R R C ...)
+# The calibrated rows' plans: the shapes calibration chose on the reference models (PlanShape fields).
 CALIBRATED_SHAPES = {4.0: dict(last_computed=True, stand_in="2"), 6.0: dict(last_computed=True, stand_in="V")}
 
 
+# method label -> node class name and inputs (fixed schedules; TeaCache at an unreachable-by-
+# threshold setting with max_consecutive_reuse=2, which makes its pattern C R R C ...)
 def methods():
     from comfyui_dit_cache.nodes import (ApplyFORA, CalibratedCache, MagnitudeThreshold, TaylorSeerForecast,
                                          TeaCacheThreshold)

@@ -84,10 +84,8 @@ class StackRun:
                            calls_before: int) -> None:
         """After a step, for a policy that reuses outputs: keep its guided direction if every
         block of every call in it was computed (`calls_before`: the report's call count before)."""
-        if not self.policy.reuses_outputs or self.computes_every_step or not bool((sigma > 0).all()):
-            return
-        records = self.report.calls[calls_before:]
-        if records and all(set(r.block_actions) == {"C"} for r in records):
+        records = self._fully_computed_calls(sigma, calls_before)
+        if records:
             self.step_output = OutputStream(direction(x, sigma, denoised, self.cache_device), ())
             self.step_output_calls = tuple(r.layout for r in records)
 
@@ -108,7 +106,7 @@ class StackRun:
             schedule.decide(stream is not None, _no_block_signal)
         if schedule.decision is not StepAction.REUSE_OUTPUT:
             return None
-        weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
+        weights = self._weights()
         if self.next_call_adds_between_blocks:
             self.next_call_blocks_action = StepAction.REUSE
             return None
@@ -126,14 +124,23 @@ class StackRun:
                       calls_before: int) -> None:
         """After a model call, for a policy that reuses outputs: keep its direction if every block
         of it was computed (`calls_before`: the report's call count before the call)."""
-        if not self.policy.reuses_outputs or self.computes_every_step or not bool((sigma > 0).all()):
-            return
-        records = self.report.calls[calls_before:]
-        if records and all(set(r.block_actions) == {"C"} for r in records):
-            weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
+        if self._fully_computed_calls(sigma, calls_before):
             self.outputs[call_identity(options, x)] = OutputStream(direction(x, sigma, denoised, self.cache_device),
-                                                                   weights)
+                                                                   self._weights())
             self.report.cache_peak_bytes = max(self.report.cache_peak_bytes, self.cache_bytes())
+
+    def _fully_computed_calls(self, sigma: torch.Tensor, calls_before: int) -> list[CallRecord]:
+        """The report's calls since `calls_before` if there are some, every block of each was
+        computed and the output may be kept (a policy that reuses outputs, sigma above 0);
+        else none."""
+        if not self.policy.reuses_outputs or self.computes_every_step or not bool((sigma > 0).all()):
+            return []
+        records = self.report.calls[calls_before:]
+        return records if all(set(r.block_actions) == {"C"} for r in records) else []
+
+    def _weights(self) -> tuple:
+        """The current strengths of the run's weight keyframes (none: an empty tuple)."""
+        return self.weight_keyframes() if self.weight_keyframes is not None else ()
 
     def run_block(self, position: int, args: dict, compute: Callable[[dict], dict]) -> dict:
         """Substitute the block, or compute it and record what the cache needs."""
@@ -194,7 +201,7 @@ class StackRun:
             schedule.new_step(options["sigmas"])
         if schedule.decision is None:
             schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
-        weights = self.weight_keyframes() if self.weight_keyframes is not None else ()
+        weights = self._weights()
         decided, self.next_call_blocks_action = self.next_call_blocks_action or schedule.decision, None
         if decided is StepAction.REUSE_OUTPUT:   # a call that reached the blocks without a stand-in
             decided = StepAction.COMPUTE
