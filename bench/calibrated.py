@@ -5,10 +5,14 @@ compute, on the trained reference models at the step counts real workflows use (
 Calibration goes through the real nodes: a Block Profiler with `calibrate_speedups` samples a
 batch of calibration prompts (one conditioning per batch element, noise seed 99) plus
 `--extra-seeds` more noise, none of which the benchmark uses (its prompts, `quality.bench_prompts`,
-are left out of the calibration prompts; its noise seeds are 100+); Load Cache Profile reads the
-profile back and Calibrated Cache runs each plan. Every row is then sampled on the benchmark
-prompts and scored by pixel PSNR against the uncached output, per prompt: the mean and the worst
-prompt. Writes bench/results/calibrated_cfg<CFG>.md.
+are left out of the calibration prompts; its noise seeds are 100+). The calibration prompts come
+as their generator gives them (`--calibration-draw by-shape`: the reference world's shapes in
+turn, to measure how much the plans depend on which prompts calibrate; `benchmark`: the
+benchmark's own prompts and noise, an upper bound for the search, with only the calibrated rows
+sampled). Load Cache
+Profile reads the profile back and Calibrated Cache runs each plan. Every row is then sampled on
+the benchmark prompts and scored by pixel PSNR against the uncached output, per prompt: the mean
+and the worst prompt. Writes bench/results/calibrated_cfg<CFG>.md.
 
     .venv/bin/python bench/calibrated.py --cfg 1
 """
@@ -58,8 +62,10 @@ def other_settings() -> list[tuple[str, str, object, dict]]:
     return out
 
 
-def calibration_prompts(model, count: int, exclude: list) -> list:
-    """`count` prompts from their own generator, none of them a benchmark prompt."""
+def calibration_prompts(model, count: int, exclude: list, draw: str = "random") -> list:
+    """`count` prompts from their own generator, none of them a benchmark prompt: as they come
+    ("random"; seed 99's first six hold no circle, the shape FLUX's worst benchmark prompts have),
+    or ("by-shape") taking the reference world's shapes in turn (circle, square, triangle, ...)."""
     import torch
 
     import reference_data as rd
@@ -67,13 +73,16 @@ def calibration_prompts(model, count: int, exclude: list) -> list:
     g, out = torch.Generator().manual_seed(99), []
     while len(out) < count:
         prompt = rd.random_prompt(g, model.video)
-        if prompt not in exclude and prompt not in out:
-            out.append(prompt)
+        wanted = rd.SHAPES[len(out) % len(rd.SHAPES)]
+        if prompt in exclude or prompt in out or (draw == "by-shape" and prompt.shape != wanted):
+            continue
+        out.append(prompt)
     return out
 
 
-def calibrate(model, prompts: list, evaluations: int, extra_seeds: int) -> tuple[dict, float]:
-    """Profile and calibrate through the nodes on a batch of `prompts`; the profile and seconds."""
+def calibrate(model, prompts: list, evaluations: int, extra_seeds: int, noise=None) -> tuple[dict, float]:
+    """Profile and calibrate through the nodes on a batch of `prompts` (noise seed 99 unless
+    `noise` is given); the profile and seconds."""
     import comfy.sample
     import folder_paths
     import torch
@@ -87,7 +96,8 @@ def calibrate(model, prompts: list, evaluations: int, extra_seeds: int) -> tuple
         model=model.patcher, profile_name="calibration", calibrate_speedups=speedups, extra_seeds=extra_seeds,
         search_evaluations=evaluations).args[0]
     shape = model.latent_shape(len(prompts))
-    noise = torch.randn(shape, generator=torch.Generator().manual_seed(99))
+    if noise is None:
+        noise = torch.randn(shape, generator=torch.Generator().manual_seed(99))
     start = time.perf_counter()
     comfy.sample.sample(patched, noise, quality.STEPS, quality.CFG, "euler", "simple",
                         model.batch_conditioning(prompts), model.empty_conditioning(), torch.zeros(shape), seed=99,
@@ -97,8 +107,16 @@ def calibrate(model, prompts: list, evaluations: int, extra_seeds: int) -> tuple
     return profile, seconds
 
 
-def run_family(family: str, prompts: int, calibration: int, evaluations: int,
-               extra_seeds: int) -> tuple[list[dict], dict]:
+def benchmark_noise(model, count: int):
+    """The benchmark's own noise for its first `count` prompts, as one batch (`quality.sample_prompt`)."""
+    import torch
+
+    return torch.cat([torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + i))
+                      for i in range(count)])
+
+
+def run_family(family: str, prompts: int, calibration: int, evaluations: int, extra_seeds: int,
+               draw: str) -> tuple[list[dict], dict]:
     import torch
 
     import quality
@@ -110,7 +128,11 @@ def run_family(family: str, prompts: int, calibration: int, evaluations: int,
     quality.STEPS = STEPS[family]
     model = refs.load(family)
     cases = quality.bench_prompts(model, prompts)
-    profile, seconds = calibrate(model, calibration_prompts(model, calibration, cases), evaluations, extra_seeds)
+    if draw == "benchmark":      # an upper bound: the plans see the very cases they are scored on
+        profile, seconds = calibrate(model, cases, evaluations, extra_seeds, benchmark_noise(model, prompts))
+    else:
+        profile, seconds = calibrate(model, calibration_prompts(model, calibration, cases, draw), evaluations,
+                                     extra_seeds)
 
     def sample_all(patcher) -> tuple[list, int]:
         with count_block_calls(model.patcher) as counts:
@@ -119,7 +141,7 @@ def run_family(family: str, prompts: int, calibration: int, evaluations: int,
 
     reference, base_blocks = sample_all(model.patcher)
     settings = [("Calibrated", f"{s:g}x", CalibratedCache, dict(speedup=s, profile=profile, cache_device="model device"))
-                for s in SPEEDUPS] + other_settings()
+                for s in SPEEDUPS] + (other_settings() if draw != "benchmark" else [])
     rows = []
     for method, label, node, inputs in settings:
         patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=model.patcher, **inputs).args[0]
@@ -212,6 +234,9 @@ def main() -> None:
     parser.add_argument("--families", default="flux,wan,hunyuan_video")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--calibration-prompts", type=int, default=3, help="prompts in the calibration batch")
+    parser.add_argument("--calibration-draw", choices=("random", "by-shape", "benchmark"), default="random",
+                        help="how calibration prompts are drawn: as they come, shapes in turn, or the benchmark's "
+                             "own prompts and noise (an upper bound; only the calibrated rows are sampled)")
     parser.add_argument("--evaluations", type=int, default=12, help="plans sampled per speedup")
     parser.add_argument("--extra-seeds", type=int, default=0)
     parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: quality.py's)")
@@ -226,7 +251,8 @@ def main() -> None:
 
     lines = ["# Calibrated Cache against the other settings at matched compute", "",
              f"`bench/calibrated.py --prompts {args.prompts} --calibration-prompts {args.calibration_prompts} "
-             f"--evaluations {args.evaluations} --extra-seeds {args.extra_seeds} --cfg {quality.CFG:g}` on the "
+             f"--calibration-draw {args.calibration_draw} --evaluations {args.evaluations} --extra-seeds "
+             f"{args.extra_seeds} --cfg {quality.CFG:g}` on the "
              f"trained reference models (CPU), CFG {quality.CFG}, euler / simple. "
              "*ideal speedup*: block evaluations over blocks computed, counted on the real blocks. *best other*: "
              "the best any other method reaches at the calibrated row's compute, each method's curve interpolated "
@@ -234,7 +260,7 @@ def main() -> None:
     out = args.out or RESULTS / f"calibrated_cfg{quality.CFG:g}.md"
     for family in args.families.split(","):
         rows, meta = run_family(family, args.prompts, args.calibration_prompts, args.evaluations,
-                                args.extra_seeds)
+                                args.extra_seeds, args.calibration_draw)
         lines += table(family, rows, meta, args.prompts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))

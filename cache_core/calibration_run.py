@@ -125,8 +125,8 @@ class CalibratingWrapper:
             plans.append({"speedup": speedup, "computes": computes, "plan": found.plan, "psnr_worst": found.worst,
                           "psnr_mean": found.mean, "start_psnr_worst": found.history[0][2],
                           "evaluations": found.evaluations})
-            log.info("Calibration: %.1fx (%d of %d steps computed): plan %s, worst case %.1f dB (evenly spaced "
-                     "reuse: %.1f dB), %d plans sampled", steps / computes, computes, steps, found.plan,
+            log.info("Calibration: %.1fx (%d of %d steps computed): plan %s, worst calibration case %.1f dB "
+                     "(evenly spaced reuse: %.1f dB), %d plans sampled", steps / computes, computes, steps, found.plan,
                      found.worst, found.history[0][2], found.evaluations)
         cost = self.request.cost_in_runs(steps)
         log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per batch "

@@ -46,7 +46,8 @@ def save_run_profile(report: RunReport, name: str) -> None:
     log.info("Block Profiler: profile saved to %s (suggested FORA interval %s)", path,
              profile["suggested_fora_interval"])
     for plan in (profile.get("calibration") or {}).get("plans", []):
-        report.notes.append(f"calibrated {plan['speedup']:g}x: worst case {plan['psnr_worst']:.1f} dB")
+        report.notes.append(f"calibrated {plan['speedup']:g}x: worst case {plan['psnr_worst']:.1f} dB "
+                            "on the calibration noise")
 
 
 class BlockProfiler(io.ComfyNode):
