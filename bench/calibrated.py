@@ -19,16 +19,11 @@ and the worst prompt. Writes bench/results/calibrated_cfg<CFG>.md.
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 
@@ -117,8 +112,6 @@ def benchmark_noise(model, count: int):
 
 def run_family(family: str, prompts: int, calibration: int, evaluations: int, extra_seeds: int,
                draw: str) -> tuple[list[dict], dict]:
-    import torch
-
     import quality
     import reference_models as refs
     from block_counter import count_block_calls

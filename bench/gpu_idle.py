@@ -20,17 +20,13 @@ Run on a GPU through the device tool: `python3 bench/gpu_idle.py --model 0 --met
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import traceback
 import warnings
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
-sys.path.insert(0, str(ROOT / "bench"))
+import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
+import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 

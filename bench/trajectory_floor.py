@@ -18,13 +18,9 @@ Writes bench/results/trajectory_floor.md.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 
@@ -52,8 +48,6 @@ class OneStepPerturbation:
 
 
 def run_family(family: str, prompts: int, cfg: float) -> list[tuple[str, list[float]]]:
-    import torch
-
     import quality
     import reference_models as refs
     from calibrated import STEPS
