@@ -9,10 +9,9 @@ are left out of the calibration prompts; its noise seeds are 100+). The calibrat
 as their generator gives them (`--calibration-draw by-shape`: the reference world's shapes in
 turn, to measure how much the plans depend on which prompts calibrate; `benchmark`: the
 benchmark's own prompts and noise, an upper bound for the search, with only the calibrated rows
-sampled). Load Cache
-Profile reads the profile back and Calibrated Cache runs each plan. Every row is then sampled on
-the benchmark prompts and scored by pixel PSNR against the uncached output, per prompt: the mean
-and the worst prompt. Writes bench/results/calibrated_cfg<CFG>.md.
+sampled). Load Cache Profile reads the profile back and Calibrated Cache runs each plan. Every row
+is then sampled on the benchmark prompts and scored by pixel PSNR against the uncached output, per
+prompt: the mean and the worst prompt. Writes bench/results/calibrated_cfg<CFG>.md.
 
     .venv/bin/python bench/calibrated.py --cfg 1
 """
@@ -103,11 +102,12 @@ def calibrate(model, prompts: list, evaluations: int, extra_seeds: int, noise=No
 
 
 def benchmark_noise(model, count: int):
-    """The benchmark's own noise for its first `count` prompts, as one batch (`quality.sample_prompt`)."""
+    """The benchmark's own noise for its first `count` prompts, as one batch."""
     import torch
 
-    return torch.cat([torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + i))
-                      for i in range(count)])
+    import quality
+
+    return torch.cat([quality.prompt_noise(model, i) for i in range(count)])
 
 
 def run_family(family: str, prompts: int, calibration: int, evaluations: int, extra_seeds: int,

@@ -15,6 +15,8 @@ from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ o
 
 import comfy_runtime  # noqa: E402
 
+FIRST_NOISE_SEED = 300
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,7 +28,6 @@ def main() -> None:
     args = parser.parse_args()
     comfy_runtime.boot()
     comfy_runtime.load_pack()
-    import comfy.sample
     import torch
 
     import calibrated
@@ -37,28 +38,26 @@ def main() -> None:
     from comfyui_dit_cache.cache_core.policies import PlannedSchedule
     from comfyui_dit_cache.nodes.apply import apply_cache
 
-    steps = calibrated.STEPS[args.family]
+    steps = quality.STEPS = calibrated.STEPS[args.family]
+    quality.CFG = args.cfg
     model = refs.load(args.family)
     g = torch.Generator().manual_seed(1234)
-    cases = [(rd.random_prompt(g, model.video), 300 + i) for i in range(args.cases)]
+    prompts = [rd.random_prompt(g, model.video) for _ in range(args.cases)]
 
-    def sample(patcher, prompt, seed: int):
-        noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(seed))
-        out = comfy.sample.sample(patcher, noise, steps, args.cfg, "euler", "simple", model.conditioning(prompt),
-                                  model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=seed,
-                                  disable_pbar=True)
-        return quality.decoded(model.patcher.model.latent_format.process_in(out))
+    def sample_all(patcher) -> list:
+        return [quality.decoded(quality.sample_prompt(model, patcher, i, p, FIRST_NOISE_SEED))
+                for i, p in enumerate(prompts)]
 
-    reference = [sample(model.patcher, p, s) for p, s in cases]
+    reference = sample_all(model.patcher)
     lines = ["# Calibrated plans on unseen noise", "",
              f"`bench/plans_on_fresh_noise.py --family {args.family} --cfg {args.cfg:g} --cases {args.cases}` on the "
              f"trained {args.family} reference model (CPU), {steps} steps, euler / simple: {args.cases} prompts from "
-             "generator seed 1234 on noise seeds 300+, pixel PSNR against the uncached output.", "",
+             f"generator seed 1234 on noise seeds {FIRST_NOISE_SEED}+, pixel PSNR against the uncached output.", "",
              "| plan | ideal speedup | mean (dB) | worst case (dB) | per case (dB) |", "|---|---:|---:|---:|---|"]
     for plan in args.plans.split(","):
         patched = apply_cache(model.patcher, "Calibrated", lambda _adapter, plan=plan: PlannedSchedule(plan),
                               node_id=None)
-        values = [min(psnr(sample(patched, p, s), r, 2.0), 100.0) for (p, s), r in zip(cases, reference)]
+        values = [min(psnr(o, r, 2.0), 100.0) for o, r in zip(sample_all(patched), reference)]
         lines.append(f"| `{plan}` | {len(plan) / plan.count('C'):.2f}x | {sum(values) / len(values):.1f} | "
                      f"{min(values):.1f} | {' '.join(f'{v:.0f}' for v in values)} |")
         print(lines[-1], flush=True)

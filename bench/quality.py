@@ -99,7 +99,7 @@ def calibration_profile(model) -> dict:
 
 
 def bench_prompts(model, count: int) -> list:
-    """The prompts every sweep samples (the i-th with noise seed 100 + i, `sample_prompt`)."""
+    """The prompts every sweep samples (the i-th with noise seed `BENCH_NOISE_SEED` + i, `sample_prompt`)."""
     import torch
 
     import reference_data as rd
@@ -108,12 +108,23 @@ def bench_prompts(model, count: int) -> list:
     return [rd.random_prompt(g, model.video) for _ in range(count)]
 
 
-def sample_prompt(model, patcher, index: int, prompt):
-    """The model-space latent `patcher` samples for the `index`-th bench prompt."""
+BENCH_NOISE_SEED = 100   # the i-th bench prompt's noise seed is this + i
+
+
+def prompt_noise(model, index: int, first_seed: int = BENCH_NOISE_SEED):
+    """The noise the `index`-th case samples from: seed `first_seed` + `index`."""
+    import torch
+
+    return torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(first_seed + index))
+
+
+def sample_prompt(model, patcher, index: int, prompt, first_seed: int = BENCH_NOISE_SEED):
+    """The model-space latent `patcher` samples for the `index`-th case (a bench prompt, unless
+    `first_seed` names other noise)."""
     import comfy.sample
     import torch
 
-    noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(100 + index))
+    noise = prompt_noise(model, index, first_seed)
     out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
                               model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=index,
                               disable_pbar=True)

@@ -12,11 +12,11 @@ It runs in two stages. The *shape* stage varies a plan described by a few number
 warm-up, how the computes are spread, whether the last step is computed, one stand-in for every
 skipped run), one number at a time: few degrees of freedom fit the model rather than the
 calibration seeds, and they carry the big wins (a computed last step, Taylor forecasts on models
-with smooth features, the model's output reused). The *local* stage then shifts single computed steps by one or two and
-changes the stand-in of single skipped runs. Both keep a candidate only when it is no worse on
-the worst case and on the mean and better by `MIN_GAIN_DB` on the two together. The start is
-Apply FORA's schedule (one warm-up step, evenly spaced computes, reuse), so the search starts at
-the fixed schedule it has to beat.
+with smooth features, the model's output reused). The *local* stage then shifts single computed
+steps by one or two and changes the stand-in of single skipped runs. Both keep a candidate only
+when it is no worse on the worst case and on the mean and better by `MIN_GAIN_DB` on the two
+together. The start, `PlanShape()`, is Apply FORA's schedule where the steps divide (one warm-up
+step, evenly spaced computes, reuse), so the search starts at the fixed schedule it has to beat.
 """
 from __future__ import annotations
 
@@ -76,11 +76,6 @@ def spread_computes(steps: int, computes: int, warmup: int = WARMUP_STEPS, spaci
     for i in range(len(chosen) - 2, -1, -1):               # pushed past the end: pull back
         chosen[i] = min(chosen[i], chosen[i + 1] - 1)
     return chosen
-
-
-def evenly_spaced(steps: int, computes: int, warmup: int = WARMUP_STEPS) -> list[int]:
-    """Apply FORA's schedule where the steps divide: `warmup` steps, the rest evenly spaced."""
-    return spread_computes(steps, computes, warmup)
 
 
 def plan_string(steps: int, computed: list[int], substitutes: list[str]) -> str:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from schedule_driver import schedule_letters
 
-from cache_core.plan_search import (PlanShape, _better, computes_for, evenly_spaced, plan_string, search_plan,
+from cache_core.plan_search import (PlanShape, _better, computes_for, plan_string, search_plan,
                                     spread_computes)
 from cache_core.policies import PlannedSchedule, StepAction
 from cache_core.predictors import PlannedTaylorResidual
@@ -55,8 +55,9 @@ def test_the_policy_gives_the_planned_predictor_and_actions():
 def test_budget_and_start_plan():
     assert computes_for(28, 4) == 7 and computes_for(28, 6) == 4 and computes_for(30, 4) == 7
     assert computes_for(30, 3) == 10 and computes_for(10, 8) == 1
-    assert evenly_spaced(28, 7) == [0, 1, 5, 10, 14, 19, 23]   # FORA with warm-up 1 where the steps divide
-    assert evenly_spaced(25, 7) == [0, 1, 5, 9, 13, 17, 21]
+    start = PlanShape()                                          # the search's start
+    assert start.computed(28, 7) == [0, 1, 5, 10, 14, 19, 23]   # FORA with warm-up 1 where the steps divide
+    assert start.computed(25, 7) == [0, 1, 5, 9, 13, 17, 21]
     assert plan_string(8, [0, 1, 4], ["R", "1", "2"]) == "CC11C222"
     with pytest.raises(ValueError, match="speedup"):
         computes_for(28, 0.5)
@@ -106,7 +107,8 @@ def test_every_plan_shape_computes_exactly_its_budget_from_step_zero(steps, warm
 def test_plan_shapes_place_their_computes_as_named():
     assert PlanShape(last_computed=True).plan(28, 7) == "CCRRRRCRRRRCRRRRCRRRRCRRRRRC"
     early = PlanShape(spacing=1.3).computed(28, 7)
-    assert early[2] < evenly_spaced(28, 7)[2] and PlanShape(spacing=0.75).computed(28, 7)[2] > evenly_spaced(28, 7)[2]
+    even = PlanShape().computed(28, 7)
+    assert early[2] < even[2] and PlanShape(spacing=0.75).computed(28, 7)[2] > even[2]
     assert PlanShape(warmup=2, stand_in="V").plan(12, 4)[:3] == "CCC" and set(PlanShape(stand_in="V").plan(12, 4)) == {"C", "V"}
 
 
