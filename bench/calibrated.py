@@ -25,6 +25,7 @@ from pathlib import Path
 from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 STEPS = {"flux": 28, "wan": 30, "hunyuan_video": 30}
 SPEEDUPS = (3.0, 4.0, 5.0, 6.0)
@@ -86,9 +87,9 @@ def calibrate(model, prompts: list, evaluations: int, extra_seeds: int, noise=No
 
     folder_paths.set_output_directory(tempfile.mkdtemp(prefix="dit-cache-calibration-"))
     speedups = ", ".join(f"{s:g}" for s in SPEEDUPS)
-    patched = BlockProfiler.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(
-        model=model.patcher, profile_name="calibration", calibrate_speedups=speedups, extra_seeds=extra_seeds,
-        search_evaluations=evaluations).args[0]
+    patched = node_runner.run_node(
+        BlockProfiler, "bench", model=model.patcher, profile_name="calibration", calibrate_speedups=speedups,
+        extra_seeds=extra_seeds, search_evaluations=evaluations)[0]
     shape = model.latent_shape(len(prompts))
     if noise is None:
         noise = torch.randn(shape, generator=torch.Generator().manual_seed(99))
@@ -97,7 +98,7 @@ def calibrate(model, prompts: list, evaluations: int, extra_seeds: int, noise=No
                         model.batch_conditioning(prompts), model.empty_conditioning(), torch.zeros(shape), seed=99,
                         disable_pbar=True)
     seconds = time.perf_counter() - start
-    profile = LoadCacheProfile.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(profile="calibration.json").args[0]
+    profile = node_runner.run_node(LoadCacheProfile, "bench", profile="calibration.json")[0]
     return profile, seconds
 
 
@@ -137,7 +138,7 @@ def run_family(family: str, prompts: int, calibration: int, evaluations: int, ex
                 for s in SPEEDUPS] + (other_settings() if draw != "benchmark" else [])
     rows = []
     for method, label, node, inputs in settings:
-        patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=model.patcher, **inputs).args[0]
+        patched = node_runner.run_node(node, "bench", model=model.patcher, **inputs)[0]
         outputs, blocks = sample_all(patched)
         values = [min(psnr(o, r, 2.0), 100.0) for o, r in zip(outputs, reference)]
         rows.append(dict(method=method, label=label, computes=blocks / base_blocks, mean=sum(values) / len(values),

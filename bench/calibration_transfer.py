@@ -15,6 +15,7 @@ from pathlib import Path
 from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 SPEEDUPS = (4.0, 6.0)
 
@@ -37,8 +38,9 @@ def run_family(family: str, prompts: int, evaluations: int, extra_seeds: int) ->
         profile, _seconds = calibrated.calibrate(model, [prompt], evaluations, extra_seeds)
         reference = quality.decoded(quality.sample_prompt(model, model.patcher, index, prompt))
         for plan in profile["calibration"]["plans"]:
-            patched = CalibratedCache.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(
-                model=model.patcher, speedup=plan["speedup"], profile=profile, cache_device="model device").args[0]
+            patched = node_runner.run_node(
+                CalibratedCache, "bench", model=model.patcher, speedup=plan["speedup"], profile=profile,
+                cache_device="model device")[0]
             value = min(psnr(quality.decoded(quality.sample_prompt(model, patched, index, prompt)), reference, 2.0),
                         100.0)
             scores[plan["speedup"]].append(value)

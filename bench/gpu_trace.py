@@ -26,6 +26,7 @@ from collections import defaultdict
 import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 
 def busy_us(intervals: list[tuple[float, float]]) -> float:
@@ -116,7 +117,7 @@ def main() -> None:
           f"{base_span:.3f} s, {len(base_gaps)} gaps > 0.5 ms totalling {sum(base_gaps):.1f} ms", flush=True)
     for label in args.method or ["FORA interval 3"]:
         node, inputs = methods[label]
-        model = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "trace"}).execute(model=patcher, **inputs).args[0]
+        model = node_runner.run_node(node, "trace", model=patcher, **inputs)[0]
         reports: list = []
         attached_engine(model).report_listeners.append(reports.append)
         run = runner(model)

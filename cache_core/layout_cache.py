@@ -57,10 +57,41 @@ class LayoutCache:
     step: int = -1
     per_block: bool = False                  # this call adds terms between blocks
     block_letters: list[str] = field(default_factory=list)
-    stack_input: torch.Tensor | None = None  # kept at the first block, until the last
+    stack_input: dict[str, torch.Tensor] | None = None   # kept at the first block, until the last
     block_input: dict[str, torch.Tensor] | None = None   # per block: this block's input
-    summed_residual: torch.Tensor | None = None          # per block: the residuals so far
+    # per block: the residuals so far (both streams until the joint blocks begin)
+    summed_residual: torch.Tensor | dict[str, torch.Tensor] | None = None
     forecast_scale: float = 1.0              # of the Taylor terms, fitted by an accepted probe
+    # Joint blocks (FLUX's single blocks): whether they put the text first, read at the first
+    # joint block of this stream's first call from what the block before it returned.
+    text_first: bool | None = None
+    streams_before_joint: dict[str, torch.Tensor] | None = None
+
+    # the position of the first joint block after two-stream blocks (None: no such join)
+    first_joint: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        joint = [position for position, spec in enumerate(self.blocks) if spec.joint]
+        self.first_joint = joint[0] if joint and joint[0] > 0 else None
+
+    def note_block_result(self, position: int, result: dict) -> None:
+        """What a block returned (computed or stood in for): the block before the first joint
+        block's two streams are kept, for `read_joint_order`."""
+        if self.text_first is None and self.first_joint is not None and position == self.first_joint - 1:
+            self.streams_before_joint = {"img": result["img"], "txt": result["txt"]}
+
+    def read_joint_order(self, position: int, args: dict) -> bool:
+        """At the first joint block: read the join order from its input, once per stream. False
+        when it cannot be read (the input is neither join of the streams before it)."""
+        if self.text_first is not None or position != self.first_joint or self.streams_before_joint is None:
+            return True
+        streams, self.streams_before_joint = self.streams_before_joint, None
+        self.text_first = self.adapter.joint_text_first(args["img"], streams)
+        return self.text_first is not None
+
+    def in_last_layout(self, parts: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        """A residual or input kept as `stack_parts`, arranged as the last block's `img`."""
+        return parts if isinstance(parts, torch.Tensor) else self.adapter.in_last_layout(parts, self.text_first)
 
     def action_for(self, decided: StepAction, weights: tuple) -> tuple[StepAction, str | None]:
         """What this stream does on a step decided `decided`, and why it computes a step the
@@ -96,13 +127,12 @@ class LayoutCache:
             self.probe.record(self.step, out["img"])
         last = position == len(self.blocks) - 1
         if self.per_block and self.block_input is not None:
-            residual = self._block_residual(position, out)
-            self.summed_residual = residual if self.summed_residual is None else self.summed_residual + residual
+            self.summed_residual = self._sum(self.summed_residual, self._block_residual(position, out))
             if last:
-                self.stack.update(self.step, self.summed_residual)
+                self.stack.update(self.step, self.in_last_layout(self.summed_residual))
                 self.summed_residual = None
         elif last and self.stack_input is not None:
-            self.stack.update(self.step, out["img"] - self.stack_input)
+            self.stack.update(self.step, out["img"] - self.in_last_layout(self.stack_input))
             self.stack_input = None
 
     def probe_accepted(self) -> dict | None:
@@ -125,14 +155,24 @@ class LayoutCache:
             return passed_on
         base = args["img"]
         if self.stack_input is not None:         # after a probe: the stack input, kept before it
-            base, self.stack_input = self.stack_input, None
+            base, self.stack_input = self.in_last_layout(self.stack_input), None
         scale, self.forecast_scale = self.forecast_scale, 1.0
         return {**passed_on, "img": base + self.stack.predict(self.step, base, scale=scale)}
 
-    def _block_residual(self, position: int, out: dict) -> torch.Tensor:
+    def _block_residual(self, position: int, out: dict) -> torch.Tensor | dict[str, torch.Tensor]:
         inputs, self.block_input = self.block_input, None
         residuals = {k: out[k] - inputs[k] for k in inputs if out.get(k) is not None}   # SD3's last text: None
-        return self.adapter.in_last_layout(self.blocks[position], residuals, self.blocks[-1])
+        spec = self.blocks[position]
+        return residuals["img"] if spec.joint else self.adapter.stack_parts(spec, residuals, self.blocks[-1])
+
+    def _sum(self, total, residual):
+        """Residuals added up: stream by stream while both streams are kept, joined from the
+        first joint block on."""
+        if total is None:
+            return residual
+        if isinstance(total, dict) and isinstance(residual, dict):
+            return {k: total[k] + residual[k] for k in total}
+        return self.in_last_layout(total) + residual
 
     def nbytes(self) -> int:
         held = self.stack.nbytes()

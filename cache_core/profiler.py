@@ -48,12 +48,12 @@ class BlockProfileRecorder:
         self.block_rel_l1: list[list[float]] = []
         self.block_cosine: list[list[float]] = []
         self.input_rel_l1: list[float] = []
-        self.stack_input: torch.Tensor | None = None
+        self.stack_input: dict[str, torch.Tensor] | None = None
         self.previous_residual_magnitude: float | None = None
         self.residual_magnitude_ratio: list[float] = []
 
     def on_call(self, step: int, sigma: float, layout: str, signal: Callable[[], torch.Tensor],
-                stack_input: Callable[[], torch.Tensor]) -> None:
+                stack_input: Callable[[], dict[str, torch.Tensor]]) -> None:
         self.measuring = step != self.measured_step
         if not self.measuring:
             return
@@ -62,12 +62,15 @@ class BlockProfileRecorder:
         self.block_rel_l1.append([math.nan] * len(self.blocks))
         self.block_cosine.append([math.nan] * len(self.blocks))
         self.residual_magnitude_ratio.append(math.nan)
-        self.stack_input = stack_input().detach().float()
+        self.stack_input = {k: v.detach().float() for k, v in stack_input().items()}
         current = signal().detach().float()
         previous, self.previous_signal = self.previous_signal, current
         self.input_rel_l1.append(relative_l1(current, previous) if previous is not None and previous.shape == current.shape else math.nan)
 
-    def on_block(self, step: int, position: int, spec: BlockSpec, outputs: dict) -> None:
+    def on_block(self, step: int, position: int, spec: BlockSpec, outputs: dict,
+                 in_last_layout: Callable[[dict[str, torch.Tensor]], torch.Tensor]) -> None:
+        """A computed block's output; `in_last_layout` arranges the kept stack input as the last
+        block's output is (the stream's join order, read during the call)."""
         if not self.measuring:
             return
         current = outputs["img"].detach().float()
@@ -77,7 +80,7 @@ class BlockProfileRecorder:
             self.block_cosine[-1][position] = _cosine(current, previous)
         self.previous_outputs[position] = current.clone()
         if position == len(self.blocks) - 1 and self.stack_input is not None:
-            self._record_residual_magnitude(float((current - self.stack_input).abs().mean()))
+            self._record_residual_magnitude(float((current - in_last_layout(self.stack_input)).abs().mean()))
 
     def _record_residual_magnitude(self, magnitude: float) -> None:
         previous, self.previous_residual_magnitude = self.previous_residual_magnitude, magnitude

@@ -127,7 +127,7 @@ def may_add_between_blocks(run, guider, transformer_options: dict) -> bool:
     conds = getattr(guider, "conds", None) or {}
     if any(cond.get("control") is not None for group in conds.values() for cond in group):
         return True
-    return run.adapter.adds_between_blocks(run.diffusion_model, None, transformer_options, {})
+    return run.adapter.call_adds_between_blocks(run.diffusion_model, None, transformer_options, {})
 
 
 def model_call_wrapper(executor, *args, **kwargs):

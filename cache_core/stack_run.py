@@ -25,6 +25,10 @@ from .report import CallRecord, RunReport
 from .step_schedule import StepSchedule
 
 
+JOINT_ORDER_UNREAD = ("could not tell in which order this model's joint blocks join the image and text tokens (its "
+                      "forward joins them in a way the cache has not seen): every step is computed")
+
+
 @dataclass
 class StackRun:
     adapter: ModelAdapter
@@ -58,8 +62,8 @@ class StackRun:
 
     def begin_model_call(self, control: object, transformer_options: dict, model_kwargs: dict) -> None:
         """A model call begins (the APPLY_MODEL wrapper): note whether it adds terms between blocks."""
-        self.next_call_adds_between_blocks = self.adapter.adds_between_blocks(self.diffusion_model, control,
-                                                                              transformer_options, model_kwargs)
+        self.next_call_adds_between_blocks = self.adapter.call_adds_between_blocks(
+            self.diffusion_model, control, transformer_options, model_kwargs)
 
     def step_stand_in(self, x: torch.Tensor, sigma: torch.Tensor, may_add_between_blocks: bool) -> torch.Tensor | None:
         """At the step (the PREDICT_NOISE wrapper), for a policy that reuses outputs: the guided
@@ -162,12 +166,16 @@ class StackRun:
         if position == 0:
             self._begin_call(args)
         layout = self.current
+        if not layout.read_joint_order(position, args):
+            self.compute_every_step(JOINT_ORDER_UNREAD)
+            return None
         if layout.action is not StepAction.COMPUTE:
             if position == 0 and layout.probe is not None and layout.probe.ready(args["img"]):
                 self._keep_inputs(layout, position, args)
                 layout.probe.probing = True
                 return None
             out = layout.substitute(position, args)
+            layout.note_block_result(position, out)
             self._block_done(layout, position, layout.action.letter)
             return out
         self._keep_inputs(layout, position, args)
@@ -183,12 +191,15 @@ class StackRun:
             if scale is not None:
                 layout.forecast_scale = scale
                 self.report.forecast_scales.append(scale)
+                passed_on = layout.probe_accepted()
+                layout.note_block_result(position, out if passed_on is None else passed_on)
                 self._block_done(layout, position, "C")
-                return layout.probe_accepted()
+                return passed_on
             layout.action = StepAction.COMPUTE
             self.report.fallbacks += 1
             self.schedule.fall_back()
         self._record(layout, position, out)
+        layout.note_block_result(position, out)
         self._block_done(layout, position, "C")
         return None
 
@@ -239,7 +250,7 @@ class StackRun:
         if self.policy.skips_steps:
             layout.record(position, out)
         if self.observer is not None:
-            self.observer.on_block(layout.step, position, self.blocks[position], out)
+            self.observer.on_block(layout.step, position, self.blocks[position], out, layout.in_last_layout)
 
     def cache_bytes(self) -> int:
         return (sum(layout.nbytes() for layout in self.layouts.values())

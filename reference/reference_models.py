@@ -72,17 +72,20 @@ def build_model(family: str, device: torch.device, dtype: torch.dtype = torch.fl
 
 
 def load(family: str) -> ReferenceModel:
+    """The trained model, loaded as ComfyUI loads a checkpoint (configuration detected from the
+    weights, see `scripts/model_from_weights.py`), so it builds on every ComfyUI."""
     import comfy.model_management
     import comfy.model_patcher
     from safetensors.torch import load_file
 
-    model = build_model(family, torch.device("cpu"))
-    weights = load_file(str(WEIGHTS / f"{family}.safetensors"))
-    missing, unexpected = model.diffusion_model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+    import model_from_weights
+
+    config_name, unet, video, guidance = CONFIGS[family]
+    weights = {k: v.float() for k, v in load_file(str(WEIGHTS / f"{family}.safetensors")).items()}
+    model = model_from_weights.build_model(config_name, weights, unet)
     meta = json.loads((WEIGHTS / f"{family}.json").read_text())
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
                                                offload_device=torch.device("cpu"))
-    _, _, video, guidance = CONFIGS[family]
     return ReferenceModel(family, patcher, video, guidance, meta)
 
 

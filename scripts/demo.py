@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "reference"))
 
 import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
 
 comfy_runtime.boot()
 comfy_runtime.load_pack()
@@ -49,7 +50,7 @@ def node(cls, **inputs):
     for spec in input_specs(cls):
         if spec.name not in inputs and not spec.optional and "default" in spec.options:
             inputs[spec.name] = spec.options["default"]
-    return cls.PREPARE_CLASS_CLONE({"UNIQUE_ID": "demo"}).execute(**inputs).args[0]
+    return node_runner.run_node(cls, "demo", **inputs)[0]
 
 
 def sample_prompts(model, patcher) -> torch.Tensor:

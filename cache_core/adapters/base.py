@@ -3,7 +3,7 @@
 An adapter names the blocks in execution order (their `patches_replace["dit"]` keys, which hook
 arguments each block transforms, and whether its `img` is the joined text+image sequence), says
 how a two-stream block's tensors join into one sequence (so a whole-stack residual can be formed
-in the last block's layout), computes the cheap per-step signal that threshold policies read
+in the last block's layout; the order of that join is read from the call), computes the cheap per-step signal that threshold policies read
 (the first block's modulated input), and declares the published presets of its family (or that
 none exist).
 """
@@ -73,18 +73,53 @@ class ModelAdapter(ABC):
         those terms twice. The arguments are what ComfyUI's `apply_model` received."""
         return False
 
-    def joint_sequence(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    def call_adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, transformer_options: dict,
+                                 model_kwargs: dict) -> bool:
+        """`adds_between_blocks`, or ComfyUI's own per-block patches (`set_model_double_block_patch`:
+        `transformer_options["patches"]["double_block"]`, which Qwen-Image, Lumina and newer
+        forwards run after each block) are set on this call: whatever a forward runs them on, a
+        call that carries them is accounted block by block."""
+        patches = transformer_options.get("patches") or {}
+        return bool(patches.get("double_block")) or self.adds_between_blocks(diffusion_model, control,
+                                                                            transformer_options, model_kwargs)
+
+    def joint_sequence(self, tensors: dict[str, torch.Tensor], text_first: bool) -> torch.Tensor:
         """A two-stream block's `img` and `txt` joined as the family's joint blocks see them."""
         raise NotImplementedError(f"{type(self).__name__} has no joint blocks")
 
-    def in_last_layout(self, spec: BlockSpec, tensors: dict[str, torch.Tensor], last: BlockSpec) -> torch.Tensor:
-        """A block's per-output tensors (its inputs, or its residuals) arranged as the last
-        block's `img`: joined when the stack ends on joint blocks and this block is not one."""
-        return self.joint_sequence(tensors) if last.joint and not spec.joint else tensors["img"]
+    def stack_parts(self, spec: BlockSpec, tensors: dict[str, torch.Tensor], last: BlockSpec) -> dict[str, torch.Tensor]:
+        """Of a block's per-output tensors (its inputs, or its residuals), the ones that make up
+        the last block's `img`: both streams of a two-stream block when the stack ends on joint
+        blocks (`in_last_layout` joins them), else `img` alone."""
+        keys = ("img", "txt") if last.joint and not spec.joint else ("img",)
+        return {k: tensors[k] for k in keys}
 
-    def stack_input(self, first_block_args: dict, blocks: list[BlockSpec]) -> torch.Tensor:
-        """The stack's input arranged as the last block's `img` is: what the last block would
-        receive if every block before it were the identity. Kept across the whole stack, so it is
-        a copy where the blocks add into their inputs in place."""
-        joined = self.in_last_layout(blocks[0], first_block_args, blocks[-1])
-        return joined.clone() if self.blocks_modify_inputs and joined is first_block_args["img"] else joined
+    def in_last_layout(self, parts: dict[str, torch.Tensor], text_first: bool | None) -> torch.Tensor:
+        """`stack_parts` arranged as the last block's `img`: joined in the order the model's joint
+        blocks use (`text_first`, read from the call by `joint_text_first`)."""
+        if len(parts) == 1:
+            return parts["img"]
+        if text_first is None:
+            raise RuntimeError("the joint blocks' token order was not seen before the last block")
+        return self.joint_sequence(parts, text_first)
+
+    def stack_input(self, first_block_args: dict, blocks: list[BlockSpec]) -> dict[str, torch.Tensor]:
+        """The stack's input as `stack_parts`: what the last block would receive, once joined, if
+        every block before it were the identity. Kept across the whole stack, so copies where the
+        blocks add into their inputs in place."""
+        parts = self.stack_parts(blocks[0], first_block_args, blocks[-1])
+        return {k: v.clone() if self.blocks_modify_inputs else v for k, v in parts.items()}
+
+    def joint_text_first(self, joined: torch.Tensor, streams: dict[str, torch.Tensor]) -> bool | None:
+        """Whether the first joint block's input `joined` puts the text before the image, read by
+        comparing it with the two streams the block before it returned (`streams`); None when it
+        is neither join of them. ComfyUI has changed this order between releases (HunyuanVideo's
+        single blocks: image first in 0.3.75, text first in 0.26), so it is read from the call,
+        never assumed."""
+        img, txt = streams["img"], streams["txt"]
+        tokens = txt.shape[1]
+        if joined.shape[1] != img.shape[1] + tokens or tokens == 0:
+            return None
+        # the text alone: a ControlNet may have added to the image after the block returned it
+        first, last = torch.equal(joined[:, :tokens], txt), torch.equal(joined[:, -tokens:], txt)
+        return first if first != last else None

@@ -16,7 +16,6 @@ class ChromaAdapter(DoubleSingleStreamAdapter):
     family = "chroma"
     display_name = "Chroma"
     model_class = Chroma
-    text_first = True
     # MagCache authors, 26 steps (cond/uncond pairs averaged); their recommended 0.10, K 2.
     magnitude_presets = (
         MagnitudePreset("chroma", mean_of_cond_uncond_pairs([1.0] * 2 + [

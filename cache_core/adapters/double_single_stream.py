@@ -1,6 +1,7 @@
 """Shared description of the FLUX-style stack: double-stream blocks over separate image and
 text tokens, then (where the model has them) single-stream blocks over their concatenation.
-FLUX and HunyuanVideo differ only in the order of that concatenation."""
+FLUX and HunyuanVideo differ in the order of that concatenation, which is read from each run's
+calls (`ModelAdapter.joint_text_first`): ComfyUI changed HunyuanVideo's between releases."""
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,6 @@ from .base import BlockSpec, ModelAdapter
 class DoubleSingleStreamAdapter(ModelAdapter):
     """Adapter for models with `double_blocks` then `single_blocks` (FLUX layers)."""
 
-    text_first: bool = True
-
     def block_modules(self, diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
         return list(diffusion_model.double_blocks) + list(diffusion_model.single_blocks)
 
@@ -23,9 +22,9 @@ class DoubleSingleStreamAdapter(ModelAdapter):
         single = [BlockSpec(("single_block", i), ("img",), joint=True) for i in range(len(diffusion_model.single_blocks))]
         return double + single
 
-    def joint_sequence(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    def joint_sequence(self, tensors: dict[str, torch.Tensor], text_first: bool) -> torch.Tensor:
         img, txt = tensors["img"], tensors["txt"]
-        return torch.cat((txt, img) if self.text_first else (img, txt), dim=1)
+        return torch.cat((txt, img) if text_first else (img, txt), dim=1)
 
     def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, transformer_options: dict,
                             model_kwargs: dict) -> bool:

@@ -1,4 +1,4 @@
-"""FLUX (`comfy.ldm.flux.model.Flux`): the single blocks see `cat(txt, img)`."""
+"""FLUX (`comfy.ldm.flux.model.Flux`): double-stream blocks, then single blocks over the joined text and image."""
 from comfy.ldm.flux.model import Flux
 
 from .double_single_stream import DoubleSingleStreamAdapter
@@ -9,7 +9,6 @@ class FluxAdapter(DoubleSingleStreamAdapter):
     family = "flux"
     display_name = "FLUX"
     model_class = Flux
-    text_first = True
     # TeaCache authors, FLUX.1-dev; threshold 0.4 is their ~2x setting.
     teacache_presets = (
         TeaCachePreset("flux", (4.98651651e02, -2.83781631e02, 5.58554382e01, -3.82021401e00, 2.64230861e-01), 0.4),

@@ -1,5 +1,6 @@
-"""HunyuanVideo (`comfy.ldm.hunyuan_video.model.HunyuanVideo`): the single blocks see
-`cat(img, txt)`."""
+"""HunyuanVideo (`comfy.ldm.hunyuan_video.model.HunyuanVideo`): FLUX-style double and single
+blocks; its single blocks join image and text in an order that ComfyUI 0.26 reversed (read
+from the call)."""
 from comfy.ldm.hunyuan_video.model import HunyuanVideo
 
 from .double_single_stream import DoubleSingleStreamAdapter
@@ -10,7 +11,6 @@ class HunyuanVideoAdapter(DoubleSingleStreamAdapter):
     family = "hunyuan_video"
     display_name = "HunyuanVideo"
     model_class = HunyuanVideo
-    text_first = False
     # TeaCache authors; threshold 0.15 is their ~1.9x setting.
     teacache_presets = (
         TeaCachePreset("hunyuan_video",

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 import block_counter
+import node_runner
 import tiny_models
 
 from comfyui_dit_cache.cache_core.adapters import find_adapter
@@ -24,9 +25,8 @@ WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 
 # ---- the nodes ------------------------------------------------------------------------------------
 def run_node(node_class, unique_id: str = "1", **inputs):
-    """Execute a V3 node as ComfyUI's executor does (a class clone with hidden inputs set)."""
-    output = node_class.PREPARE_CLASS_CLONE({"UNIQUE_ID": unique_id}).execute(**inputs)
-    return output.args
+    """Execute a node as ComfyUI's executor does (`node_runner`): its outputs."""
+    return node_runner.run_node(node_class, unique_id, **inputs)
 
 
 def fora(model, interval=3, warmup_steps=1, **window):

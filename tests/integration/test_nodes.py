@@ -8,6 +8,7 @@ import folder_paths
 import pytest
 import torch
 
+import node_runner
 import tiny_models
 from helpers import (STEPS, WINDOW, block_modules, count_block_calls, fora, reference, run_node, sample_with_report,
                      taylorseer, teacache)
@@ -121,7 +122,7 @@ def test_profiler_saves_a_profile_and_heatmap_that_load_back(tiny, output_dir):
     assert raw["block_rel_l1"][0] == [None] * n_blocks and all(v > 0 for v in raw["block_rel_l1"][1])
     assert len(raw["teacache_coefficients"]) >= 2 and 1 <= raw["suggested_fora_interval"] <= 6
 
-    output = LoadCacheProfile.PREPARE_CLASS_CLONE({"UNIQUE_ID": "1"}).execute(profile=saved.name)
+    output = node_runner.execute_node(LoadCacheProfile, "1", profile=saved.name)
     profile, heatmap, interval = output.args
     shown = output.ui.as_dict()["images"]   # the heatmap on the node itself
     assert len(shown) == 1 and shown[0]["type"] == "temp" and shown[0]["filename"].endswith(".png")

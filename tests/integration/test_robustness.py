@@ -8,6 +8,7 @@ import comfy.model_management
 import pytest
 import torch
 
+import node_runner
 import tiny_models
 from helpers import attach_policy
 
@@ -197,7 +198,7 @@ def test_torch_compile_node_and_every_caching_node_work_together(tmp_path):
         reports = []
         attached_engine(cached).report_listeners.append(reports.append)
         eager_out = tiny_models.sample(cached, flux, steps=6, cfg=3.0)
-        compiled = TorchCompileModel.PREPARE_CLASS_CLONE({}).execute(model=cached, backend="inductor").args[0]
+        compiled = node_runner.run_node(TorchCompileModel, "compile", model=cached, backend="inductor")[0]
         compiled_out = tiny_models.sample(compiled, flux, steps=6, cfg=3.0)
         assert reports[0].step_actions() == reports[1].step_actions()
         assert torch.allclose(compiled_out, eager_out, atol=1e-3 * float(eager_out.abs().max()))
