@@ -25,7 +25,7 @@ def double_block(block):
 
         iq, ik, iv = qkv(block.img_norm1, img_mod1, block.img_attn, img)
         tq, tk, tv = qkv(block.txt_norm1, txt_mod1, block.txt_attn, txt)
-        if block.flipped_img_txt:
+        if getattr(block, "flipped_img_txt", False):   # ComfyUI 0.26 dropped it (text first)
             out = attention(torch.cat((iq, tq), 2), torch.cat((ik, tk), 2), torch.cat((iv, tv), 2), pe=pe, mask=mask,
                             transformer_options=options)
             img_attn, txt_attn = out[:, :img.shape[1]], out[:, img.shape[1]:]

@@ -20,6 +20,7 @@ def execute_node(node_class: type, unique_id: str = "1", prompt_id: str = "dit-c
     `ui` part)."""
     import execution
 
+    inputs = {**widget_defaults(node_class), **inputs}
     input_data_all, _missing, hidden = execution.get_input_data(inputs, node_class, unique_id)
 
     async def call() -> list:
@@ -28,3 +29,11 @@ def execute_node(node_class: type, unique_id: str = "1", prompt_id: str = "dit-c
         return await execution.resolve_map_node_over_list_results(results)
 
     return asyncio.run(call())[0]
+
+
+def widget_defaults(node_class: type) -> dict[str, Any]:
+    """The default of every required widget input, as the graph editor fills a new node: a call
+    that names only the inputs it sets keeps working when a release adds an input."""
+    required = node_class.INPUT_TYPES().get("required", {})
+    return {name: spec[1]["default"] for name, spec in required.items()
+            if len(spec) > 1 and isinstance(spec[1], dict) and "default" in spec[1]}

@@ -75,7 +75,7 @@ def execute(prompt: dict) -> tuple[object, Transport]:
     valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt("test", prompt, None))
     assert valid, f"{error} {node_errors}"
     transport = Transport()
-    executor = execution.PromptExecutor(transport, cache_args={"lru": 0, "ram": 0})
+    executor = execution.PromptExecutor(transport, cache_args={"lru": 0, "ram": 0, "ram_inactive": 0})
     executor.execute(prompt, "test", {}, outputs)
     errors = [data for event, data in transport.messages if event == "execution_error"]
     assert executor.success, errors
