@@ -165,7 +165,8 @@ class LayoutCache:
         spec = self.blocks[position]
         return residuals["img"] if spec.joint else self.adapter.stack_parts(spec, residuals, self.blocks[-1])
 
-    def _sum(self, total, residual):
+    def _sum(self, total: torch.Tensor | dict[str, torch.Tensor] | None,
+             residual: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | dict[str, torch.Tensor]:
         """Residuals added up: stream by stream while both streams are kept, joined from the
         first joint block on."""
         if total is None:

@@ -4,23 +4,18 @@ constructor arguments a newer ComfyUI adds arrive by themselves, and the checkpo
 by the config's own `process_unet_state_dict` (norm weights renamed, for instance).
 
 Only what the weights cannot tell (head counts, rotary axes, text width) is given by the caller,
-as `overrides` on top of what detection found. Used by the tests' tiny models, the reference
-models and the GPU benchmark's full-size random-weight models.
+as `overrides` on top of what detection found. Used by the tests' tiny models and the reference
+models.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 
 Shapes = Mapping[str, "tuple[int, ...] | list[int]"]
-
-
-def meta_state_dict(shapes: Shapes) -> dict[str, torch.Tensor]:
-    """Shape-only tensors: enough for detection, no memory."""
-    return {key: torch.empty(tuple(shape), device="meta") for key, shape in shapes.items()}
 
 
 def seeded_state_dict(shapes: Shapes, seed: int) -> dict[str, torch.Tensor]:
@@ -62,15 +57,6 @@ def build_model(config_name: str, weights: Mapping[str, torch.Tensor], overrides
     missing, _ = model.diffusion_model.load_state_dict({k: v.to(dtype) for k, v in converted.items()}, strict=False)
     if missing:
         raise RuntimeError(f"{config_name}: the checkpoint lacks {len(missing)} weights, e.g. {missing[:3]}")
-    return model
-
-
-def build_random_model(config_name: str, shapes: Shapes, overrides: Mapping, dtype: torch.dtype,
-                       device: torch.device, init: Callable[[torch.nn.Module], None]):
-    """A full-size model with weights made by `init` on `device` (detection reads shapes only)."""
-    config = model_config(config_name, meta_state_dict(shapes), overrides, dtype)
-    model = config.get_model({}, device=device)
-    init(model.diffusion_model)
     return model
 
 

@@ -3,9 +3,9 @@
 An adapter names the blocks in execution order (their `patches_replace["dit"]` keys, which hook
 arguments each block transforms, and whether its `img` is the joined text+image sequence), says
 how a two-stream block's tensors join into one sequence (so a whole-stack residual can be formed
-in the last block's layout; the order of that join is read from the call), computes the cheap per-step signal that threshold policies read
-(the first block's modulated input), and declares the published presets of its family (or that
-none exist).
+in the last block's layout; the order of that join is read from the call), computes the cheap
+per-step signal that threshold policies read (the first block's modulated input), and declares
+the published presets of its family (or that none exist).
 """
 from __future__ import annotations
 
