@@ -1,7 +1,8 @@
 """Boots the real ComfyUI runtime in-process for the tests, the demo and the benchmarks, and
 loads this pack the way ComfyUI loads a custom node folder (as a package, relative imports).
 
-ComfyUI comes from COMFYUI_PATH, or else from the copy `scripts/setup_runtime.sh` extracted.
+ComfyUI comes from COMFYUI_PATH, or else from the copy `scripts/setup_runtime.sh` extracted for
+the running venv (each runtime's venv records its ComfyUI in `comfyui-path`).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def comfyui_path() -> Path:
     configured = os.environ.get("COMFYUI_PATH")
     if configured:
         return Path(configured).resolve()
-    recorded = PACK_ROOT / ".venv" / "comfyui-path"
+    recorded = Path(sys.prefix) / "comfyui-path"
     if recorded.exists():
         return Path(recorded.read_text().strip())
     return PACK_ROOT / ".comfyui"
