@@ -6,7 +6,7 @@ VENV := $(if $(filter 0.3.75,$(RUNTIME)),.venv,.venv-$(RUNTIME))
 PY := $(VENV)/bin/python
 export RUNTIME
 
-.PHONY: setup test test-unit test-browser demo bench workflows
+.PHONY: setup test test-unit test-browser demo bench workflows check-pack
 
 setup:
 	bash scripts/setup_runtime.sh
@@ -40,3 +40,9 @@ bench: setup
 	$(PY) bench/calibrated.py --cfg 4
 	$(PY) bench/calibration_transfer.py --cfg 1
 	$(PY) bench/trajectory_floor.py
+
+# The published archive as the publishing tool builds it (`comfy node pack`, comfy-cli in
+# .venv-tools): every shipped file, the help pages among them, and the pack loads from it.
+check-pack: setup
+	test -x .venv-tools/bin/comfy || { python3.11 -m venv .venv-tools && .venv-tools/bin/pip install -q comfy-cli==1.23.0; }
+	$(PY) scripts/check_pack.py
