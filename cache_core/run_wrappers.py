@@ -14,6 +14,9 @@ from .engine import CacheEngine
 ENGINE_KEY = "dit_cache_engine"
 RUN_KEY = "dit_cache_run"
 
+SPLIT_OVER_DEVICES = ("this run's model calls are split over several devices (ComfyUI's MultiGPU CFG Split): the "
+                      "cache does not follow calls that run at once on different devices, so every step is computed")
+
 
 class BlockCacheHook:
     """The `patches_replace["dit"]` entry of one block. `inner` is a replace patch that was
@@ -111,6 +114,9 @@ def step_wrapper(executor, *args, **kwargs):
         return executor(*args, **kwargs)
     x, sigma = args[0], args[1]
     run.begin_step(sigma)
+    if splits_over_devices(args[2]):
+        run.record_uncached_step(SPLIT_OVER_DEVICES, "all devices")
+        return executor(x, sigma, without_run(args[2]), *args[3:], **kwargs)
     if run.policy.reuses_outputs:
         stand_in = run.step_stand_in(x, sigma, may_add_between_blocks(run, executor.class_obj, options))
         if stand_in is not None:
@@ -119,6 +125,20 @@ def step_wrapper(executor, *args, **kwargs):
     denoised = executor(*args, **kwargs)
     run.record_step_output(x, sigma, denoised, calls_before)
     return denoised
+
+
+def splits_over_devices(model_options: dict) -> bool:
+    """Whether ComfyUI runs this step's conditionings in threads on device clones of the model
+    (`model_options["multigpu_clones"]`, set for the sampling by the MultiGPU nodes): those calls
+    would share this run's state at the same time."""
+    return len(model_options.get("multigpu_clones") or {}) > 1
+
+
+def without_run(model_options: dict) -> dict:
+    """A copy of a step's model options whose model calls do not see the run: every hook computes."""
+    options = create_model_options_clone(model_options)
+    options["transformer_options"].pop(RUN_KEY, None)
+    return options
 
 
 def may_add_between_blocks(run, guider, transformer_options: dict) -> bool:

@@ -56,6 +56,12 @@ class StackRun:
         self.computes_every_step = True
         self.report.note(reason)
 
+    def record_uncached_step(self, reason: str, label: str) -> None:
+        """This step's model calls run without the cache (the block hooks only compute): count
+        them as computed and say why once."""
+        self.compute_every_step(reason)
+        self.report.calls.append(CallRecord(self.schedule.step, label, StepAction.COMPUTE.letter * len(self.blocks)))
+
     def begin_step(self, sigma: torch.Tensor) -> None:
         """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
         self.schedule.new_step(sigma)

@@ -28,8 +28,14 @@ try {
   findings.templates_listed = await templates.waitFor({ timeout: 20_000 }).then(() => true, () => false);
   if (findings.templates_listed) {
     await page.screenshot({ path: join(screenshotDir, "graph_editor_templates.png") });
-    await templates.locator("button.absolute.right-6").click();   // the dialog's close button
-    await templates.waitFor({ state: "hidden", timeout: 10_000 });
+    // Escape closes the dialog on every frontend; the close button's markup differs between them.
+    await page.keyboard.press("Escape");
+    const closed = await templates.waitFor({ state: "hidden", timeout: 5_000 }).then(() => true, () => false);
+    if (!closed) {
+      await templates.locator("button[aria-label='Close'], .p-dialog-close-button, button.absolute.right-6")
+        .first().click();
+      await templates.waitFor({ state: "hidden", timeout: 10_000 });
+    }
   }
   findings.extension_registered = await page.evaluate(
     () => window.app.extensions.some((e) => e.name === "dit_cache.reports"));
