@@ -115,3 +115,13 @@ def test_only_the_adapters_name_a_model_family():
         code = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("//"))
         offenders += [f"{path.relative_to(ROOT)}: {m}" for m in re.findall(FAMILY_WORD, code, re.I)]
     assert offenders == []
+
+
+def test_a_call_carrying_post_block_patches_is_accounted_block_by_block(block_tiny):
+    """ComfyUI's per-block patches (`patches["double_block"]`) are run after each block by the
+    forwards of Qwen-Image, Lumina and, in newer ComfyUI, Wan: whichever family the call is on,
+    the engine must keep the blocks' own residuals apart from what the patches add."""
+    diffusion_model = block_tiny.patcher.model.diffusion_model
+    adapter = find_adapter(diffusion_model)
+    with_patch = {"patches": {"double_block": [lambda args: args]}}
+    assert adapter.call_adds_between_blocks(diffusion_model, None, with_patch, {})

@@ -51,3 +51,36 @@ def test_one_stack_residual_gives_the_per_block_result(block_tiny, method):
     scale = float(uncached.abs().max())
     assert float((per_block_out - uncached).abs().max()) > 1e-2 * scale   # the caches did act
     assert torch.allclose(stack_out, per_block_out, rtol=1e-4, atol=1e-4 * scale)
+
+
+def _post_block_patch(calls: list):
+    """A per-block patch of ComfyUI's own kind (`set_model_double_block_patch`, run by the model's
+    forward after each block, as DiffSynth ControlNets and Wan's newer forward do): it adds a
+    fixed term to the image tokens after block 1."""
+    def patch(args: dict) -> dict:
+        calls.append(1)
+        out = dict(args)
+        if args.get("block_index") == 1:
+            img = args["img"]
+            direction = torch.randn(1, 1, img.shape[-1], generator=torch.Generator().manual_seed(11))
+            out["img"] = img + 0.5 * direction.to(img)
+        return out
+    return patch
+
+
+def test_terms_a_post_block_patch_adds_are_not_reused_with_the_blocks(block_tiny):
+    """A skipped step adds the blocks' own residuals, and the patch its own term on top, once:
+    the same as the per-block reference (where the model runs such patches on this ComfyUI)."""
+    tiny = block_tiny
+    calls: list = []
+    patched = tiny.patcher.clone()
+    patched.set_model_double_block_patch(_post_block_patch(calls))
+    tiny_models.sample(patched, tiny, steps=2, cfg=3.0)
+    if not calls:
+        pytest.skip(f"{tiny.family}'s forward runs no post-block patches on this ComfyUI")
+
+    stack_out, computed = engine_run(run_node(ApplyFORA, model=patched, interval=3, warmup_steps=1, **WINDOW)[0], tiny)
+    assert len(computed) < STEPS
+    per_block_out = tiny_models.sample(per_block_cache(patched, set(computed), 0), tiny, steps=STEPS, cfg=3.0)
+    scale = float(per_block_out.abs().max())
+    assert torch.allclose(stack_out, per_block_out, rtol=1e-4, atol=1e-4 * scale)
