@@ -51,7 +51,12 @@ class ModelAdapter(ABC):
 
     def matches(self, diffusion_model: torch.nn.Module) -> bool:
         """Whether this adapter describes `diffusion_model`."""
-        return isinstance(diffusion_model, self.model_class)
+        return isinstance(diffusion_model, self.model_class) and self.refusal(diffusion_model) is None
+
+    def refusal(self, diffusion_model: torch.nn.Module) -> str | None:
+        """Why a model of this adapter's class is not cached (a variant whose blocks the engine
+        cannot follow), for the pass-through message; None when it is."""
+        return None
 
     @abstractmethod
     def block_modules(self, diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:

@@ -11,7 +11,7 @@ import torch
 import node_runner
 import tiny_models
 from helpers import (STEPS, WINDOW, block_modules, count_block_calls, fora, reference, run_node, sample_with_report,
-                     taylorseer, teacache)
+                     magnitude, taylorseer, teacache)
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.profile_io import ProfileError, safe_profile_name
@@ -166,6 +166,19 @@ def test_unsupported_model_passes_through_unchanged_with_a_warning(caplog):
     assert caplog.text.count(f"{found} is neither a supported diffusion transformer") == 5
     out = tiny_models.sample(unsupported.patcher, unsupported, steps=3)
     assert out.shape == unsupported.latent_shape and torch.isfinite(out).all()
+
+
+def test_ltx2_passes_through_every_node_with_the_reason(caplog):
+    """LTX-2 is an LTX-Video subclass whose blocks pass (video, audio) pairs: no node caches it,
+    and each says why instead of failing at the first step."""
+    ltx2 = tiny_models.tiny_ltx2()
+    if ltx2 is None:
+        pytest.skip("this ComfyUI has no LTX-2")
+    with caplog.at_level(logging.WARNING):
+        for make in (fora, teacache, taylorseer, magnitude):
+            assert make(ltx2.patcher) is ltx2.patcher
+        assert run_node(BlockProfiler, model=ltx2.patcher, profile_name="x")[0] is ltx2.patcher
+    assert caplog.text.count("LTXAVModel: LTX-2's blocks carry video and audio together") == 5
 
 
 def test_a_second_cache_node_replaces_the_first_with_a_warning(caplog):
