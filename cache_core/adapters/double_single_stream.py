@@ -38,5 +38,11 @@ class DoubleSingleStreamAdapter(ModelAdapter):
             img_mod1, _ = block.img_mod(vec)
         else:  # global modulation (FLUX.2): the modulations arrive precomputed
             (img_mod1, _), _ = vec
-        normed = block.img_norm1(first_block_args["img"])
-        return apply_mod(normed, 1 + img_mod1.scale, img_mod1.shift, first_block_args.get("modulation_dims_img"))
+        img = first_block_args["img"]
+        scale, shift = img_mod1.scale, img_mod1.shift
+        if scale.ndim == 3 and 1 < scale.shape[1] != img.shape[1]:
+            # Reference latents at timestep zero (`index_timestep_zero`): one modulation row for the
+            # image being generated, one for the reference tokens, which do not change between
+            # steps. The generated image's row is the signal, on every token.
+            scale, shift = scale[:, :1], shift[:, :1]
+        return apply_mod(block.img_norm1(img), 1 + scale, shift, first_block_args.get("modulation_dims_img"))

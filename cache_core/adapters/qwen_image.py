@@ -37,8 +37,14 @@ class QwenImageAdapter(ModelAdapter):
 
     def modulated_input(self, diffusion_model: torch.nn.Module, first_block_args: dict) -> torch.Tensor:
         block = diffusion_model.transformer_blocks[0]
-        img_mod1, _ = block.img_mod(first_block_args["vec"]).chunk(2, dim=-1)
-        modulated, _ = block._modulate(block.img_norm1(first_block_args["img"]), img_mod1)
+        img, temb = first_block_args["img"], first_block_args["vec"]
+        if temb.shape[0] == 2 * img.shape[0]:
+            # An edit's reference at timestep zero (`index_timestep_zero`): the timestep rows of the
+            # image being generated come first, then those of the reference tokens, which do not
+            # change between steps; the block itself modulates the text by the first half too.
+            temb = temb.chunk(2, dim=0)[0]
+        img_mod1, _ = block.img_mod(temb).chunk(2, dim=-1)
+        modulated, _ = block._modulate(block.img_norm1(img), img_mod1)
         return modulated
 
     def adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, transformer_options: dict,
