@@ -14,6 +14,7 @@ import comfy.patcher_extension
 from comfy.model_patcher import ModelPatcher
 
 from .adapters import ModelAdapter, find_adapter, refusal, supported_families
+from .containment import GraphError
 from .conditioning import conditioning_on_device_wrapper
 from .engine import CacheEngine
 from .log import get_logger
@@ -25,7 +26,7 @@ log = get_logger(__name__)
 WRAPPER_KEY = "dit_cache"
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(GraphError):
     """The MODEL is not a diffusion transformer this pack has an adapter for."""
 
 

@@ -8,12 +8,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .containment import GraphError
 from .profiler import PROFILE_FORMAT
 
 REQUIRED_KEYS = ("format", "family", "blocks", "steps", "output_rel_l1", "teacache_coefficients")
 
 
-class ProfileError(ValueError):
+class ProfileError(GraphError):
     """A profile file that cannot be used."""
 
 

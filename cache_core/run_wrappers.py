@@ -9,7 +9,11 @@ from typing import Callable
 import torch
 from comfy.model_patcher import create_model_options_clone
 
+from .containment import CacheInternalError, GraphError, internal_error_note, own_code
 from .engine import CacheEngine
+from .log import get_logger
+
+log = get_logger(__name__)
 
 ENGINE_KEY = "dit_cache_engine"
 RUN_KEY = "dit_cache_run"
@@ -38,7 +42,7 @@ class BlockCacheHook:
         return run.run_block(self.position, args, compute)
 
 
-class InvalidLatentError(ValueError):
+class InvalidLatentError(GraphError):
     """The latent or noise handed to the sampler holds NaN or infinite values."""
 
 
@@ -83,15 +87,22 @@ def replaced_hooks(engine: CacheEngine, model_options: dict) -> list:
 
 
 def run_scope_wrapper(executor, *args, **kwargs):
-    """OUTER_SAMPLE wrapper: a fresh StackRun for this sampling run, released however it ends."""
+    """OUTER_SAMPLE wrapper: a fresh StackRun for this sampling run, released however it ends.
+    Neither starting nor finishing the run fails a prompt on an unexpected error of the pack's
+    own: the run then samples uncached, or its result is kept, with the error in the log."""
     guider = executor.class_obj
     original_options = guider.model_options
     engine: CacheEngine = original_options["transformer_options"][ENGINE_KEY]
     noise, latent, sigmas = args[0], args[1], args[3]
     check_finite(noise, latent)
     base_model = guider.model_patcher.model
-    run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas, weight_keyframes(guider),
-                           replaced_hooks(engine, original_options))
+    try:
+        with own_code("starting the run"):
+            run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas,
+                                   weight_keyframes(guider), replaced_hooks(engine, original_options))
+    except CacheInternalError as err:
+        log.error("%s: %s", engine.method, internal_error_note(err), exc_info=err.error)
+        return executor(*args, **kwargs)
     guider.model_options = create_model_options_clone(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = run
     finished = False
@@ -101,30 +112,61 @@ def run_scope_wrapper(executor, *args, **kwargs):
         return result
     finally:
         guider.model_options = original_options
-        engine.finish_run(run, interrupted=not finished)
+        try:
+            engine.finish_run(run, interrupted=not finished)
+        except Exception as err:  # the sampled result is kept: a report or a save must not lose it
+            if not finished:
+                raise
+            log.error("%s: the run sampled, but finishing its report failed (%s: %s); the image is kept",
+                      engine.method, type(err).__name__, err, exc_info=not isinstance(err, GraphError))
 
 
 def step_wrapper(executor, *args, **kwargs):
     """PREDICT_NOISE wrapper: each model evaluation is the next step of the run, and on a step
     whose whole output stands in nothing of ComfyUI's model calls runs (args: x, timestep = sigma,
-    model_options, seed; it returns the guided denoised latent)."""
+    model_options, seed; it returns the guided denoised latent). After an unexpected error of the
+    cache's own, in this step or before, the step is computed without the cache."""
     options = args[2].get("transformer_options", {})
     run = options.get(RUN_KEY)
     if run is None:
         return executor(*args, **kwargs)
-    x, sigma = args[0], args[1]
-    run.begin_step(sigma)
-    if splits_over_devices(args[2]):
-        run.record_uncached_step(SPLIT_OVER_DEVICES, "all devices")
-        return executor(x, sigma, without_run(args[2]), *args[3:], **kwargs)
-    if run.policy.reuses_outputs:
-        stand_in = run.step_stand_in(x, sigma, may_add_between_blocks(run, executor.class_obj, options))
-        if stand_in is not None:
-            return stand_in
-    calls_before = len(run.report.calls)
+    run.steps_begun += 1
+    if run.failed:
+        return _uncached_step(run, executor, args, kwargs, "every call")
+    try:
+        return _cached_step(run, executor, args, kwargs)
+    except CacheInternalError as err:
+        run.fail(internal_error_note(err), err.error)
+        return _uncached_step(run, executor, args, kwargs, "every call")
+
+
+def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
+    x, sigma, model_options = args[0], args[1], args[2]
+    with own_code("beginning a step"):
+        run.begin_step(sigma)
+        split = splits_over_devices(model_options)
+        if split:
+            run.record_uncached_step(SPLIT_OVER_DEVICES, "all devices")
+    if split:
+        return executor(x, sigma, without_run(model_options), *args[3:], **kwargs)
+    stand_in = None
+    with own_code("standing in for a step"):
+        if run.policy.reuses_outputs:
+            stand_in = run.step_stand_in(x, sigma, may_add_between_blocks(run, executor.class_obj,
+                                                                          model_options["transformer_options"]))
+        calls_before = len(run.report.calls)
+    if stand_in is not None:
+        return stand_in
     denoised = executor(*args, **kwargs)
-    run.record_step_output(x, sigma, denoised, calls_before)
+    with own_code("recording a step"):
+        run.record_step_output(x, sigma, denoised, calls_before)
     return denoised
+
+
+def _uncached_step(run, executor, args: tuple, kwargs: dict, label: str) -> torch.Tensor:
+    """The step computed with no part of the cache in its model calls."""
+    run.record_step_without_cache(label)
+    return executor(args[0], args[1], without_run(args[2]), *args[3:], **kwargs)
 
 
 def splits_over_devices(model_options: dict) -> bool:
@@ -159,13 +201,15 @@ def model_call_wrapper(executor, *args, **kwargs):
     if run is None:
         return executor(*args, **kwargs)
     x, sigma, options = args[0], args[1], args[5]
-    run.begin_model_call(args[4], options, kwargs)
-    stand_in = run.output_stand_in(x, sigma, options)
+    with own_code("beginning a model call"):
+        run.begin_model_call(args[4], options, kwargs)
+        stand_in = run.output_stand_in(x, sigma, options)
+        calls_before = len(run.report.calls)
     if stand_in is not None:
         return stand_in
-    calls_before = len(run.report.calls)
     denoised = executor(*args, **kwargs)
-    run.record_output(x, sigma, options, denoised, calls_before)
+    with own_code("recording a model call"):
+        run.record_output(x, sigma, options, denoised, calls_before)
     return denoised
 
 

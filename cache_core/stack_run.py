@@ -18,11 +18,15 @@ from typing import Any, Callable
 import torch
 
 from .adapters import BlockSpec, ModelAdapter
+from .containment import own_code
 from .layout_cache import WEIGHTS_CHANGED, LayoutCache, call_identity, layout_label, new_layout_cache
+from .log import get_logger
 from .output_cache import OutputStream, direction
 from .policies.base import CachePolicy, StepAction
 from .report import CallRecord, RunReport
 from .step_schedule import StepSchedule
+
+log = get_logger(__name__)
 
 
 JOINT_ORDER_UNREAD = ("could not tell in which order this model's joint blocks join the image and text tokens (its "
@@ -50,6 +54,8 @@ class StackRun:
     # What the blocks of the call in flight do on a REUSE_OUTPUT step whose output could not stand in.
     next_call_blocks_action: StepAction | None = None
     computes_every_step: bool = False
+    steps_begun: int = 0              # model evaluations this run has seen (PREDICT_NOISE)
+    failed: str | None = None         # the note of an unexpected error of the cache's own code
 
     def compute_every_step(self, reason: str) -> None:
         """The cache cannot be sure of any skipped step in this run: compute them all, say why once."""
@@ -61,6 +67,24 @@ class StackRun:
         them as computed and say why once."""
         self.compute_every_step(reason)
         self.report.calls.append(CallRecord(self.schedule.step, label, StepAction.COMPUTE.letter * len(self.blocks)))
+
+    def fail(self, note: str, error: BaseException) -> None:
+        """An unexpected error of the cache's own code: the rest of the run is computed without
+        the cache, said once in the report and the log (with the traceback)."""
+        if self.failed is None:
+            log.error("%s: %s", self.report.method, note, exc_info=error)
+        self.failed = note
+        self.computes_every_step = True
+        if note not in self.report.notes:
+            self.report.notes.append(note)
+
+    def record_step_without_cache(self, label: str) -> None:
+        """The step in flight runs with no part of the cache: it replaces whatever of it was
+        recorded before an error, as one fully computed call. Counted from the steps begun, not
+        the schedule, which may be what failed."""
+        step = self.schedule.part.first_step + self.steps_begun - 1
+        self.report.calls = [call for call in self.report.calls if call.step != step]
+        self.report.calls.append(CallRecord(step, label, StepAction.COMPUTE.letter * len(self.blocks)))
 
     def begin_step(self, sigma: torch.Tensor) -> None:
         """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
@@ -157,8 +181,8 @@ class StackRun:
         if self.computes_every_step:
             return compute(args)
         compiling = torch.compiler.is_compiling()
-        before = _before_block_untraced if compiling else StackRun.before_block
-        after = _after_block_untraced if compiling else StackRun.after_block
+        before = _before_block_untraced if compiling else _before_block
+        after = _after_block_untraced if compiling else _after_block
         substitute = before(self, position, args)
         if substitute is not None:
             return substitute
@@ -278,8 +302,18 @@ def _no_block_signal() -> torch.Tensor:
                        "before the model runs")
 
 
+def _contained(method: Callable, where: str) -> Callable:
+    """`method` with its unexpected errors raised as CacheInternalError (see containment.py)."""
+    def call(*args):
+        with own_code(where):
+            return method(*args)
+    return call
+
+
+_before_block = _contained(StackRun.before_block, "before a block")
+_after_block = _contained(StackRun.after_block, "after a block")
 # Under torch.compile (ComfyUI's TorchCompileModel) the run's bookkeeping, which changes every
 # step, would make dynamo recompile per step; these untraced entry points keep it eager while the
-# real block between them is compiled. Eager runs call the plain methods directly.
-_before_block_untraced = torch.compiler.disable(StackRun.before_block)
-_after_block_untraced = torch.compiler.disable(StackRun.after_block)
+# real block between them is compiled.
+_before_block_untraced = torch.compiler.disable(_before_block)
+_after_block_untraced = torch.compiler.disable(_after_block)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..cache_core.adapters import magnitude_presets
-from ..cache_core.calibration import AUTO, magnitude_curve
+from ..cache_core.calibration import AUTO, magnitude_curve, uncalibrated_note
 from ..cache_core.policies import MagnitudeRatioThreshold
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
@@ -40,7 +40,8 @@ class MagnitudeThreshold(io.ComfyNode):
                                        "0.2."),
                 io.Combo.Input("curve", options=[AUTO, *(p.name for p in magnitude_presets())], default=AUTO,
                                tooltip="Published ratio curve to use when no profile is connected; 'auto' picks the "
-                                       "model's family (a family without one needs a profile). On the project's "
+                                       "model's family (a family without one uses a curve averaged over the published "
+                                       "ones until profiled). On the project's "
                                        "reference models a profiled curve did not beat these (see README)."),
                 *window_inputs(),
                 cache_device_input(),
@@ -60,5 +61,6 @@ class MagnitudeThreshold(io.ComfyNode):
                                            retention_ratio)
 
         patched = apply_cache(model, "MagnitudeRatio", make_policy, node_id=cls.hidden.unique_id,
-                              start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
+                              start_percent=start_percent, end_percent=end_percent, cache_device=cache_device,
+                              run_note=lambda adapter: uncalibrated_note(adapter, "MagnitudeRatio", curve, profile))
         return io.NodeOutput(patched)

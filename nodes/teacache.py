@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..cache_core.adapters import teacache_presets
-from ..cache_core.calibration import AUTO, teacache_coefficients
+from ..cache_core.calibration import AUTO, teacache_coefficients, uncalibrated_note
 from ..cache_core.policies import AdaptiveThreshold
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
@@ -34,8 +34,8 @@ class TeaCacheThreshold(io.ComfyNode):
                                        f"{recommended_thresholds()}. 0 computes every step."),
                 io.Combo.Input("coefficients", options=[AUTO, *(p.name for p in teacache_presets())], default=AUTO,
                                tooltip="Rescale polynomial. 'auto' picks the published one for the model's family "
-                                       "(a family without one needs a profile); a connected profile overrides "
-                                       "this."),
+                                       "(a family without one uses the raw signal until profiled); a connected "
+                                       "profile overrides this."),
                 io.Int.Input("max_consecutive_reuse", default=3, min=0, max=50,
                              tooltip="Compute after this many reused steps in a row, whatever the threshold says "
                                      "(0 = no limit). 2-4 guards against drift."),
@@ -57,5 +57,6 @@ class TeaCacheThreshold(io.ComfyNode):
                                      max_consecutive_reuse)
 
         patched = apply_cache(model, "TeaCache", make_policy, node_id=cls.hidden.unique_id,
-                              start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
+                              start_percent=start_percent, end_percent=end_percent, cache_device=cache_device,
+                              run_note=lambda adapter: uncalibrated_note(adapter, "TeaCache", coefficients, profile))
         return io.NodeOutput(patched)

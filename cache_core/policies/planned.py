@@ -14,13 +14,14 @@ from typing import Any
 
 import torch
 
+from ..containment import GraphError
 from ..predictors import PlannedTaylorResidual, ResidualPredictor
 from .base import CachePolicy, StepAction, StepContext
 
 PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0}   # letter -> Taylor order of the blocks' stand-in
 
 
-class PlanStepsError(ValueError):
+class PlanStepsError(GraphError):
     """A plan calibrated for one step count, sampled at another."""
 
 

@@ -7,13 +7,15 @@ import logging
 import sys
 
 import pytest
+import torch
 
 import tiny_models
 
 from comfyui_dit_cache.cache_core import adapters as registry
 from comfyui_dit_cache.cache_core.adapters import (ADAPTERS, MagnitudePreset, ModelAdapter, TeaCachePreset, find_adapter,
                                                    supported_families)
-from comfyui_dit_cache.cache_core.calibration import magnitude_curve, teacache_coefficients
+from comfyui_dit_cache.cache_core.calibration import (GENERIC_CURVE_STEPS, RAW_SIGNAL, generic_magnitude_curve,
+                                                      magnitude_curve, teacache_coefficients, uncalibrated_note)
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
 
 
@@ -49,17 +51,44 @@ def test_preset_names_are_unique_across_families():
         assert len(names) == len(set(names))
 
 
-def test_a_family_without_published_presets_asks_for_a_profile():
+def test_a_family_without_published_presets_decides_on_an_uncalibrated_default_and_says_so():
     class NoPresets(type(ADAPTERS[0])):
         display_name = "Unpublished"
         teacache_presets = ()
         magnitude_presets = ()
 
-    for resolve, what in ((teacache_coefficients, "TeaCache rescale polynomial"),
-                          (magnitude_curve, "magnitude-ratio curve")):
-        with pytest.raises(ProfileError, match=f"no published {what} exists for Unpublished models; profile this "
-                                               "model once with the Block Profiler"):
-            resolve(NoPresets(), "auto", None)
+    adapter = NoPresets()
+    assert teacache_coefficients(adapter, "auto", None) == RAW_SIGNAL
+    curve = magnitude_curve(adapter, "auto", None)
+    assert curve == generic_magnitude_curve() and len(curve) == GENERIC_CURVE_STEPS
+    assert all(0.5 < r < 1.5 for r in curve) and curve[-1] < 1.0   # the published curves' shared fall at the end
+    for method in ("TeaCache", "MagnitudeRatio"):
+        note = uncalibrated_note(adapter, method, "auto", None)
+        assert "nothing is published for Unpublished models" in note and "Block Profiler profile" in note
+        assert uncalibrated_note(adapter, method, "flux", None) is None   # a preset chosen by name
+        assert uncalibrated_note(adapter, method, "auto", {"name": "mine"}) is None
+
+
+def test_threshold_nodes_on_a_family_without_presets_run_out_of_the_box(caplog):
+    """Qwen-Image has no published TeaCache polynomial, SD3 no curve at all: the nodes cache on
+    their defaults at once, and each run says once that a profile would tune them."""
+    import logging
+
+    from helpers import STEPS, WINDOW, run_node, sample_with_report
+
+    from comfyui_dit_cache.nodes import MagnitudeThreshold, TeaCacheThreshold
+
+    sd3 = tiny_models.BUILDERS["sd3"]()
+    nodes = [(TeaCacheThreshold, dict(rel_l1_thresh=0.3, coefficients="auto", max_consecutive_reuse=2)),
+             (MagnitudeThreshold, dict(threshold=0.3, max_skip=2, retention_ratio=0.0, curve="auto"))]
+    for node, inputs in nodes:
+        (patched,) = run_node(node, model=sd3.patcher, **inputs, **WINDOW)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            out, report = sample_with_report(patched, sd3)
+        assert torch.isfinite(out).all() and report.full_steps < STEPS
+        assert sum("a Block Profiler profile of this model" in n for n in report.notes) == 1
+        assert caplog.text.count("nothing is published for") == 1
 
 
 def test_a_family_whose_comfyui_module_is_missing_is_skipped_with_one_line(monkeypatch, caplog):

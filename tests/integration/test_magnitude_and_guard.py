@@ -12,6 +12,7 @@ from helpers import STEPS, WINDOW, computed_steps, count_block_calls, magnitude,
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.adapters import find_adapter
+from comfyui_dit_cache.cache_core.calibration import generic_magnitude_curve
 from comfyui_dit_cache.cache_core.policies import resample_ratios
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
 from comfyui_dit_cache.cache_core.report import RunReport
@@ -77,14 +78,16 @@ def test_magnitude_max_skip_and_retention_bound_the_reuse(tiny):
 def test_magnitude_with_the_family_preset_samples(tiny):
     adapter = find_adapter(tiny.patcher.model.diffusion_model)
     if not adapter.magnitude_presets:
-        with pytest.raises(ProfileError, match="no published magnitude-ratio curve exists for .* profile this model once"):
-            run_node(MagnitudeThreshold, model=tiny.patcher, threshold=0.3, max_skip=3, retention_ratio=0.0,
-                     curve="auto", **WINDOW)
-        return
-    patched = magnitude(tiny.patcher, threshold=0.3, max_skip=3)
-    assert attached_engine(patched).policy.ratios == adapter.magnitude_presets[0].ratios
+        (patched,) = run_node(MagnitudeThreshold, model=tiny.patcher, threshold=0.3, max_skip=3, retention_ratio=0.0,
+                              curve="auto", **WINDOW)
+        assert attached_engine(patched).policy.ratios == generic_magnitude_curve()
+    else:
+        patched = magnitude(tiny.patcher, threshold=0.3, max_skip=3)
+        assert attached_engine(patched).policy.ratios == adapter.magnitude_presets[0].ratios
     out, report = sample_with_report(patched, tiny)
     assert "reuse" in report.step_actions() and torch.isfinite(out).all()
+    said = [n for n in report.notes if "a Block Profiler profile of this model" in n]
+    assert len(said) == (0 if adapter.magnitude_presets else 1)
 
 
 # ---- calibration from a profile ------------------------------------------------------------------

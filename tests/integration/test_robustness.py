@@ -202,3 +202,66 @@ def test_torch_compile_node_and_every_caching_node_work_together(tmp_path):
         compiled_out = tiny_models.sample(compiled, flux, steps=6, cfg=3.0)
         assert reports[0].step_actions() == reports[1].step_actions()
         assert torch.allclose(compiled_out, eager_out, atol=1e-3 * float(eager_out.abs().max()))
+
+
+# ---- an unexpected error in the cache's own code ---------------------------------------------------
+def _fail_once_at(monkeypatch, owner, name: str, when) -> list:
+    """Make `owner.name` raise once, the first time `when(*args)` holds: an internal of a ComfyUI
+    the pack has not seen. The list collects the injected errors."""
+    original = getattr(owner, name)
+    raised: list = []
+
+    def failing(*args, **kwargs):
+        if not raised and when(*args, **kwargs):
+            raised.append(RuntimeError("injected: an internal that moved"))
+            raise raised[0]
+        return original(*args, **kwargs)
+    monkeypatch.setattr(owner, name, failing)
+    return raised
+
+
+@pytest.mark.parametrize("where", ["a skipped block", "a computed block", "the step"])
+def test_an_internal_error_makes_the_rest_of_the_run_computed_and_is_said_once(where, monkeypatch, caplog):
+    """FORA at interval 3 computes step 0 and skips steps 1-2. An error on step 1's first
+    skipped block, or on recording step 0's blocks, leaves every step computed uncached: the
+    uncached image exactly. An error at the start of step 2 keeps step 1 as cached."""
+    import logging
+
+    from comfyui_dit_cache.cache_core.layout_cache import LayoutCache
+
+    flux = tiny_models.BUILDERS["flux"]()
+    uncached = tiny_models.sample(flux.patcher, flux, steps=STEPS, cfg=3.0)
+    patched, reports = attach_policy(flux, ReuseSchedule(interval=3))
+    if where == "a skipped block":
+        raised = _fail_once_at(monkeypatch, LayoutCache, "substitute", lambda self, *_: True)
+    elif where == "a computed block":
+        raised = _fail_once_at(monkeypatch, LayoutCache, "record", lambda self, *_: True)
+    else:
+        raised = _fail_once_at(monkeypatch, StackRun, "begin_step", lambda self, *_: self.steps_begun == 3)
+    with caplog.at_level(logging.WARNING):
+        out = tiny_models.sample(patched, flux, steps=STEPS, cfg=3.0)
+    report = reports[-1]
+    assert raised and not report.interrupted
+    assert report.steps == STEPS
+    assert len(report.notes) == 1 and "unexpected error in its own code" in report.notes[0]
+    assert "injected: an internal that moved" in report.notes[0]
+    assert caplog.text.count("unexpected error in its own code") == 1
+    if where == "the step":
+        assert report.full_steps == STEPS - 1 and torch.isfinite(out).all()
+    else:
+        assert report.full_steps == STEPS and torch.equal(out, uncached)
+
+    # the next run of the same model is cached again
+    again = tiny_models.sample(patched, flux, steps=STEPS, cfg=3.0)
+    assert reports[-1].full_steps < STEPS and not reports[-1].notes and torch.isfinite(again).all()
+
+
+def test_errors_in_the_users_settings_still_stop_the_prompt():
+    """A plan for another step count is the user's to fix: it is not contained."""
+    from comfyui_dit_cache.cache_core.policies import PlannedSchedule
+    from comfyui_dit_cache.cache_core.policies.planned import PlanStepsError
+
+    flux = tiny_models.BUILDERS["flux"]()
+    patched, _ = attach_policy(flux, PlannedSchedule("CRRCRRCR"))
+    with pytest.raises(PlanStepsError):
+        tiny_models.sample(patched, flux, steps=STEPS + 2, cfg=3.0)
