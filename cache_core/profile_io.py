@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,38 @@ class ProfileError(GraphError):
     """A profile file that cannot be used."""
 
 
+# A profile is a few hundred KiB at most (a 200-step heatmap of 60 blocks with calibrated plans):
+# anything larger is not one, and is never read whole.
+MAX_PROFILE_BYTES = 8 * 1024 * 1024
+MAX_NAME_LENGTH = 100
+
+
 def safe_profile_name(name: str) -> str:
+    """The file stem a profile_name saves as: checked when the node runs, before any sampling."""
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).strip("._")
     if not cleaned:
         raise ProfileError(f"profile_name {name!r} has no usable characters; use letters, digits, '_', '-' or '.'")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise ProfileError(f"profile_name is {len(cleaned)} characters long; use at most {MAX_NAME_LENGTH}")
     return cleaned
+
+
+def resolve_profile(directory: Path, choice: str) -> Path:
+    """The profile file `choice` names in `directory`: a listed `.json` file name, no path, and
+    resolving inside the folder (a symlink out of it is refused). The error says the same for a
+    missing file and a path outside the folder, so that nothing can be learnt about other files."""
+    refused = ProfileError(f"{choice!r} is not a profile in the profiles folder (output/dit_cache/profiles/); pick "
+                           "one from the list, or refresh the page after a profiling run")
+    if not isinstance(choice, str) or choice != Path(choice).name or not choice.endswith(".json"):
+        raise refused
+    path = directory / choice
+    try:
+        inside = path.resolve(strict=True).parent == directory.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise refused from None
+    if not inside or not path.is_file():
+        raise refused
+    return path
 
 
 def _json_ready(value: Any) -> Any:
@@ -35,25 +64,54 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def save_profile(profile: dict[str, Any], directory: Path, name: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+def save_profile(profile: dict[str, Any], directory: Path, name: str) -> tuple[Path, bool]:
+    """Write the profile as `<name>.json` in `directory`; the path and whether it replaced a file."""
     path = directory / f"{safe_profile_name(name)}.json"
-    path.write_text(json.dumps(_json_ready(profile), indent=1))
-    return path
+    replaced = write_file_in(directory, path.name, json.dumps(_json_ready(profile), indent=1).encode())
+    return path, replaced
+
+
+def write_file_in(directory: Path, file_name: str, data: bytes) -> bool:
+    """Write `data` as `directory/file_name` without following a symlink there: a temporary file
+    beside it is renamed over the name, which replaces a link itself, never its target. Whether a
+    file (or link) of that name was replaced."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / file_name
+    replaced = target.is_symlink() or target.exists()
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".saving-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return replaced
 
 
 def list_profiles(directory: Path) -> list[str]:
     if not directory.is_dir():
         return []
-    return sorted(p.name for p in directory.glob("*.json"))
+    listed = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            resolve_profile(directory, path.name)
+        except ProfileError:
+            continue
+        listed.append(path.name)
+    return listed
 
 
 def load_profile(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ProfileError(f"profile file {path} does not exist; run a workflow with the Block Profiler node first")
+    """A profile read from `path` (resolved by `resolve_profile`): at most MAX_PROFILE_BYTES are read."""
+    with path.open("rb") as source:
+        raw = source.read(MAX_PROFILE_BYTES + 1)
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"{path.name} is larger than {MAX_PROFILE_BYTES // (1024 * 1024)} MiB, far more than a "
+                           "profile; it is not a DiT Cache profile")
     try:
-        profile = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        profile = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ProfileError(f"profile file {path.name} is not valid JSON ({err}); delete it and profile again") from err
     if not isinstance(profile, dict) or profile.get("format") != PROFILE_FORMAT:
         raise ProfileError(f"{path.name} is not a DiT Cache profile (expected format {PROFILE_FORMAT!r}); profile again")

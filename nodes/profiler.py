@@ -5,6 +5,7 @@ A profile exists only after a sampling run, so the flow is two queue runs: profi
 Block Profiler -> sampler; then pick the saved profile in Load Cache Profile."""
 from __future__ import annotations
 
+import io as io_bytes
 from pathlib import Path
 
 import folder_paths
@@ -16,7 +17,8 @@ from ..cache_core.calibration_run import CALIBRATION_KEY, CalibratingWrapper, Ca
 from ..cache_core.heatmap import heatmap_tensor, render_heatmap
 from ..cache_core.log import get_logger
 from ..cache_core.policies import AlwaysCompute
-from ..cache_core.profile_io import list_profiles, load_profile, safe_profile_name, save_profile
+from ..cache_core.profile_io import (ProfileError, list_profiles, load_profile, resolve_profile, safe_profile_name,
+                                     save_profile, write_file_in)
 from ..cache_core.profiler import BlockProfileRecorder
 from ..cache_core.report import RunReport
 from .apply import apply_cache
@@ -31,20 +33,32 @@ def profiles_directory() -> Path:
 
 
 def save_run_profile(report: RunReport, name: str) -> None:
-    """Report listener: write the profile JSON and its heatmap PNG beside it."""
+    """Report listener: write the profile JSON and its heatmap PNG beside it. A save that fails
+    (disk full, no permission) is said in the log and the report; the sampled image is kept."""
     profile = report.extras.get("profile")
     if profile is None or report.interrupted:
         log.warning("Block Profiler: the run did not finish, no profile saved")
         return
-    path = save_profile(profile, profiles_directory(), name)
-    render_heatmap(profile).save(path.with_suffix(".png"))
+    directory = profiles_directory()
+    try:
+        path, replaced = save_profile(profile, directory, name)
+        heatmap = io_bytes.BytesIO()
+        render_heatmap(profile).save(heatmap, format="PNG")
+        write_file_in(directory, path.with_suffix(".png").name, heatmap.getvalue())
+    except OSError as err:
+        message = (f"the profile could not be saved as {name}.json in {directory} ({err.strerror or err}); the image "
+                   "is kept: free space or fix the folder's permissions and profile again")
+        log.error("Block Profiler: %s", message)
+        report.notes.append(message)
+        return
     report.extras["profile_path"] = str(path)
     # where the graph editor fetches the heatmap from (ComfyUI's /view route, output folder)
     report.extras["heatmap"] = {"filename": path.with_suffix(".png").name,
                                 "subfolder": str(path.parent.relative_to(folder_paths.get_output_directory())),
                                 "type": "output"}
-    log.info("Block Profiler: profile saved to %s (suggested FORA interval %s)", path,
-             profile["suggested_fora_interval"])
+    saved = f"profile saved to {path}" + (" (it replaced the profile of that name)" if replaced else "")
+    log.info("Block Profiler: %s; suggested FORA interval %s", saved, profile["suggested_fora_interval"])
+    report.notes.append(saved)
     for plan in (profile.get("calibration") or {}).get("plans", []):
         report.notes.append(f"calibrated {plan['speedup']:g}x: worst case {plan['psnr_worst']:.1f} dB "
                             "on the calibration noise")
@@ -133,12 +147,25 @@ class LoadCacheProfile(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, profile: str) -> bool | str:
+        """Before anything runs: the choice must be a profile in the profiles folder (a client can
+        send any string, and ComfyUI does not check it against the list on every version)."""
+        try:
+            resolve_profile(profiles_directory(), profile)
+        except ProfileError as err:
+            return str(err)
+        return True
+
+    @classmethod
     def execute(cls, profile: str) -> io.NodeOutput:
-        data = load_profile(profiles_directory() / profile)
+        data = load_profile(resolve_profile(profiles_directory(), profile))
         heatmap = heatmap_tensor(data)
         return io.NodeOutput(data, heatmap, int(data["suggested_fora_interval"]), ui=ui.PreviewImage(heatmap, cls=cls))
 
     @classmethod
     def fingerprint_inputs(cls, profile: str) -> str:
-        path = profiles_directory() / profile
-        return f"{path}:{path.stat().st_mtime if path.exists() else 'missing'}"
+        try:
+            path = resolve_profile(profiles_directory(), profile)
+        except ProfileError:
+            return "not a profile"
+        return f"{path}:{path.stat().st_mtime}"

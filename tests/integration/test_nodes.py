@@ -146,7 +146,7 @@ def test_profile_from_another_family_is_refused_with_the_reason(output_dir):
 
 
 def test_missing_and_corrupt_profiles_say_what_to_do(output_dir):
-    with pytest.raises(ProfileError, match="does not exist; run a workflow with the Block Profiler"):
+    with pytest.raises(ProfileError, match="is not a profile in the profiles folder"):
         run_node(LoadCacheProfile, profile="nope.json")
     folder = output_dir / "dit_cache" / "profiles"
     folder.mkdir(parents=True)
