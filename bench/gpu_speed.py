@@ -38,6 +38,7 @@ class Case:
     cfg: float
     context: tuple[int, int, int]
     extra: dict
+    checkpoint: str      # the tiny test checkpoint of the same format, for what this ComfyUI's classes add
     tiny: dict = field(default_factory=dict)   # unet settings of the CPU dry run (--scale tiny), beyond the usual
 
 
@@ -46,39 +47,39 @@ FULL = [
          dict(image_model="flux", guidance_embed=True, in_channels=16, out_channels=16, vec_in_dim=768,
               context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=19, depth_single_blocks=38,
               axes_dim=[16, 56, 56], theta=10000, patch_size=2, qkv_bias=True),
-         (1, 16, 128, 128), 28, 1.0, (1, 512, 4096), {"pooled": 768, "guidance": 3.5}),
+         (1, 16, 128, 128), 28, 1.0, (1, 512, 4096), {"pooled": 768, "guidance": 3.5}, "flux"),
     Case("Wan2.1-T2V-1.3B 832x480x33f", "WAN21_T2V",
          dict(image_model="wan2.1", model_type="t2v", dim=1536, ffn_dim=8960, num_heads=12, num_layers=30,
               text_dim=4096, in_dim=16, out_dim=16, text_len=512, freq_dim=256, eps=1e-6, patch_size=(1, 2, 2)),
-         (1, 16, 9, 60, 104), 30, 5.0, (1, 512, 4096), {}),
+         (1, 16, 9, 60, 104), 30, 5.0, (1, 512, 4096), {}, "wan_t2v"),
     Case("HunyuanVideo 848x480x17f", "HunyuanVideo",
          dict(image_model="hunyuan_video", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
               hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=20, depth_single_blocks=40, axes_dim=[16, 56, 56],
               theta=256, patch_size=[1, 2, 2], qkv_bias=True, guidance_embed=True, byt5=False, meanflow=False,
               use_cond_type_embedding=False, vision_in_dim=None),
-         (1, 16, 5, 60, 106), 30, 1.0, (1, 256, 4096), {"pooled": 768, "guidance": 6.0}),
+         (1, 16, 5, 60, 106), 30, 1.0, (1, 256, 4096), {"pooled": 768, "guidance": 6.0}, "hunyuan_video"),
     Case("Qwen-Image 1024x1024", "QwenImage",
          dict(image_model="qwen_image", patch_size=2, in_channels=64, out_channels=16, num_layers=60,
               attention_head_dim=128, num_attention_heads=24, joint_attention_dim=3584, axes_dims_rope=(16, 56, 56)),
-         (1, 16, 1, 128, 128), 20, 4.0, (1, 256, 3584), {},
+         (1, 16, 1, 128, 128), 20, 4.0, (1, 256, 3584), {}, "qwen_image",
          tiny=dict(attention_head_dim=32, num_attention_heads=4, joint_attention_dim=64, axes_dims_rope=(8, 12, 12))),
     Case("FLUX.2-dev 1024x1024", "Flux2",
          dict(image_model="flux2", in_channels=128, out_channels=128, vec_in_dim=None, context_in_dim=15360,
               hidden_size=6144, mlp_ratio=3.0, num_heads=48, depth=8, depth_single_blocks=48, axes_dim=[32, 32, 32, 32],
               theta=2000, patch_size=1, qkv_bias=False, guidance_embed=True, global_modulation=True, mlp_silu_act=True,
               ops_bias=False, default_ref_method="index"),
-         (1, 128, 64, 64), 28, 1.0, (1, 512, 15360), {"pooled": 768, "guidance": 4.0},
+         (1, 128, 64, 64), 28, 1.0, (1, 512, 15360), {"pooled": 768, "guidance": 4.0}, "flux2_c128",
          tiny=dict(axes_dim=[8, 8, 8, 8])),
     Case("Wan2.2-T2V-A14B (one expert) 832x480x17f", "WAN21_T2V",
          dict(image_model="wan2.1", model_type="t2v", dim=5120, ffn_dim=13824, num_heads=40, num_layers=40,
               text_dim=4096, in_dim=16, out_dim=16, text_len=512, freq_dim=256, eps=1e-6, patch_size=(1, 2, 2)),
-         (1, 16, 5, 60, 104), 20, 4.0, (1, 512, 4096), {}),
+         (1, 16, 5, 60, 104), 20, 4.0, (1, 512, 4096), {}, "wan_t2v"),
     Case("HunyuanVideo 1.5 848x480x33f", "HunyuanVideo15",
          dict(image_model="hunyuan_video", in_channels=65, out_channels=32, vec_in_dim=None, context_in_dim=3584,
               hidden_size=2048, mlp_ratio=4.0, num_heads=16, depth=54, depth_single_blocks=0, axes_dim=[16, 56, 56],
               theta=256, patch_size=[1, 1, 1], qkv_bias=True, guidance_embed=False, byt5=False, meanflow=False,
               use_cond_type_embedding=True, vision_in_dim=1152),
-         (1, 32, 9, 30, 53), 20, 6.0, (1, 256, 3584), {"pooled": 768},
+         (1, 32, 9, 30, 53), 20, 6.0, (1, 256, 3584), {"pooled": 768}, "hunyuan_video_15_c32",
          tiny=dict(in_channels=65, out_channels=32)),
 ]
 
@@ -94,11 +95,13 @@ def tiny_cases() -> list[Case]:
         unet.update(case.tiny)
         latent = case.latent[:2] + tuple(min(d, 8) for d in case.latent[2:])
         extra = {k: (64 if k == "pooled" else v) for k, v in case.extra.items()}
-        cases.append(Case(case.name + " (tiny)", case.config, unet, latent, 6, case.cfg, (1, 8, 64), extra))
+        cases.append(Case(case.name + " (tiny)", case.config, unet, latent, 6, case.cfg, (1, 8, 64), extra,
+                          case.checkpoint))
     return cases
 
 
 UNCACHED_CONDS_ON_GPU = "uncached, conditioning handed over on the GPU"
+CHECKPOINT_SHAPES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "checkpoint_shapes.json"
 
 
 # The calibrated rows' plans: the shapes calibration chose on the reference models (PlanShape fields).
@@ -156,12 +159,25 @@ def calibration_for(patcher, node, steps: int) -> dict:
     return {}
 
 
+def unet_config(case: Case) -> dict:
+    """The case's configuration on this ComfyUI: what detection finds in the tiny test checkpoint
+    of the same format (constructor arguments a newer ComfyUI adds, such as FLUX's `txt_ids_dims`),
+    then the case's own sizes on top."""
+    import torch
+    import comfy.model_detection
+    import model_from_weights
+
+    shapes = model_from_weights.read_shapes(CHECKPOINT_SHAPES)[case.checkpoint]
+    meta = {key: torch.empty(shape, device="meta") for key, shape in shapes.items()}
+    return {**(comfy.model_detection.detect_unet_config(meta, "") or {}), **case.unet}
+
+
 def build(case: Case, device, dtype):
     import torch
     import comfy.model_patcher
     import comfy.supported_models
 
-    config = getattr(comfy.supported_models, case.config)(case.unet)
+    config = getattr(comfy.supported_models, case.config)(unet_config(case))
     config.set_inference_dtype(dtype, None)
     model = config.get_model({}, device=device)
     generators: dict = {}   # one per device: some modules (HunyuanVideo 1.5's) are made on the CPU
@@ -170,7 +186,34 @@ def build(case: Case, device, dtype):
             generator = generators.setdefault(p.device, torch.Generator(device=p.device).manual_seed(0))
             p.normal_(0.0, 0.02, generator=generator)
     model.diffusion_model.to(device)
-    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
+    # the patcher ComfyUI's loaders make: ModelPatcherDynamic where dynamic VRAM is on (0.26 on)
+    patcher_class = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
+    return patcher_class(model, load_device=device, offload_device=torch.device("cpu"))
+
+
+def enable_dynamic_vram() -> bool:
+    """Dynamic VRAM as ComfyUI's main.py turns it on for a CUDA GPU (comfy-aimdo, ComfyUI 0.26
+    on), in its order: the allocator before any ComfyUI model module is imported (they bind to
+    it at import), the devices after. Whether it is on."""
+    import comfy_aimdo.control
+
+    comfy_aimdo.control.init()
+    comfy_runtime.load_pack()
+    import comfy.cli_args
+    import comfy.memory_management
+    import comfy.model_management
+    import comfy.model_patcher
+
+    devices = comfy.model_management.get_all_torch_devices()
+    try:
+        ready = comfy_aimdo.control.init_devices((d.index, int(comfy.cli_args.args.vram_headroom * 1024 ** 3))
+                                                 for d in devices)
+    except TypeError:
+        ready = comfy_aimdo.control.init_devices(d.index for d in devices)
+    if ready:
+        comfy.model_patcher.CoreModelPatcher = comfy.model_patcher.ModelPatcherDynamic
+        comfy.memory_management.aimdo_enabled = True
+    return bool(ready)
 
 
 def conditioning(case: Case):
@@ -319,13 +362,24 @@ def main() -> None:
     parser.add_argument("--models", default="all", help="comma-separated indexes into the case list, or 'all'")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write the table (markdown) here")
+    parser.add_argument("--dynamic-vram", action="store_true",
+                        help="ComfyUI 0.26 on: turn dynamic VRAM (comfy-aimdo) on as main.py does, instead of "
+                             "--highvram with the plain ModelPatcher")
     args = parser.parse_args()
 
-    comfy_runtime.boot(("--cpu",) if args.scale == "tiny" else ("--highvram",))
+    boot_args = ("--cpu",) if args.scale == "tiny" else ("--enable-dynamic-vram",) if args.dynamic_vram else ("--highvram",)
+    comfy_runtime.boot(boot_args)
+    dynamic = enable_dynamic_vram() if args.dynamic_vram else False
     comfy_runtime.load_pack()
     import torch
 
-    device = torch.device("cpu") if args.scale == "tiny" else torch.device("cuda")
+    import comfyui_version
+    print(f"[dit-cache] ComfyUI {comfyui_version.__version__}, dynamic VRAM {'on' if dynamic else 'off'}", flush=True)
+
+    import comfy.model_management
+
+    # the device as ComfyUI names it (cuda:0): dynamic VRAM keys its state by the device index
+    device = torch.device("cpu") if args.scale == "tiny" else comfy.model_management.get_torch_device()
     dtype = torch.float32 if args.scale == "tiny" else torch.bfloat16
     cases = tiny_cases() if args.scale == "tiny" else FULL
     if args.models != "all":
@@ -338,6 +392,7 @@ def main() -> None:
         rows += case_rows
         if args.out:  # after each model, so a run cut short still leaves what it measured
             args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}`, "
+                                f"ComfyUI {comfyui_version.__version__}, dynamic VRAM {'on' if dynamic else 'off'}, "
                                 f"torch {torch.__version__}: every row warmed up, then {args.repeats} rounds of one run per row "
                                 f"(the CPU-cache row: one), each row's best\n\n"
                                 f"{table(rows, device_name)}\n")
