@@ -74,9 +74,12 @@ class CacheEngine:
                 "whole: every step is computed. Put the caching node after the nodes that patch blocks")
         return run
 
-    def finish_run(self, run: StackRun, interrupted: bool) -> RunReport:
+    def finish_run(self, run: StackRun, interrupted: bool, failure: str | None = None) -> RunReport:
+        """End the run: `interrupted` when it did not finish, `failure` the error that stopped it
+        (None for a cancel)."""
         report = run.report
         report.interrupted = interrupted
+        report.failure = failure
         report.sigmas = run.schedule.sigma_values()
         if run.observer is not None:
             report.extras.update(run.observer.finish(report))

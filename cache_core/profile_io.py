@@ -147,6 +147,9 @@ def magnitude_ratios(profile: dict[str, Any]) -> tuple[float, ...]:
 def calibrated_plan(profile: dict[str, Any], speedup: float, family: str) -> dict[str, Any]:
     """The profile's calibrated plan for `speedup` (within 0.25x of a calibrated one), or a
     ProfileError naming the speedups the profile was calibrated for and how to add one."""
+    if not math.isfinite(speedup) or speedup < 1.0:
+        raise ProfileError(f"speedup must be a number of 1 or more (got {speedup}); choose one the profile was "
+                           "calibrated for")
     check_profile_family(profile, family)
     name = profile.get("name", "?")
     plans = (profile.get("calibration") or {}).get("plans") or []

@@ -38,7 +38,8 @@ class RunReport:
     cache_peak_bytes: int = 0
     fallbacks: int = 0
     forecast_scales: list[float] = field(default_factory=list)   # one per forecast the guard accepted
-    interrupted: bool = False
+    interrupted: bool = False   # the run did not finish: cancelled, or failed (then `failure` says why)
+    failure: str | None = None
     notes: list[str] = field(default_factory=list)   # what the run could not cache, said once each
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -117,7 +118,9 @@ class RunReport:
         line = ", ".join(parts) + f", est. {self.estimated_speedup:.1f}x"
         if self.cache_peak_bytes:
             line += f", cache {self.cache_peak_bytes / 2**20:.1f} MB"
-        if self.interrupted:
+        if self.failure is not None:
+            line += f" (failed: {self.failure})"
+        elif self.interrupted:
             line += " (interrupted)"
         return line
 
@@ -137,6 +140,7 @@ class RunReport:
             "cache_peak_bytes": self.cache_peak_bytes,
             "fallbacks": self.fallbacks,
             "interrupted": self.interrupted,
+            "failure": self.failure,
             "notes": self.notes,
             "summary": self.summary_line(),
             "heatmap": self.extras.get("heatmap"),

@@ -105,20 +105,30 @@ def run_scope_wrapper(executor, *args, **kwargs):
         return executor(*args, **kwargs)
     guider.model_options = create_model_options_clone(original_options)
     guider.model_options["transformer_options"][RUN_KEY] = run
-    finished = False
+    finished, failure = False, None
     try:
         result = executor(*args, **kwargs)
         finished = True
         return result
+    except Exception as err:
+        if not _is_cancel(err):
+            failure = f"{type(err).__name__}: {err}"[:300]
+        raise
     finally:
         guider.model_options = original_options
         try:
-            engine.finish_run(run, interrupted=not finished)
+            engine.finish_run(run, interrupted=not finished, failure=failure)
         except Exception as err:  # the sampled result is kept: a report or a save must not lose it
             if not finished:
                 raise
             log.error("%s: the run sampled, but finishing its report failed (%s: %s); the image is kept",
                       engine.method, type(err).__name__, err, exc_info=not isinstance(err, GraphError))
+
+
+def _is_cancel(err: BaseException) -> bool:
+    from comfy.model_management import InterruptProcessingException
+
+    return isinstance(err, InterruptProcessingException)
 
 
 def step_wrapper(executor, *args, **kwargs):

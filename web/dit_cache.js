@@ -23,7 +23,8 @@ export function reportLine(report) {
   const mb = report.cache_peak_bytes / 2 ** 20;
   if (mb > 0) parts.push(`cache ${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`);
   if (report.fallbacks > 0) parts.push(`${report.fallbacks} fallbacks`);
-  if (report.interrupted) parts.push("interrupted");
+  if (report.failure) parts.push(`failed: ${report.failure}`);
+  else if (report.interrupted) parts.push("interrupted");
   return parts.join(" · ");
 }
 

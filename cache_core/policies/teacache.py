@@ -13,6 +13,8 @@ and 2 have no measured change yet and are always computed.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import torch
@@ -43,6 +45,11 @@ class _ThresholdMemory:
     accumulated: float = 0.0
 
 
+# Far above any fitted or published coefficient (the largest published one is about 6e3): a larger
+# one makes the rescaled change overflow, and every step would be computed without a word.
+MAX_COEFFICIENT = 1e8
+
+
 @dataclass(frozen=True)
 class AdaptiveThreshold(CachePolicy):
     coefficients: tuple[float, ...]   # rescale polynomial, highest power first
@@ -59,6 +66,10 @@ class AdaptiveThreshold(CachePolicy):
             raise ValueError(f"max_consecutive_reuse must be 0 (no limit) or more (got {self.max_consecutive_reuse})")
         if not self.coefficients:
             raise ValueError("coefficients must hold at least one number")
+        if not all(math.isfinite(c) and abs(c) <= MAX_COEFFICIENT for c in self.coefficients):
+            raise ValueError(f"the rescale polynomial holds a coefficient that is not a number of sensible size "
+                             f"({', '.join(f'{c:g}' for c in self.coefficients)}; published ones stay below 1e4): "
+                             "profile the model again, or use a preset")
 
     def new_run_memory(self) -> _ThresholdMemory:
         return _ThresholdMemory()

@@ -111,3 +111,25 @@ def test_a_failed_save_keeps_the_image_and_says_why(profiles):
     out, report = sample_with_report(patched, flux)
     assert torch.equal(out, tiny_models.sample(flux.patcher, flux, steps=STEPS))
     assert any("the profile could not be saved as taken.json" in n and "the image is kept" in n for n in report.notes)
+
+
+def test_a_speedup_that_is_not_a_number_is_refused():
+    """ComfyUI's range check lets NaN through; it must not silently run the first plan."""
+    from comfyui_dit_cache.nodes import CalibratedCache
+
+    flux = tiny_models.tiny_flux()
+    profile = {"name": "p", "family": "flux", "steps": 8,
+               "calibration": {"plans": [{"speedup": 4.0, "plan": "CRRRCRRR", "computes": 2, "psnr_worst": 30.0}]}}
+    with pytest.raises(ProfileError, match="speedup must be a number of 1 or more"):
+        run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=float("nan"),
+                 cache_device="model device")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 1e308, float("inf")])
+def test_a_profile_polynomial_that_is_not_a_sensible_number_is_refused(bad):
+    """Otherwise the rescaled change overflows and every step is computed without a word."""
+    from helpers import chosen_profile, teacache
+
+    flux = tiny_models.tiny_flux()
+    with pytest.raises(ValueError, match="coefficient that is not a number of sensible size"):
+        teacache(flux.patcher, profile=chosen_profile(flux.patcher, teacache_coefficients=[bad, 1.0]))

@@ -265,3 +265,28 @@ def test_errors_in_the_users_settings_still_stop_the_prompt():
     patched, _ = attach_policy(flux, PlannedSchedule("CRRCRRCR"))
     with pytest.raises(PlanStepsError):
         tiny_models.sample(patched, flux, steps=STEPS + 2, cfg=3.0)
+
+
+def test_an_error_in_a_block_is_reported_as_a_failure_with_its_reason_not_as_a_cancel(caplog):
+    import logging
+
+    from helpers import block_modules
+
+    flux = tiny_models.BUILDERS["flux"]()
+    patched, reports = attach_policy(flux, ReuseSchedule(interval=2))
+    calls = []
+
+    def broken(*_):
+        calls.append(1)
+        if len(calls) == 3:   # a block of a later computed step: out of memory, a bad weight, ...
+            raise RuntimeError("a block broke")
+    hook = block_modules(flux)[1].register_forward_pre_hook(broken)
+    try:
+        with caplog.at_level(logging.INFO), pytest.raises(RuntimeError, match="a block broke"):
+            tiny_models.sample(patched, flux, steps=STEPS, cfg=3.0)
+    finally:
+        hook.remove()
+    report = reports[-1]
+    assert report.interrupted and report.failure == "RuntimeError: a block broke"
+    assert "(failed: RuntimeError: a block broke)" in report.summary_line() and "(interrupted)" not in caplog.text
+    assert report.to_dict()["failure"] == "RuntimeError: a block broke"
