@@ -33,12 +33,17 @@ def own_code(where: str) -> Iterator[None]:
     except (GraphError, CacheInternalError):
         raise
     except Exception as err:
-        # imported here: the policy layer, which raises GraphError, runs without ComfyUI
-        from comfy.model_management import InterruptProcessingException
-
-        if isinstance(err, InterruptProcessingException):
+        if is_cancel(err):
             raise
         raise CacheInternalError(where, err) from err
+
+
+def is_cancel(err: BaseException) -> bool:
+    """Whether `err` is ComfyUI's cancel (imported here: the policy layer, which raises GraphError,
+    runs without ComfyUI)."""
+    from comfy.model_management import InterruptProcessingException
+
+    return isinstance(err, InterruptProcessingException)
 
 
 def internal_error_note(err: CacheInternalError) -> str:

@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 from comfy.model_patcher import create_model_options_clone
 
-from .containment import CacheInternalError, GraphError, internal_error_note, own_code
+from .containment import CacheInternalError, GraphError, internal_error_note, is_cancel, own_code
 from .engine import CacheEngine
 from .log import get_logger
 
@@ -111,7 +111,7 @@ def run_scope_wrapper(executor, *args, **kwargs):
         finished = True
         return result
     except Exception as err:
-        if not _is_cancel(err):
+        if not is_cancel(err):
             failure = f"{type(err).__name__}: {err}"[:300]
         raise
     finally:
@@ -123,12 +123,6 @@ def run_scope_wrapper(executor, *args, **kwargs):
                 raise
             log.error("%s: the run sampled, but finishing its report failed (%s: %s); the image is kept",
                       engine.method, type(err).__name__, err, exc_info=not isinstance(err, GraphError))
-
-
-def _is_cancel(err: BaseException) -> bool:
-    from comfy.model_management import InterruptProcessingException
-
-    return isinstance(err, InterruptProcessingException)
 
 
 def step_wrapper(executor, *args, **kwargs):
@@ -156,9 +150,9 @@ def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
         run.begin_step(sigma)
         split = splits_over_devices(model_options)
         if split:
-            run.record_uncached_step(SPLIT_OVER_DEVICES, "all devices")
+            run.compute_every_step(SPLIT_OVER_DEVICES)
     if split:
-        return executor(x, sigma, without_run(model_options), *args[3:], **kwargs)
+        return _uncached_step(run, executor, args, kwargs, "all devices")
     stand_in = None
     with own_code("standing in for a step"):
         if run.policy.reuses_outputs:

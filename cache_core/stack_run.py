@@ -62,12 +62,6 @@ class StackRun:
         self.computes_every_step = True
         self.report.note(reason)
 
-    def record_uncached_step(self, reason: str, label: str) -> None:
-        """This step's model calls run without the cache (the block hooks only compute): count
-        them as computed and say why once."""
-        self.compute_every_step(reason)
-        self.report.calls.append(CallRecord(self.schedule.step, label, StepAction.COMPUTE.letter * len(self.blocks)))
-
     def fail(self, note: str, error: BaseException) -> None:
         """An unexpected error of the cache's own code: the rest of the run is computed without
         the cache, said once in the report and the log (with the traceback)."""
