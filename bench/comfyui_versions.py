@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
+import bench_paths  # noqa: F401  (puts scripts/ and reference/ on the path)
 
 import comfy_runtime  # noqa: E402
 import node_runner  # noqa: E402

@@ -43,12 +43,12 @@ class RunReport:
     notes: list[str] = field(default_factory=list)   # what the run could not cache, said once each
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def note(self, message: str) -> None:
+    def note(self, message: str, warn: bool = True) -> None:
         """Say once per run, in the log and the report, why steps were computed that the
-        policy would have skipped."""
+        policy would have skipped (`warn`), or how the run was carried out."""
         if message not in self.notes:
             self.notes.append(message)
-            log.warning("%s: %s", self.method, message)
+            (log.warning if warn else log.info)("%s: %s", self.method, message)
 
     def step_actions(self) -> list[str]:
         """Per step: 'compute' if fully computed, else the action of its skipped blocks."""

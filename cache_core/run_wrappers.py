@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 from comfy.model_patcher import create_model_options_clone
 
+from .compiled_blocks import WHOLE_MODEL_LEVEL_COMPILED, compile_blocks_for_run
 from .containment import CacheInternalError, GraphError, internal_error_note, is_cancel, own_code
 from .engine import CacheEngine
 from .log import get_logger
@@ -18,6 +19,10 @@ log = get_logger(__name__)
 ENGINE_KEY = "dit_cache_engine"
 RUN_KEY = "dit_cache_run"
 
+HOOKS_NOT_RUN = ("the model ran without the cache's block hooks (a graph compiled before the cache was attached, by a "
+                 "compile node other than ComfyUI's TorchCompileModel, or a node that replaces the model's forward): "
+                 "nothing can be cached, so every step is computed. Put the caching node after such nodes, or leave "
+                 "them out")
 SPLIT_OVER_DEVICES = ("this run's model calls are split over several devices (ComfyUI's MultiGPU CFG Split): the "
                       "cache does not follow calls that run at once on different devices, so every step is computed")
 
@@ -100,10 +105,16 @@ def run_scope_wrapper(executor, *args, **kwargs):
         with own_code("starting the run"):
             run = engine.start_run(base_model.diffusion_model, base_model.model_sampling, sigmas,
                                    weight_keyframes(guider), replaced_hooks(engine, original_options))
+            run_options = create_model_options_clone(original_options)
+            compile_note = compile_blocks_for_run(engine.adapter, base_model, run_options)
     except CacheInternalError as err:
         log.error("%s: %s", engine.method, internal_error_note(err), exc_info=err.error)
         return executor(*args, **kwargs)
-    guider.model_options = create_model_options_clone(original_options)
+    if compile_note == WHOLE_MODEL_LEVEL_COMPILED:
+        run.compute_every_step(compile_note)
+    elif compile_note is not None:
+        run.report.note(compile_note, warn=False)
+    guider.model_options = run_options
     guider.model_options["transformer_options"][RUN_KEY] = run
     finished, failure = False, None
     try:
@@ -135,7 +146,7 @@ def step_wrapper(executor, *args, **kwargs):
     if run is None:
         return executor(*args, **kwargs)
     run.steps_begun += 1
-    if run.failed:
+    if run.failed or run.computes_every_step:
         return _uncached_step(run, executor, args, kwargs, "every call")
     try:
         return _cached_step(run, executor, args, kwargs)
@@ -209,10 +220,14 @@ def model_call_wrapper(executor, *args, **kwargs):
         run.begin_model_call(args[4], options, kwargs)
         stand_in = run.output_stand_in(x, sigma, options)
         calls_before = len(run.report.calls)
+        computing = run.computes_every_step
     if stand_in is not None:
         return stand_in
     denoised = executor(*args, **kwargs)
     with own_code("recording a model call"):
+        if not (computing or run.computes_every_step) and len(run.report.calls) == calls_before:
+            run.compute_every_step(HOOKS_NOT_RUN)   # not one block hook ran in this call
+            run.record_step_without_cache("every call")
         run.record_output(x, sigma, options, denoised, calls_before)
     return denoised
 

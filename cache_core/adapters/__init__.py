@@ -47,9 +47,16 @@ def _discover() -> tuple[ModelAdapter, ...]:
 ADAPTERS: tuple[ModelAdapter, ...] = _discover()
 
 
+def uncompiled(diffusion_model: torch.nn.Module) -> torch.nn.Module:
+    """The module itself when `diffusion_model` is torch.compile's wrapper of it (a compile node
+    that object-patches the model swaps it in while the model is loaded)."""
+    return getattr(diffusion_model, "_orig_mod", diffusion_model)
+
+
 def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter | None:
     """The adapter of `diffusion_model`'s family; else the whole-model level where its forward
     offers ComfyUI's DIFFUSION_MODEL wrapper and no adapter refuses the model; else None."""
+    diffusion_model = uncompiled(diffusion_model)
     for adapter in ADAPTERS:
         if adapter.matches(diffusion_model):
             return adapter
@@ -60,6 +67,7 @@ def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter | None:
 
 def refusal(diffusion_model: torch.nn.Module) -> str | None:
     """Why a family's adapter does not cache this variant of its model class (None: none refuses it)."""
+    diffusion_model = uncompiled(diffusion_model)
     for adapter in ADAPTERS:
         if isinstance(diffusion_model, adapter.model_class):
             reason = adapter.refusal(diffusion_model)

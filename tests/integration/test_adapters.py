@@ -16,7 +16,6 @@ from comfyui_dit_cache.cache_core.adapters import (ADAPTERS, MagnitudePreset, Mo
                                                    supported_families)
 from comfyui_dit_cache.cache_core.calibration import (GENERIC_CURVE_STEPS, RAW_SIGNAL, generic_magnitude_curve,
                                                       magnitude_curve, teacache_coefficients, uncalibrated_note)
-from comfyui_dit_cache.cache_core.profile_io import ProfileError
 
 
 def test_every_registered_adapter_has_a_tiny_model_and_every_tiny_model_an_adapter(tiny_cache):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import logging
 
-import folder_paths
 import pytest
 import torch
 
@@ -15,8 +14,7 @@ from helpers import (STEPS, WINDOW, block_modules, count_block_calls, fora, refe
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.profile_io import ProfileError, safe_profile_name
-from comfyui_dit_cache.nodes import (ApplyFORA, BlockProfiler, LoadCacheProfile, MagnitudeThreshold, TaylorSeerForecast,
-                                     TeaCacheThreshold)
+from comfyui_dit_cache.nodes import (BlockProfiler, LoadCacheProfile, MagnitudeThreshold)
 
 def test_fora_computes_on_its_schedule_and_logs_one_line(tiny, caplog):
     patched = fora(tiny.patcher, interval=3, warmup_steps=1)

@@ -8,7 +8,6 @@ import comfy.model_management
 import pytest
 import torch
 
-import node_runner
 import tiny_models
 from helpers import attach_policy
 
@@ -172,36 +171,6 @@ def test_cache_on_cpu_holds_its_tensors_there_in_the_model_dtype(tiny):
     assert torch.equal(tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0),
                        tiny_models.sample(on_device, tiny, steps=STEPS, cfg=3.0))
     assert reports[0].cache_peak_bytes > 0
-
-
-def test_torch_compile_node_and_every_caching_node_work_together(tmp_path):
-    """ComfyUI's TorchCompileModel (inductor, CPU) over a cached model: the same schedule as eager,
-    the same output to compiler rounding."""
-    import folder_paths
-    from comfy_extras.nodes_torch_compile import TorchCompileModel
-    from helpers import run_node
-
-    from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, TaylorSeerForecast, TeaCacheThreshold
-
-    folder_paths.set_output_directory(str(tmp_path))
-    flux = tiny_models.tiny_flux()
-    window = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
-    cached_models = [
-        run_node(ApplyFORA, model=flux.patcher, interval=2, warmup_steps=1, **window)[0],
-        run_node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=10.0, coefficients="auto",
-                 max_consecutive_reuse=2, **window)[0],
-        run_node(TaylorSeerForecast, model=flux.patcher, interval=3, warmup_steps=2, order=2,
-                 guard_tolerance=0.0, **window)[0],
-        run_node(BlockProfiler, model=flux.patcher, profile_name="compiled")[0],
-    ]
-    for cached in cached_models:
-        reports = []
-        attached_engine(cached).report_listeners.append(reports.append)
-        eager_out = tiny_models.sample(cached, flux, steps=6, cfg=3.0)
-        compiled = node_runner.run_node(TorchCompileModel, "compile", model=cached, backend="inductor")[0]
-        compiled_out = tiny_models.sample(compiled, flux, steps=6, cfg=3.0)
-        assert reports[0].step_actions() == reports[1].step_actions()
-        assert torch.allclose(compiled_out, eager_out, atol=1e-3 * float(eager_out.abs().max()))
 
 
 # ---- an unexpected error in the cache's own code ---------------------------------------------------
