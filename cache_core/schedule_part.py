@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from .log import get_logger
@@ -19,6 +20,9 @@ log = get_logger(__name__)
 
 # The whole schedule is looked for among step counts up to this many times the run's own.
 LONGEST_WHOLE = 4
+# Guesses of the whole step count per scheduler, each refined from the last.
+REFINEMENTS = 6
+PER_GUESS = 5
 
 
 def schedule_part(model_sampling: Any, sigmas: torch.Tensor) -> SchedulePart:
@@ -47,18 +51,59 @@ def schedule_part(model_sampling: Any, sigmas: torch.Tensor) -> SchedulePart:
 
 
 def _matching_slice(model_sampling: Any, values: torch.Tensor, estimate: int) -> SchedulePart | None:
+    """The part of a ComfyUI schedule the run's sigmas are; among several schedulers' matches,
+    the whole step count nearest the estimate."""
+    import comfy.samplers
+
+    matches = [part for name in comfy.samplers.SCHEDULER_NAMES
+               if (part := _match_in(model_sampling, name, values, estimate)) is not None]
+    return min(matches, key=lambda part: abs(part.total_steps - estimate)) if matches else None
+
+
+def _match_in(model_sampling: Any, scheduler: str, values: torch.Tensor, estimate: int) -> SchedulePart | None:
+    """The part of one scheduler's schedule the run's sigmas are: a few step counts around a
+    guess, the guess refined from where the run's sigmas fall in its schedule. A handful of
+    schedules at any length, where trying every count would grow with the square of it."""
     import comfy.samplers
 
     steps = len(values) - 1
-    totals = sorted(range(steps, LONGEST_WHOLE * steps + 1), key=lambda total: abs(total - estimate))
-    for total in totals:
-        for name in comfy.samplers.SCHEDULER_NAMES:
-            whole = comfy.samplers.calculate_sigmas(model_sampling, name, total).float().cpu()
+    tried: set[int] = set()
+    guess = min(max(estimate, steps), LONGEST_WHOLE * steps)
+    for _ in range(REFINEMENTS):
+        wholes = {}
+        nearest = (guess + offset for distance in range(3 * PER_GUESS) for offset in (-distance, distance))
+        candidates = [total for total in dict.fromkeys(nearest)
+                      if total not in tried and steps <= total <= LONGEST_WHOLE * steps][:PER_GUESS]
+        for total in candidates:
+            tried.add(total)
+            wholes[total] = whole = comfy.samplers.calculate_sigmas(model_sampling, scheduler, total).float().cpu()
             first = int(torch.argmin((whole - values[0]).abs()))
             window = whole[first:first + steps + 1]
             if len(window) == len(values) and torch.allclose(window, values, rtol=1e-4, atol=1e-6):
                 return SchedulePart(first, total)
+        if not wholes:
+            return None
+        nearest_tried = min(wholes, key=lambda total: abs(total - guess))
+        refined = _refined_total(wholes[nearest_tried], values)
+        if refined is not None:   # else the next untried counts nearest the same guess
+            guess = min(max(refined, steps), LONGEST_WHOLE * steps)
     return None
+
+
+def _refined_total(whole: torch.Tensor, values: torch.Tensor) -> int | None:
+    """The step count at which the run's sigmas would span their own number of steps, from the
+    (fractional) steps they span in `whole`: at a given sigma, a scheduler's step index grows in
+    proportion to its step count."""
+    # a schedule's closing zero is one step after its last sigma at every length: leave it out
+    closing = 1 if float(values[-1]) <= 0.0 and float(whole[-1]) <= 0.0 and len(values) > 2 else 0
+    length = len(whole) - 1 - closing
+    descending = whole[:length + 1].numpy()[::-1]   # np.interp wants increasing abscissae
+    positions = np.arange(length, -1, -1, dtype=np.float64)
+    first, last = np.interp([float(values[0]), float(values[-1 - closing])], descending, positions)
+    span = last - first
+    if span <= 0.5:
+        return None
+    return round(length * (len(values) - 1 - closing) / span) + closing
 
 
 def _percent_at(model_sampling: Any, sigma: float) -> float:
