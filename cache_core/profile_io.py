@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .containment import GraphError
+from .profile_schema import SchemaError, check_profile
 from .profiler import PROFILE_FORMAT
 
 REQUIRED_KEYS = ("format", "family", "blocks", "steps", "output_rel_l1", "teacache_coefficients")
@@ -118,6 +119,10 @@ def load_profile(path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in profile]
     if missing:
         raise ProfileError(f"profile {path.name} lacks {', '.join(missing)}; profile again with the Block Profiler")
+    try:
+        check_profile(profile)
+    except SchemaError as err:
+        raise ProfileError(f"profile {path.name} is damaged: {err}; profile again with the Block Profiler") from None
     profile["name"] = path.stem
     return profile
 
