@@ -48,15 +48,17 @@ def compiled_keys(wrapper: Callable) -> list[str] | None:
     return None
 
 
-def whole_model_compile(model_options: dict) -> list | None:
-    """The APPLY_MODEL wrappers under ComfyUI's compile key, when they compile the whole
-    diffusion model (a compile of chosen sub-modules leaves the hooks' forward alone: None)."""
-    wrappers = (model_options.get("transformer_options", {}).get("wrappers", {})
-                .get(comfy.patcher_extension.WrappersMP.APPLY_MODEL, {}).get(COMPILE_WRAPPER_KEY))
-    if not wrappers:
-        return None
-    keys = [key for wrapper in wrappers for key in (compiled_keys(wrapper) or [WHOLE_MODEL_KEY])]
-    return wrappers if WHOLE_MODEL_KEY in keys else None
+def apply_model_wrappers(model_options: dict) -> dict:
+    """The run's APPLY_MODEL wrappers by key (empty when there are none)."""
+    return (model_options.get("transformer_options", {}).get("wrappers", {})
+            .get(comfy.patcher_extension.WrappersMP.APPLY_MODEL, {}))
+
+
+def compiles_whole_model(wrappers: dict) -> bool:
+    """Whether ComfyUI's compile wrappers among `wrappers` compile the whole diffusion model (a
+    compile of chosen sub-modules leaves the hooks' forward alone)."""
+    compiled = wrappers.get(COMPILE_WRAPPER_KEY) or []
+    return any(WHOLE_MODEL_KEY in (compiled_keys(wrapper) or [WHOLE_MODEL_KEY]) for wrapper in compiled)
 
 
 def block_paths(adapter: ModelAdapter, diffusion_model: torch.nn.Module) -> list[str]:
@@ -90,13 +92,13 @@ def compile_blocks_for_run(adapter: ModelAdapter, base_model: torch.nn.Module, r
     """Swap a whole-model TorchCompileModel for block compiles in the run's copy of the model
     options. Returns the note for the run's report (None: nothing compiled whole);
     `WHOLE_MODEL_LEVEL_COMPILED` when the model is cached whole and every step must compute."""
-    if whole_model_compile(run_options) is None:
+    wrappers = apply_model_wrappers(run_options)
+    if not compiles_whole_model(wrappers):
         return None
     if adapter.level == "model":
         return WHOLE_MODEL_LEVEL_COMPILED
     paths = block_paths(adapter, base_model.diffusion_model)
     compile_kwargs = run_options.get(COMPILE_KWARGS_KEY) or {}
-    wrappers = run_options["transformer_options"]["wrappers"][comfy.patcher_extension.WrappersMP.APPLY_MODEL]
     wrappers[COMPILE_WRAPPER_KEY] = [block_compile_wrapper(paths, base_model, compile_kwargs)]
     backend = compile_kwargs.get("backend", "inductor")
     return (f"TorchCompileModel compiles the whole diffusion model, whose graph would not see the cache's hooks: "

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from .policies.planned import PLAN_LETTERS
+
 MAX_COEFFICIENT = 1e8     # TeaCache's published polynomials stay within 1e4
 
 

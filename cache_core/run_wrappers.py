@@ -146,7 +146,7 @@ def step_wrapper(executor, *args, **kwargs):
     if run is None:
         return executor(*args, **kwargs)
     run.steps_begun += 1
-    if run.failed or run.computes_every_step:
+    if run.computes_every_step:   # set too by an internal error (run.fail)
         return _uncached_step(run, executor, args, kwargs, "every call")
     try:
         return _cached_step(run, executor, args, kwargs)
