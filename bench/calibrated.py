@@ -112,7 +112,9 @@ def benchmark_noise(model, count: int):
 
 
 def run_family(family: str, prompts: int, calibration: int, evaluations: int, extra_seeds: int,
-               draw: str) -> tuple[list[dict], dict]:
+               draw: str, settings_for=None) -> tuple[list[dict], dict]:
+    """The rows of one family: Calibrated Cache at each speedup, then `settings_for(model, profile)`
+    (default: every other setting)."""
     import quality
     import reference_models as refs
     from block_counter import count_block_calls
@@ -134,8 +136,9 @@ def run_family(family: str, prompts: int, calibration: int, evaluations: int, ex
         return outputs, sum(counts)
 
     reference, base_blocks = sample_all(model.patcher)
+    others = settings_for(model, profile) if settings_for is not None else other_settings()
     settings = [("Calibrated", f"{s:g}x", CalibratedCache, dict(speedup=s, profile=profile, cache_device="model device"))
-                for s in SPEEDUPS] + (other_settings() if draw != "benchmark" else [])
+                for s in SPEEDUPS] + (others if draw != "benchmark" else [])
     rows = []
     for method, label, node, inputs in settings:
         patched = node_runner.run_node(node, "bench", model=model.patcher, **inputs)[0]

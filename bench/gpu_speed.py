@@ -111,8 +111,8 @@ CALIBRATED_SHAPES = {4.0: dict(last_computed=True, stand_in="2"), 6.0: dict(last
 # method label -> node class name and inputs (fixed schedules; TeaCache at an unreachable-by-
 # threshold setting with max_consecutive_reuse=2, which makes its pattern C R R C ...)
 def methods():
-    from comfyui_dit_cache.nodes import (ApplyFORA, CalibratedCache, MagnitudeThreshold, TaylorSeerForecast,
-                                         TeaCacheThreshold)
+    from comfyui_dit_cache.nodes import (ApplyFORA, BlockCache, CalibratedCache, MagnitudeThreshold,
+                                         TaylorSeerForecast, TeaCacheThreshold)
     common = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 
     def taylorseer(guard: float = 0.0) -> tuple:
@@ -134,7 +134,28 @@ def methods():
             CalibratedCache, dict(speedup=4.0, cache_device="model device")),
         "Calibrated 6x: last step computed, model output reused": (
             CalibratedCache, dict(speedup=6.0, cache_device="model device")),
+        # a per-block plan: the 4x plan's shape with the first and last two blocks computed on its
+        # skipped steps, fewer steps computed in full at the same block computes
+        "Calibrated 4x per-block: 2 first and 2 last blocks on every step": (
+            CalibratedCache, dict(speedup=PER_BLOCK_PLAN_SPEEDUP, cache_device="model device")),
+        # a per-block schedule (calibration_for gives the profile and the threshold of 3x)
+        "Block Cache, per-block schedule, 3x block computes": (
+            BlockCache, dict(max_skip=BLOCK_CACHE_MAX_SKIP, **common)),
     }
+
+
+PER_BLOCK_PLAN_SPEEDUP = 4.5   # the profile's key for that plan (a plan is picked within 0.25x)
+BLOCK_CACHE_MAX_SKIP = 5
+BLOCK_CACHE_SPEEDUP = 3.0
+
+
+def block_cache_profile(adapter, blocks: list, steps: int) -> dict:
+    """A profile whose blocks change at five different steady rates (0.03 to 0.15 per step), so
+    that each block runs its own rhythm, as on a profiled model: the per-block schedule's costs,
+    whatever the random weights do."""
+    rows = [[None] * len(blocks)] + [[0.03 * (1 + b % 5) for b in range(len(blocks))] for _ in range(steps - 1)]
+    return {"name": "bench", "family": adapter.family, "steps": steps,
+            "blocks": [f"{kind}.{index}" for kind, index in (spec.key for spec in blocks)], "block_rel_l1": rows}
 
 
 def calibration_for(patcher, node, steps: int) -> dict:
@@ -143,15 +164,30 @@ def calibration_for(patcher, node, steps: int) -> dict:
     curve is flat), so that every family runs the same rows; Calibrated Cache gets a profile with
     the plans of `CALIBRATED_SHAPES` at the case's step count (timing needs no search)."""
     from comfyui_dit_cache.cache_core.attach import adapter_for
-    from comfyui_dit_cache.cache_core.plan_search import PlanShape, computes_for
-    from comfyui_dit_cache.nodes import CalibratedCache, MagnitudeThreshold, TeaCacheThreshold
+    from comfyui_dit_cache.cache_core.plan_search import PlanShape, computes_for, computes_with_kept
+    from comfyui_dit_cache.nodes import BlockCache, CalibratedCache, MagnitudeThreshold, TeaCacheThreshold
 
     adapter = adapter_for(patcher)
+    if node is BlockCache:
+        from block_schedule import threshold_for
+
+        profile = block_cache_profile(adapter, adapter.blocks(patcher.model.diffusion_model), steps)
+        changes = tuple(tuple(float("nan") if v is None else v for v in row) for row in profile["block_rel_l1"])
+        return {"profile": profile, "threshold": threshold_for(changes, steps, BLOCK_CACHE_SPEEDUP,
+                                                               BLOCK_CACHE_MAX_SKIP)}
     if node is CalibratedCache:
         plans = [{"speedup": speedup, "computes": computes_for(steps, speedup), "psnr_worst": 0.0,
                   "plan": PlanShape(**shape).plan(steps, computes_for(steps, speedup))}
                  for speedup, shape in CALIBRATED_SHAPES.items()]
-        return {"profile": {"name": "bench", "family": adapter.family, "steps": steps, "calibration": {"plans": plans}}}
+        blocks = len(adapter.blocks(patcher.model.diffusion_model))
+        kept = sorted({0, 1, blocks - 2, blocks - 1})   # on a tiny dry run: every block
+        fewer = max(1, computes_with_kept(steps, computes_for(steps, 4.0), blocks, len(kept)))   # tiny dry run: 1
+        plans.append({"speedup": PER_BLOCK_PLAN_SPEEDUP, "computes": fewer, "psnr_worst": 0.0, "kept_blocks": kept,
+                      "plan": PlanShape(**CALIBRATED_SHAPES[4.0]).plan(steps, fewer)})
+        return {"profile": {"name": "bench", "family": adapter.family, "steps": steps,
+                            "blocks": [f"{kind}.{index}" for kind, index in
+                                       (spec.key for spec in adapter.blocks(patcher.model.diffusion_model))],
+                            "calibration": {"plans": plans}}}
     if node is TeaCacheThreshold and not adapter.teacache_presets:
         return {"profile": {"name": "bench", "family": adapter.family, "teacache_coefficients": [1.0, 0.0]}}
     if node is MagnitudeThreshold and not adapter.magnitude_presets:
@@ -237,7 +273,7 @@ def conditioning_on(device, *conds) -> tuple:
                   for c, extra in cond] for cond in conds)
 
 
-def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
+def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = ()) -> list[dict]:
     import torch
     import comfy.sample
     from comfyui_dit_cache.cache_core.attach import attached_engine
@@ -274,6 +310,8 @@ def run_case(case: Case, device, dtype, repeats: int) -> list[dict]:
                 for label, synchronize in (("floor: every block an identity hook", False),
                                            ("floor, plus a GPU sync per call", True))]
     for label, (node, inputs) in methods().items():
+        if only and not label.startswith(only):
+            continue
         inputs = {**inputs, **calibration_for(patcher, node, case.steps)}
         patched = node_runner.run_node(node, "bench", model=patcher, **inputs)[0]
         reports: list = []
@@ -361,6 +399,7 @@ def main() -> None:
     parser.add_argument("--scale", choices=["full", "tiny"], default="full")
     parser.add_argument("--models", default="all", help="comma-separated indexes into the case list, or 'all'")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--methods", default="", help="comma-separated beginnings of method names (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="write the table (markdown) here")
     parser.add_argument("--dynamic-vram", action="store_true",
                         help="ComfyUI 0.26 on: turn dynamic VRAM (comfy-aimdo) on as main.py does, instead of "
@@ -387,11 +426,12 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     rows = []
     for case in cases:
-        case_rows = run_case(case, device, dtype, args.repeats)
+        case_rows = run_case(case, device, dtype, args.repeats, tuple(m for m in args.methods.split(",") if m))
         print(table(case_rows, device_name), flush=True)
         rows += case_rows
         if args.out:  # after each model, so a run cut short still leaves what it measured
-            args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}`, "
+            methods_arg = f" --methods '{args.methods}'" if args.methods else ""
+            args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}{methods_arg}`, "
                                 f"ComfyUI {comfyui_version.__version__}, dynamic VRAM {'on' if dynamic else 'off'}, "
                                 f"torch {torch.__version__}: every row warmed up, then {args.repeats} rounds of one run per row "
                                 f"(the CPU-cache row: one), each row's best\n\n"

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from comfy.model_patcher import create_model_options_clone
 
+from .containment import is_cancel
 from .engine import CacheEngine
 from .log import get_logger
-from .plan_search import computes_for, search_plan
+from .plan_search import MAX_SPEEDUP, _better as better, computes_for, computes_with_kept, kept_block_sets, search_plan
 from .policies import AlwaysCompute, PlannedSchedule
+from .policies.base import ProfiledPart
 from .report import RunReport
 from .run_wrappers import ENGINE_KEY
 
@@ -35,20 +37,20 @@ class CalibrationRequest:
     extra_seeds: int          # calibration cases besides the run's own noise
     evaluations: int          # candidate plans sampled per speedup, the start included
 
+    @property
+    def per_block_evaluations(self) -> int:
+        """Per-block candidates sampled per speedup and set of kept blocks (none below 6
+        evaluations: the whole-stack search needs them)."""
+        return self.evaluations // 6
+
     def __post_init__(self) -> None:
-        if not self.speedups or any(not 1.0 < s <= 8.0 for s in self.speedups):
-            raise ValueError(f"calibrate_speedups must be numbers above 1 and at most 8, e.g. '4, 6' "
+        if not self.speedups or any(not 1.0 < s <= MAX_SPEEDUP for s in self.speedups):
+            raise ValueError(f"calibrate_speedups must be numbers above 1 and at most {MAX_SPEEDUP:g}, e.g. '4, 6' "
                              f"(got {list(self.speedups)})")
         if not 0 <= self.extra_seeds <= 8:
             raise ValueError(f"extra_seeds must be 0..8 (got {self.extra_seeds})")
         if not 1 <= self.evaluations <= 200:
             raise ValueError(f"search_evaluations must be 1..200 (got {self.evaluations})")
-
-    def cost_in_runs(self, steps: int) -> float:
-        """Uncached runs' worth of block computes the calibration costs, the profiled run included."""
-        cases = 1 + self.extra_seeds
-        searched = sum(computes_for(steps, s) / steps for s in self.speedups) * self.evaluations * cases
-        return 1 + self.extra_seeds + searched
 
 
 def parse_speedups(text: str) -> tuple[float, ...]:
@@ -86,18 +88,41 @@ class CalibratingWrapper:
         engine.report_listeners = [reports.append]
         try:
             result = executor(*args, **kwargs)
+        except BaseException:
+            self._tell(listeners, reports)   # the profiled run did not finish: its listeners say so
+            raise
         finally:
             engine.report_listeners = listeners
         report: RunReport = reports[0]
         profile = report.extras.get("profile")
         if profile is not None and not report.interrupted:
-            profile["calibration"] = self._calibrate(executor, guider, engine, args, kwargs, result, profile["steps"])
-        for listener in listeners:
-            listener(report)
+            try:
+                profile["calibration"] = self._calibrate(executor, guider, engine, args, kwargs, result, profile)
+            except BaseException as err:
+                # the profile itself is complete: it is kept, without plans, and the log says why
+                stopped = "was cancelled" if is_cancel(err) else f"failed ({type(err).__name__}: {err})"
+                report.note(f"the calibration {stopped}: the profile is saved without calibrated plans (Calibrated "
+                            "Cache needs them; profile again with calibrate_speedups to make them)")
+                self._tell(listeners, reports)
+                raise
+        self._tell(listeners, reports)
         return result
 
+    @staticmethod
+    def _tell(listeners: list, reports: list[RunReport]) -> None:
+        for report in reports:
+            for listener in listeners:
+                listener(report)
+
     def _calibrate(self, executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, reference: torch.Tensor,
-                   steps: int) -> dict[str, Any]:
+                   profile: dict[str, Any]) -> dict[str, Any]:
+        """Plans for each speedup, searched over the profiled steps. A profile of part of a
+        schedule gets plans of the whole schedule's length (the policies count steps in the whole
+        schedule) that compute every step outside the part."""
+        steps, schedule = profile["steps"], profile["schedule"]
+        before = "C" * schedule["first_step"]
+        after = "C" * (schedule["total_steps"] - schedule["first_step"] - steps)
+        part = ProfiledPart(len(before), len(before) + steps, schedule["total_steps"])
         noise, seed = args[0], (args[7] if len(args) > 7 else kwargs.get("seed")) or 0
         cases = [(noise, seed, reference)]
         reference_engine = CacheEngine("Calibration reference", engine.adapter, AlwaysCompute(), engine.blocks,
@@ -109,26 +134,51 @@ class CalibratingWrapper:
             cases.append((case_noise, case_seed, self._sample(executor, guider, reference_engine, args, kwargs,
                                                               case_noise, case_seed)))
 
-        def evaluate(plan: str) -> list[float]:
-            planned = CacheEngine("Calibration candidate", engine.adapter, PlannedSchedule(plan), engine.blocks,
-                                  log_reports=False)
-            scores = []
-            for case_noise, case_seed, case_reference in cases:
-                out = self._sample(executor, guider, planned, args, kwargs, case_noise, case_seed)
-                scores += batch_psnr(out, case_reference)
-            return scores
+        blocks = len(engine.blocks)
+
+        def policy(plan: str, kept: tuple[int, ...] = ()) -> PlannedSchedule:
+            return PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks)
+
+        spent = [1.0 + self.request.extra_seeds]   # in uncached runs: the profiled run and the references
+
+        def evaluator(kept: tuple[int, ...]) -> Callable[[str], list[float]]:
+            def evaluate(plan: str) -> list[float]:
+                candidate = policy(plan, kept)
+                spent[0] += len(cases) / candidate.speedup
+                planned = CacheEngine("Calibration candidate", engine.adapter, candidate, engine.blocks,
+                                      log_reports=False)
+                scores = []
+                for case_noise, case_seed, case_reference in cases:
+                    out = self._sample(executor, guider, planned, args, kwargs, case_noise, case_seed)
+                    scores += batch_psnr(out, case_reference)
+                return scores
+            return evaluate
 
         plans = []
         for speedup in self.request.speedups:
             computes = computes_for(steps, speedup)
-            found = search_plan(steps, computes, evaluate, self.request.evaluations)
-            plans.append({"speedup": speedup, "computes": computes, "plan": found.plan, "psnr_worst": found.worst,
-                          "psnr_mean": found.mean, "start_psnr_worst": found.history[0][2],
-                          "evaluations": found.evaluations})
-            log.info("Calibration: %.1fx (%d of %d steps computed): plan %s, worst calibration case %.1f dB "
-                     "(evenly spaced reuse: %.1f dB), %d plans sampled", steps / computes, computes, steps, found.plan,
-                     found.worst, found.history[0][2], found.evaluations)
-        cost = self.request.cost_in_runs(steps)
+            found = search_plan(steps, computes, evaluator(()), self.request.evaluations)
+            kept, evaluations, start_worst = (), found.evaluations, found.history[0][2]
+            # per-block plans at the same block computes: the early and late blocks computed on every
+            # step, fewer steps computed in full; from the whole-stack search's best shape
+            for blocks_kept in kept_block_sets(blocks) if self.request.per_block_evaluations else ():
+                fewer = computes_with_kept(steps, computes, blocks, len(blocks_kept))
+                if not 1 <= fewer < computes:
+                    continue
+                candidate = search_plan(steps, fewer, evaluator(blocks_kept), self.request.per_block_evaluations,
+                                        start_shape=found.shape)
+                evaluations += candidate.evaluations
+                if better(candidate.psnr, found.psnr):
+                    found, kept = candidate, blocks_kept
+            chosen = policy(found.plan, kept)
+            plans.append({"speedup": speedup, "computes": chosen.computes, "plan": chosen.plan,
+                          "kept_blocks": list(kept), "psnr_worst": found.worst, "psnr_mean": found.mean,
+                          "start_psnr_worst": start_worst, "evaluations": evaluations})
+            log.info("Calibration: %gx asked, %.2fx run (%d of %d steps computed%s): plan %s, worst calibration case "
+                     "%.1f dB (evenly spaced reuse: %.1f dB), %d plans sampled", speedup, chosen.speedup,
+                     chosen.computes, steps, f"; blocks {', '.join(map(str, kept))} on every step" if kept else "",
+                     found.plan, found.worst, start_worst, evaluations)
+        cost = spent[0]
         log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per batch "
                  "element, %d cases)", cost, round(cost * steps), len(cases))
         return {"cases": len(cases), "batch": int(reference.shape[0]), "plans": plans, "cost_runs": cost,

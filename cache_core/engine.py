@@ -52,7 +52,7 @@ class CacheEngine:
                              end_sigma=float(model_sampling.percent_to_sigma(self.end_percent)),
                              whole_schedule=self.start_percent == 0.0 and self.end_percent == 1.0)
         part = schedule_part(model_sampling, sigmas)
-        self.policy.check_steps(part.total_steps)
+        self.policy.check_steps(part.total_steps, part.first_step, total_steps)
         run = StackRun(
             adapter=self.adapter,
             policy=self.policy,
@@ -60,7 +60,7 @@ class CacheEngine:
             diffusion_model=diffusion_model,
             schedule=StepSchedule(self.policy, self.policy.new_run_memory(), part, window),
             report=RunReport(self.method, self.adapter.family, self.policy.describe(), total_steps=total_steps,
-                             level=self.adapter.level),
+                             level=self.adapter.level, schedule_steps=part.total_steps, first_step=part.first_step),
             cache_device=torch.device("cpu") if self.offload_cache else None,
             observer=self.observer_factory(self.blocks, self.adapter) if self.observer_factory else None,
             weight_keyframes=weight_keyframes,

@@ -10,10 +10,15 @@ minus its input. When the model adds terms between blocks (ControlNet residuals,
 the adapter says when), the stack's difference would hold them too and a skipped step, which
 gets this step's terms anyway, would count them twice: such calls record each block's own
 residual instead (one extra copy of a block's input per block on computed steps).
+
+Under a per-block schedule (a policy that `decides_blocks`) every block keeps its own residual
+(one per block and hidden-state stream): on a step, each block is computed or stands in with its
+input plus that residual, on its own.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -66,6 +71,11 @@ class LayoutCache:
     # joint block of this stream's first call from what the block before it returned.
     text_first: bool | None = None
     streams_before_joint: dict[str, torch.Tensor] | None = None
+    # Under a per-block schedule: makes a block's own predictor; per block, one predictor per
+    # hidden-state stream; the letters of the call in flight (None: every block does `action`).
+    new_block_predictor: Callable[[], ResidualPredictor] | None = None
+    block_predictors: list[dict[str, ResidualPredictor]] = field(default_factory=list)
+    plan: str | None = None
 
     # the position of the first joint block after two-stream blocks (None: no such join)
     first_joint: int | None = field(init=False, default=None)
@@ -106,15 +116,30 @@ class LayoutCache:
             self.weights = weights
         return action, reason
 
-    def begin_call(self, step: int, action: StepAction, per_block: bool) -> None:
+    @property
+    def per_block_schedule(self) -> bool:
+        return self.new_block_predictor is not None
+
+    def begin_call(self, step: int, action: StepAction, per_block: bool, plan: str | None = None) -> None:
+        """A call begins: `action` for the step; under a per-block schedule, `plan` its letter per
+        block (None when every block is computed)."""
         self.step, self.action, self.per_block = step, action, per_block
+        self.plan = plan if self.per_block_schedule and action is not StepAction.COMPUTE else None
         self.block_letters = []
+
+    def computes_block(self, position: int) -> bool:
+        """Whether the block at `position` is computed on this call."""
+        return self.action is StepAction.COMPUTE or (self.plan is not None and self.plan[position] == "C")
 
     def keep_inputs(self, position: int, args: dict) -> None:
         """Before a computed block: what its residual (and the guard's) will be measured from."""
         if position == 0 and self.probe is not None:
             self.probe.keep_input(args["img"])
-        if self.per_block:
+        if self.per_block_schedule:
+            copy = self.adapter.blocks_modify_inputs
+            self.block_input = {k: args[k].clone() if copy else args[k]
+                                for k in self.blocks[position].outputs if args.get(k) is not None}
+        elif self.per_block:
             copy = self.adapter.blocks_modify_inputs
             self.block_input = {k: args[k].clone() if copy else args[k] for k in self.blocks[position].outputs}
         elif position == 0:
@@ -126,7 +151,9 @@ class LayoutCache:
         if position == 0 and self.probe is not None:
             self.probe.record(self.step, out["img"])
         last = position == len(self.blocks) - 1
-        if self.per_block and self.block_input is not None:
+        if self.per_block_schedule:
+            self._record_own_residual(position, out)
+        elif self.per_block and self.block_input is not None:
             self.summed_residual = self._sum(self.summed_residual, self._block_residual(position, out))
             if last:
                 self.stack.update(self.step, self.in_last_layout(self.summed_residual))
@@ -151,6 +178,9 @@ class LayoutCache:
         to its `img` (its other outputs, a two-stream block's text, pass through: nothing after
         the stack reads them)."""
         passed_on = {k: args[k] for k in self.blocks[position].outputs}
+        if self.per_block_schedule:
+            own = self.block_predictors[position]
+            return {**passed_on, **{k: args[k] + own[k].predict(self.step, args[k]) for k in own if args.get(k) is not None}}
         if position < len(self.blocks) - 1:
             return passed_on
         base = args["img"]
@@ -158,6 +188,18 @@ class LayoutCache:
             base, self.stack_input = self.in_last_layout(self.stack_input), None
         scale, self.forecast_scale = self.forecast_scale, 1.0
         return {**passed_on, "img": base + self.stack.predict(self.step, base, scale=scale)}
+
+    def _record_own_residual(self, position: int, out: dict) -> None:
+        """Under a per-block schedule: the block's own residual, stream by stream."""
+        inputs, self.block_input = self.block_input, None
+        if inputs is None:
+            return
+        while len(self.block_predictors) <= position:
+            self.block_predictors.append({})
+        own = self.block_predictors[position]
+        for key, before in inputs.items():
+            if out.get(key) is not None:   # SD3's last block returns no text
+                own.setdefault(key, self.new_block_predictor()).update(self.step, out[key] - before)
 
     def _block_residual(self, position: int, out: dict) -> torch.Tensor | dict[str, torch.Tensor]:
         inputs, self.block_input = self.block_input, None
@@ -176,7 +218,7 @@ class LayoutCache:
         return self.in_last_layout(total) + residual
 
     def nbytes(self) -> int:
-        held = self.stack.nbytes()
+        held = self.stack.nbytes() + sum(p.nbytes() for own in self.block_predictors for p in own.values())
         return held + (self.probe.predictor.nbytes() if self.probe is not None else 0)
 
 
@@ -186,4 +228,6 @@ def new_layout_cache(identity: tuple, policy: CachePolicy, adapter: ModelAdapter
     first part is cond_or_uncond), with the policy's substitutes."""
     guard = policy.guard()
     probe = None if guard is None else guard.new_probe(policy.new_predictor(cache_device), adapter.blocks_modify_inputs)
-    return LayoutCache(layout_label(identity[0]), policy.new_predictor(cache_device), adapter, blocks, probe)
+    own = (lambda: policy.new_predictor(cache_device)) if policy.decides_blocks else None
+    return LayoutCache(layout_label(identity[0]), policy.new_predictor(cache_device), adapter, blocks, probe,
+                       new_block_predictor=own)

@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 SUBSTITUTES = "R12V"     # reuse, Taylor order 1 or 2 of the blocks; the model's output reused (policies/planned.py)
 MIN_GAIN_DB = 0.1
 WARMUP_STEPS = 1
+MAX_SPEEDUP = 8.0        # the highest speedup a calibration searches a plan for
 
 
 @dataclass
@@ -36,6 +37,7 @@ class SearchResult:
     psnr: list[float]             # per calibration case, dB
     evaluations: int              # plans sampled, the start included
     history: list[tuple[int, str, float]] = field(default_factory=list)   # (evaluation, plan, worst dB)
+    shape: "PlanShape | None" = None   # the best shape of the shape stage
 
     @property
     def worst(self) -> float:
@@ -47,11 +49,29 @@ class SearchResult:
 
 
 def computes_for(steps: int, speedup: float) -> int:
-    """Computed steps for a target speedup (steps over computes): the most that still reach it
-    (a plan for 4x on 30 steps computes 7, 4.3x), at least one."""
+    """Computed steps for a target speedup (steps over computes): the count whose speedup is
+    nearest the target, the faster on a tie (6x on 28 steps computes 5, 5.6x, not 4, 7.0x, which
+    keeps 2-4 dB less), at least one."""
     if speedup < 1.0:
         raise ValueError(f"speedup must be at least 1 (got {speedup})")
-    return max(1, min(steps, math.floor(steps / speedup + 1e-9)))
+    fewer = max(1, min(steps, math.floor(steps / speedup + 1e-9)))
+    more = min(steps, fewer + 1)
+    return more if abs(steps / more - speedup) < abs(steps / fewer - speedup) - 1e-9 else fewer
+
+
+def kept_block_sets(blocks: int) -> list[tuple[int, ...]]:
+    """The blocks a per-block plan keeps computed on its skipped steps: the first and last, then
+    the first two and last two (the papers' early and late blocks, which matter most)."""
+    sets = [(0, blocks - 1), (0, 1, blocks - 2, blocks - 1)]
+    return [kept for kept in sets if len(set(kept)) == len(kept) < blocks]
+
+
+def computes_with_kept(steps: int, computes: int, blocks: int, kept: int) -> int:
+    """Computed steps of a plan that keeps `kept` blocks computed on its skipped steps, within the
+    block computes of a whole-stack plan of `computes` steps (0: none fits)."""
+    if kept >= blocks:
+        return 0
+    return max(0, min(steps, (computes * blocks - kept * steps) // (blocks - kept)))
 
 
 def spread_computes(steps: int, computes: int, warmup: int = WARMUP_STEPS, spacing: float = 1.0,
@@ -124,11 +144,12 @@ def _better(candidate: list[float], best: list[float]) -> bool:
 
 
 def search_plan(steps: int, computes: int, evaluate: Callable[[str], list[float]], evaluations: int,
-                seed: int = 0) -> SearchResult:
-    """The best plan found in `evaluations` calls of `evaluate(plan) -> per-case PSNR`."""
+                seed: int = 0, start_shape: PlanShape | None = None) -> SearchResult:
+    """The best plan found in `evaluations` calls of `evaluate(plan) -> per-case PSNR`. From
+    `start_shape` (the best shape of another search) the shape stage is left out."""
     if not 1 <= computes <= steps:
         raise ValueError(f"computes must be between 1 and the {steps} steps (got {computes})")
-    shape = PlanShape()
+    shape = start_shape or PlanShape()
     start = shape.plan(steps, computes)
     result = SearchResult(start, evaluate(start), 1)
     result.history.append((1, start, result.worst))
@@ -147,10 +168,11 @@ def search_plan(steps: int, computes: int, evaluate: Callable[[str], list[float]
         result.history.append((result.evaluations, plan, min(scores)))
         return True
 
-    for _name, move in shape_variants():
+    for _name, move in shape_variants() if start_shape is None else ():
         candidate = move(shape)
         if consider(candidate.plan(steps, computes)):
             shape = candidate
+    result.shape = shape
 
     computed = shape.computed(steps, computes)
     substitutes = [shape.stand_in] * len(computed)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .containment import GraphError
+from .policies.base import ProfiledPart
 from .profile_schema import SchemaError, check_profile
 from .profiler import PROFILE_FORMAT
 
@@ -135,6 +136,32 @@ def check_profile_family(profile: dict[str, Any], family: str) -> None:
             f"{family}; profile this model with the Block Profiler, or disconnect the profile")
 
 
+def profiled_part(profile: dict[str, Any]) -> ProfiledPart | None:
+    """The part of a schedule a profile covers, when it is not a whole schedule (None)."""
+    schedule = profile.get("schedule")
+    if not schedule:
+        return None
+    first = schedule["first_step"]
+    part = ProfiledPart(first, first + profile["steps"], schedule["total_steps"])
+    return None if part.is_whole else part
+
+
+def block_changes(profile: dict[str, Any], adapter: Any, blocks: list) -> tuple[tuple[float, ...], ...]:
+    """Per profiled step, per block, the block's relative change from the step before: the
+    profile must be of this family and of a model with these blocks."""
+    check_profile_family(profile, adapter.family)
+    names = [f"{kind}.{index}" for kind, index in (spec.key for spec in blocks)]
+    if list(profile.get("blocks") or []) != names:
+        raise ProfileError(f"profile '{profile.get('name', '?')}' measured {len(profile.get('blocks') or [])} blocks, "
+                           f"but this model has {len(names)} ({names[0]} .. {names[-1]}): it is a profile of another "
+                           "model; profile this model with the Block Profiler")
+    rows = profile.get("block_rel_l1") or []
+    if len(rows) < 2:
+        raise ProfileError(f"profile '{profile.get('name', '?')}' covers {len(rows)} step; profile again with 10 or "
+                           "more steps")
+    return tuple(tuple(math.nan if v is None else float(v) for v in row) for row in rows)
+
+
 def magnitude_ratios(profile: dict[str, Any]) -> tuple[float, ...]:
     """The per-step residual magnitude ratios of a profile (the first step, which has no
     previous one, counts as 1)."""
@@ -166,7 +193,4 @@ def calibrated_plan(profile: dict[str, Any], speedup: float, family: str) -> dic
         calibrated = ", ".join(f"{p['speedup']:g}" for p in plans)
         raise ProfileError(f"profile '{name}' is calibrated for speedup {calibrated}, not {speedup:g}; pick one of "
                            f"those, or profile again with {speedup:g} in the Block Profiler's calibrate_speedups")
-    if len(nearest["plan"]) != profile.get("steps"):
-        raise ProfileError(f"profile '{name}' holds a damaged plan ({len(nearest['plan'])} letters for "
-                           f"{profile.get('steps')} steps); profile again")
     return nearest

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .plan_search import MAX_SPEEDUP
 from .policies.planned import PLAN_LETTERS
 
 MAX_COEFFICIENT = 1e8     # TeaCache's published polynomials stay within 1e4
@@ -73,11 +74,24 @@ def check_profile(profile: dict[str, Any]) -> None:
     intervals = profile.get("suggested_block_intervals", [])
     if not isinstance(intervals, list) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in intervals):
         raise SchemaError(f"suggested_block_intervals must be a list of whole numbers (got {_shown(intervals)})")
+    first, total = _check_schedule(profile.get("schedule"), steps)
     if profile.get("calibration") is not None:
-        _check_calibration(profile["calibration"], steps)
+        _check_calibration(profile["calibration"], steps, first, total, len(blocks))
 
 
-def _check_calibration(calibration: Any, steps: int) -> None:
+def _check_schedule(schedule: Any, steps: int) -> tuple[int, int]:
+    """The profiled part's first step and the whole schedule's length (a profile without one
+    covers a whole schedule of its own steps)."""
+    if schedule is None:
+        return 0, steps
+    if not isinstance(schedule, dict):
+        raise SchemaError(f"schedule must be an object (got {_shown(schedule)})")
+    total = _integer(schedule.get("total_steps"), "schedule.total_steps", steps, 10000)
+    first = _integer(schedule.get("first_step"), "schedule.first_step", 0, total - steps)
+    return first, total
+
+
+def _check_calibration(calibration: Any, steps: int, first: int, total: int, blocks: int) -> None:
     if not isinstance(calibration, dict):
         raise SchemaError(f"calibration must be an object (got {_shown(calibration)})")
     plans = calibration.get("plans", [])
@@ -87,15 +101,21 @@ def _check_calibration(calibration: Any, steps: int) -> None:
         field = f"calibration.plans[{index}]"
         if not isinstance(plan, dict):
             raise SchemaError(f"{field} must be an object (got {_shown(plan)})")
-        _finite(plan.get("speedup"), f"{field}.speedup", 1.0, float(steps))
+        _finite(plan.get("speedup"), f"{field}.speedup", 1.0, MAX_SPEEDUP)
         letters = plan.get("plan")
-        if (not isinstance(letters, str) or len(letters) != steps or not set(letters) <= set(PLAN_LETTERS)
-                or not letters.startswith("C")):
-            raise SchemaError(f"{field}.plan must be {steps} letters of {', '.join(PLAN_LETTERS)}, the first C "
+        if (not isinstance(letters, str) or len(letters) != total or not set(letters) <= set(PLAN_LETTERS)
+                or not letters.startswith("C") or letters[first] != "C"):
+            raise SchemaError(f"{field}.plan must be {total} letters of {', '.join(PLAN_LETTERS)}, the first C "
                               f"(got {_shown(letters)})")
         computes = _integer(plan.get("computes"), f"{field}.computes", 1, steps)
-        if computes != letters.count("C"):
-            raise SchemaError(f"{field}.computes ({computes}) does not match its plan's {letters.count('C')} C steps")
-        for key in ("psnr_worst", "psnr_mean"):
-            if plan.get(key) is not None:
-                _finite(plan[key], f"{field}.{key}")
+        profiled = letters[first:first + steps].count("C")
+        if computes != profiled:
+            raise SchemaError(f"{field}.computes ({computes}) does not match its plan's {profiled} C steps")
+        kept = plan.get("kept_blocks", [])
+        if (not isinstance(kept, list) or any(isinstance(b, bool) or not isinstance(b, int) or b < 0 for b in kept)
+                or len(set(kept)) != len(kept) or len(kept) >= blocks):
+            raise SchemaError(f"{field}.kept_blocks must be a list of distinct block numbers, fewer than the "
+                              f"{blocks} blocks (got {_shown(kept)})")
+        _finite(plan.get("psnr_worst"), f"{field}.psnr_worst")   # said whenever the plan is chosen
+        if plan.get("psnr_mean") is not None:
+            _finite(plan["psnr_mean"], f"{field}.psnr_mean")

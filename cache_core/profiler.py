@@ -91,7 +91,7 @@ class BlockProfileRecorder:
         self.previous_outputs.clear()
         self.previous_signal = None
         self.stack_input = None
-        return {"profile": build_profile(self)}
+        return {"profile": build_profile(self, report)}
 
 
 def _finite(values: list[float]) -> list[float]:
@@ -119,7 +119,10 @@ def suggest_interval(changes: list[float]) -> int:
     return int(max(1, min(MAX_SUGGESTED_INTERVAL, 1 + math.floor(FORA_CHANGE_BUDGET / typical))))
 
 
-def build_profile(recorder: BlockProfileRecorder) -> dict[str, Any]:
+def build_profile(recorder: BlockProfileRecorder, report: RunReport) -> dict[str, Any]:
+    """The profile of the run: its measurements, and which part of the whole schedule they
+    cover (a profile of one sampler of a split run, or of a run with denoise below 1, is a part;
+    consumers use it there or refuse it, never stretch it over a whole run)."""
     output_change = [row[-1] for row in recorder.block_rel_l1]
     per_block = list(zip(*recorder.block_rel_l1)) if recorder.block_rel_l1 else []
     return {
@@ -127,6 +130,7 @@ def build_profile(recorder: BlockProfileRecorder) -> dict[str, Any]:
         "family": recorder.family,
         "blocks": [f"{kind}.{index}" for kind, index in (b.key for b in recorder.blocks)],
         "steps": len(recorder.sigmas),
+        "schedule": {"first_step": report.first_step, "total_steps": max(report.schedule_steps, len(recorder.sigmas))},
         "sigmas": recorder.sigmas,
         "block_rel_l1": recorder.block_rel_l1,
         "block_cosine": recorder.block_cosine,

@@ -33,6 +33,10 @@ class RunReport:
     settings: str
     total_steps: int
     level: str = "block"   # "model": the whole diffusion model was cached as one block
+    # where the run's steps lie in the whole schedule (a split sampler, denoise below 1): the
+    # whole schedule's step count and the run's first step in it
+    schedule_steps: int = 0
+    first_step: int = 0
     calls: list[CallRecord] = field(default_factory=list)
     sigmas: list[float] = field(default_factory=list)   # per step, filled when the run ends
     cache_peak_bytes: int = 0
@@ -90,6 +94,12 @@ class RunReport:
         return self.block_evaluations / self.blocks_computed if self.blocks_computed else 1.0
 
     @property
+    def blocks_scheduled_alone(self) -> bool:
+        """Whether some call computed some blocks and stood in for others (a per-block schedule):
+        then the blocks computed, not the full steps, say what the run cost."""
+        return any("C" in c.block_actions and set(c.block_actions) != {"C"} for c in self.calls)
+
+    @property
     def reuse_ratio(self) -> float:
         total = self.block_evaluations
         return 1.0 - self.blocks_computed / total if total else 0.0
@@ -115,6 +125,8 @@ class RunReport:
             if at_reuse:
                 part += f" ({at_reuse} of {len(scales)} at plain reuse)"
             parts.append(part)
+        if self.blocks_scheduled_alone:
+            parts.append(f"blocks computed {self.blocks_computed}/{self.block_evaluations}")
         line = ", ".join(parts) + f", est. {self.estimated_speedup:.1f}x"
         if self.cache_peak_bytes:
             line += f", cache {self.cache_peak_bytes / 2**20:.1f} MB"
@@ -135,6 +147,7 @@ class RunReport:
             "full_steps": self.full_steps,
             "step_actions": self.step_actions(),
             "blocks_computed": self.blocks_computed,
+            "blocks_scheduled_alone": self.blocks_scheduled_alone,
             "block_evaluations": self.block_evaluations,
             "estimated_speedup": round(self.estimated_speedup, 3),
             "cache_peak_bytes": self.cache_peak_bytes,

@@ -5,7 +5,8 @@ A step is computed or skipped as a whole. On a skipped step every block but the 
 input through and the last adds the cached (or forecast) residual of the whole stack: since each
 block only adds its residual to its input, that equals substituting every block with its own
 residual, with one tensor held instead of one per block, and one addition per step instead of one
-per block.
+per block. Under a per-block schedule each block is computed or substituted on its own, with its
+own residual (layout_cache.py).
 
 Created by `CacheEngine.start_run` and dropped when the run ends (also on interrupt or error),
 so nothing from one run can leak into the next.
@@ -193,7 +194,7 @@ class StackRun:
         if not layout.read_joint_order(position, args):
             self.compute_every_step(JOINT_ORDER_UNREAD)
             return None
-        if layout.action is not StepAction.COMPUTE:
+        if not layout.computes_block(position):
             if position == 0 and layout.probe is not None and layout.probe.ready(args["img"]):
                 self._keep_inputs(layout, position, args)
                 layout.probe.probing = True
@@ -247,7 +248,8 @@ class StackRun:
             self.observer.on_call(schedule.step, schedule.sigma_value(), layout.label,
                                   lambda: self.adapter.modulated_input(self.diffusion_model, args),
                                   lambda: self.adapter.stack_input(args, self.blocks))
-        layout.begin_call(schedule.step, action, self.next_call_adds_between_blocks)
+        plan = self.policy.block_letters(schedule.memory) if self.policy.decides_blocks and action is not StepAction.COMPUTE else None
+        layout.begin_call(schedule.step, action, self.next_call_adds_between_blocks, plan)
         self.next_call_adds_between_blocks = False
         self.current = layout
 

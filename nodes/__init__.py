@@ -1,4 +1,5 @@
 """ComfyUI node definitions: thin wrappers over cache_core."""
+from .block_cache import BlockCache
 from .calibrated import CalibratedCache
 from .fora import ApplyFORA
 from .magnitude import MagnitudeThreshold
@@ -6,5 +7,5 @@ from .profiler import BlockProfiler, LoadCacheProfile
 from .taylorseer import TaylorSeerForecast
 from .teacache import TeaCacheThreshold
 
-NODE_LIST = [ApplyFORA, TeaCacheThreshold, MagnitudeThreshold, TaylorSeerForecast, CalibratedCache, BlockProfiler,
-             LoadCacheProfile]
+NODE_LIST = [ApplyFORA, TeaCacheThreshold, MagnitudeThreshold, TaylorSeerForecast, BlockCache, CalibratedCache,
+             BlockProfiler, LoadCacheProfile]

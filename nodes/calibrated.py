@@ -5,7 +5,7 @@ from comfy_api.latest import io
 
 from ..cache_core.log import get_logger
 from ..cache_core.policies import PlannedSchedule
-from ..cache_core.profile_io import calibrated_plan
+from ..cache_core.profile_io import ProfileError, calibrated_plan, profiled_part
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input
 from .profile_type import CacheProfile
@@ -42,10 +42,15 @@ class CalibratedCache(io.ComfyNode):
     def execute(cls, model, profile: dict, speedup: float, cache_device: str) -> io.NodeOutput:
         def make_policy(adapter) -> PlannedSchedule:
             chosen = calibrated_plan(profile, speedup, adapter.family)
-            log.info("Calibrated Cache: plan %s from profile '%s' (%.1fx; worst calibration case %.1f dB)",
-                     chosen["plan"], profile.get("name", "?"), len(chosen["plan"]) / chosen["computes"],
-                     chosen["psnr_worst"])
-            return PlannedSchedule(chosen["plan"])
+            blocks = len(adapter.blocks(model.model.diffusion_model))
+            kept = tuple(chosen.get("kept_blocks") or ())
+            if any(b >= blocks for b in kept):
+                raise ProfileError(f"profile '{profile.get('name', '?')}' keeps block {max(kept)} computed, but this "
+                                   f"model has {blocks} blocks: it is a profile of another model; profile this model")
+            policy = PlannedSchedule(chosen["plan"], profiled_part(profile), kept, blocks)
+            log.info("Calibrated Cache: %s from profile '%s', %gx asked; worst calibration case %.1f dB",
+                     policy.describe(), profile.get("name", "?"), speedup, chosen["psnr_worst"])
+            return policy
 
         return io.NodeOutput(apply_cache(model, "Calibrated", make_policy, node_id=cls.hidden.unique_id,
                                          cache_device=cache_device))

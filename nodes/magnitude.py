@@ -6,6 +6,7 @@ from comfy_api.latest import io
 
 from ..cache_core.adapters import magnitude_presets
 from ..cache_core.calibration import AUTO, magnitude_curve, uncalibrated_note
+from ..cache_core.profile_io import profiled_part
 from ..cache_core.policies import MagnitudeRatioThreshold
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
@@ -58,7 +59,7 @@ class MagnitudeThreshold(io.ComfyNode):
                 start_percent: float, end_percent: float, cache_device: str, profile: dict | None = None) -> io.NodeOutput:
         def make_policy(adapter) -> MagnitudeRatioThreshold:
             return MagnitudeRatioThreshold(magnitude_curve(adapter, curve, profile), threshold, max_skip,
-                                           retention_ratio)
+                                           retention_ratio, profiled_part(profile) if profile is not None else None)
 
         patched = apply_cache(model, "MagnitudeRatio", make_policy, node_id=cls.hidden.unique_id,
                               start_percent=start_percent, end_percent=end_percent, cache_device=cache_device,

@@ -60,8 +60,9 @@ def save_run_profile(report: RunReport, name: str) -> None:
     log.info("Block Profiler: %s; suggested FORA interval %s", saved, profile["suggested_fora_interval"])
     report.notes.append(saved)
     for plan in (profile.get("calibration") or {}).get("plans", []):
-        report.notes.append(f"calibrated {plan['speedup']:g}x: worst case {plan['psnr_worst']:.1f} dB "
-                            "on the calibration noise")
+        report.notes.append(f"calibrated {plan['speedup']:g}x (runs {profile['steps'] / plan['computes']:.2f}x: "
+                            f"{plan['computes']} of {profile['steps']} steps computed): worst case "
+                            f"{plan['psnr_worst']:.1f} dB on the calibration noise")
 
 
 class BlockProfiler(io.ComfyNode):
@@ -84,7 +85,7 @@ class BlockProfiler(io.ComfyNode):
                                         "(e.g. '4, 6'): after the profiled run the same workflow is sampled again, "
                                         "uncached on extra seeds and cached with candidate plans, and the plan "
                                         "with the least final damage on the worst case is kept. The log states the "
-                                        "cost in uncached runs (about 12 for '4, 6' with the defaults)."),
+                                        "cost in uncached runs (about 16 for '4, 6' with the defaults)."),
                 io.Int.Input("extra_seeds", default=1, min=0, max=8,
                              tooltip="Calibration noise seeds besides the run's own (each costs one uncached run, "
                                      "and every candidate plan is sampled on each). Every batch element is a "
@@ -99,6 +100,21 @@ class BlockProfiler(io.ComfyNode):
                                              "sampling.")],
             hidden=[io.Hidden.unique_id],
         )
+
+    @classmethod
+    def validate_inputs(cls, profile_name: str | None = None, calibrate_speedups: str | None = None) -> bool | str:
+        """Before anything runs: a name that cannot be saved, or speedups that cannot be
+        calibrated, would otherwise fail the prompt only after sampling (an input fed by a link
+        is checked when the node runs)."""
+        try:
+            if profile_name is not None:
+                safe_profile_name(profile_name)
+            speedups = parse_speedups(calibrate_speedups) if calibrate_speedups is not None else ()
+            if speedups:
+                CalibrationRequest(speedups, extra_seeds=0, evaluations=1)
+        except ValueError as err:
+            return str(err)
+        return True
 
     @classmethod
     def execute(cls, model, profile_name: str, calibrate_speedups: str = "", extra_seeds: int = 1,

@@ -181,7 +181,8 @@ class Graph:
 def _cache_node(g: Graph, method: str, settings: dict[str, Any], column: int, row: float) -> int:
     node_ids = {"teacache": "DiTCacheTeaCacheThreshold", "taylorseer": "DiTCacheTaylorSeerForecast",
                 "fora": "DiTCacheApplyFORA", "magnitude": "DiTCacheMagnitudeThreshold",
-                "profiler": "DiTCacheBlockProfiler", "calibrated": "DiTCacheCalibrated"}
+                "profiler": "DiTCacheBlockProfiler", "calibrated": "DiTCacheCalibrated",
+                "blockcache": "DiTCacheBlockCache"}
     return g.add(node_ids[method], column, row, **settings)
 
 
@@ -393,7 +394,7 @@ def workflows() -> dict[str, tuple[Graph, str]]:
         "flux_dev_block_profiler.json": (
             flux_t2i("profiler", dict(profile_name=PROFILE_NAME, calibrate_speedups="4, 6", extra_seeds=1,
                                       search_evaluations=12), "dit_cache/flux_profiled_run"),
-            "Profiles FLUX.1-dev at 28 steps and calibrates plans for 4x and 6x (about 12 uncached runs' worth, "
+            "Profiles FLUX.1-dev at 28 steps and calibrates plans for 4x and 6x (about 16 uncached runs' worth, "
             "in this one queue run): saves output/dit_cache/profiles/flux-dev-28steps.json and its heatmap; the "
             "node shows the heatmap after the run."),
         "flux_dev_t2i_magnitude_profiled.json": (
@@ -406,6 +407,11 @@ def workflows() -> dict[str, tuple[Graph, str]]:
                      profile=f"{PROFILE_NAME}.json"),
             "FLUX.1-dev at 4x with Calibrated Cache: the plan flux_dev_block_profiler.json calibrated on this "
             "model (run that one first; set speedup to 6 for its 6x plan)."),
+        "flux_dev_t2i_block_cache.json": (
+            flux_t2i("blockcache", dict(threshold=0.15, max_skip=3, **WINDOW), "dit_cache/flux_block_cache",
+                     profile=f"{PROFILE_NAME}.json"),
+            "FLUX.1-dev with Block Cache (profiled): each block recomputed on its own when its change, measured by "
+            "the profile flux_dev_block_profiler.json saves (run that one first), adds up to the threshold."),
         "wan21_t2v_1.3b_teacache.json": (
             wan_t2v("teacache", dict(rel_l1_thresh=0.08, coefficients="wan2.1_t2v_1.3b", max_consecutive_reuse=3,
                                      **WINDOW)),

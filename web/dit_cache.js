@@ -1,8 +1,10 @@
-// DiT Cache: shows each caching node's last run report on the node, and the Block Profiler's
-// heatmap. The server sends "dit_cache.report" after every sampling run to the browser that
-// queued it, with {node: <execution id>, prompt_id, report: {...}} (nodes/apply.py). Nothing is
-// added to a node, or to the page, until a report for it arrives; a report is cleared when one of
-// the node's settings changes.
+// DiT Cache: shows on each caching node the run reports of its last prompt (one line per sampling
+// run: a node feeding two samplers shows both), and the Block Profiler's heatmap. The server sends
+// "dit_cache.report" after every sampling run to the browser that queued it, with {node: <execution
+// id>, prompt_id, report: {...}} (nodes/apply.py); a prompt queued without a client id reaches every
+// browser, so a report is shown only for a prompt this page queued. Nothing is added to a node, or
+// to the page, until a report for it arrives; the reports are cleared when one of the node's
+// settings changes.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
@@ -16,10 +18,15 @@ const WIDGET_NAME = "dit_cache_report";
 // stays about 12 px high.
 const HEATMAP_HEIGHT = 300;
 const HEATMAP_NODE_WIDTH = 500;
+// The ids of the prompts this page queued (the server's answer to each queue request).
+const ownPrompts = new Set();
 
-/** "10/28 full · est. 2.6x · cache 340 MB", plus fallbacks and interruption when there are any. */
+/** "10/28 full · est. 2.6x · cache 340 MB" ("blocks 143/252" too under a per-block schedule), plus
+ * fallbacks and interruption when there are any. */
 export function reportLine(report) {
-  const parts = [`${report.full_steps}/${report.steps} full`, `est. ${report.estimated_speedup.toFixed(1)}x`];
+  const parts = [`${report.full_steps}/${report.steps} full`];
+  if (report.blocks_scheduled_alone) parts.push(`blocks ${report.blocks_computed}/${report.block_evaluations}`);
+  parts.push(`est. ${report.estimated_speedup.toFixed(1)}x`);
   const mb = report.cache_peak_bytes / 2 ** 20;
   if (mb > 0) parts.push(`cache ${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`);
   if (report.fallbacks > 0) parts.push(`${report.fallbacks} fallbacks`);
@@ -50,8 +57,9 @@ function reportElement(node) {
     const element = document.createElement("div");
     element.className = "dit-cache-report";
     element.style.cssText = "font: 12px monospace; color: var(--input-text, #ddd); padding: 2px 4px; white-space: pre-wrap;";
-    // the graph editor sizes the node from this height: one text line, plus the heatmap if any
-    const height = () => 22 + (element.querySelector("img") ? HEATMAP_HEIGHT + 4 : 0);
+    // the graph editor sizes the node from this height: its text lines, plus the heatmap if any
+    const height = () => 4 + 18 * Math.max(1, element.querySelectorAll(".dit-cache-report-line").length)
+      + (element.querySelector("img") ? HEATMAP_HEIGHT + 4 : 0);
     widget = node.addDOMWidget(WIDGET_NAME, "dit_cache_report", element, {
       serialize: false, getMinHeight: height, getMaxHeight: height,
     });
@@ -59,28 +67,40 @@ function reportElement(node) {
   return widget.element;
 }
 
-function showReport(node, report) {
+/** The reports a node shows once `detail` arrives: added to those of the same prompt, else alone. */
+export function nextReports(shown, detail) {
+  if (shown && shown.promptId === detail.prompt_id) return { promptId: detail.prompt_id, reports: [...shown.reports, detail.report] };
+  return { promptId: detail.prompt_id, reports: [detail.report] };
+}
+
+function showReports(node, detail) {
+  node.ditCacheReports = nextReports(node.ditCacheReports, detail);
+  const { reports } = node.ditCacheReports;
   const element = reportElement(node);
   element.replaceChildren();
-  const line = document.createElement("div");
-  line.className = "dit-cache-report-line";
-  line.textContent = reportLine(report);
-  line.title = `${report.method} (${report.settings}): ${report.summary}`;
-  element.append(line);
-  if (report.heatmap) {
+  reports.forEach((report, index) => {
+    const line = document.createElement("div");
+    line.className = "dit-cache-report-line";
+    line.textContent = (reports.length > 1 ? `run ${index + 1}: ` : "") + reportLine(report);
+    line.title = `${report.method} (${report.settings}): ${report.summary}`;
+    element.append(line);
+  });
+  const heatmap = reports.findLast((r) => r.heatmap)?.heatmap;
+  if (heatmap) {
     const image = document.createElement("img");
     image.className = "dit-cache-heatmap";
     image.alt = "Block Profiler heatmap: steps (rows) x blocks (columns), brighter = more change";
     image.style.cssText = `display: block; width: 100%; height: ${HEATMAP_HEIGHT}px; object-fit: contain; image-rendering: pixelated; margin-top: 4px;`;
-    image.src = heatmapUrl(report.heatmap);
+    image.src = heatmapUrl(heatmap);
     element.append(image);
   }
-  const width = report.heatmap ? Math.max(node.size[0], HEATMAP_NODE_WIDTH) : node.size[0];
+  const width = heatmap ? Math.max(node.size[0], HEATMAP_NODE_WIDTH) : node.size[0];
   node.setSize([width, Math.max(node.size[1], node.computeSize()[1])]);
   app.graph.setDirtyCanvas(true, true);
 }
 
 function clearReport(node) {
+  node.ditCacheReports = null;
   const widget = node.widgets?.find((w) => w.name === WIDGET_NAME);
   if (!widget) return;
   widget.element.replaceChildren();
@@ -110,9 +130,16 @@ app.registerExtension({
   },
 
   async setup() {
+    const queuePrompt = api.queuePrompt.bind(api);
+    api.queuePrompt = async (...args) => {
+      const answer = await queuePrompt(...args);
+      if (answer?.prompt_id) ownPrompts.add(answer.prompt_id);
+      return answer;
+    };
     api.addEventListener(REPORT_EVENT, ({ detail }) => {
+      if (!ownPrompts.has(detail.prompt_id)) return;
       const node = nodeForExecutionId(app.rootGraph ?? app.graph, detail.node);
-      if (node && packTypes.has(node.comfyClass)) showReport(node, detail.report);
+      if (node && packTypes.has(node.comfyClass)) showReports(node, detail);
     });
   },
 });

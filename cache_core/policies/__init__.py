@@ -2,6 +2,7 @@
 model family."""
 from .always_compute import AlwaysCompute
 from .base import CachePolicy, StepAction, StepContext
+from .block_caching import ProfiledBlockSchedule
 from .fora import ReuseSchedule
 from .magnitude import MagnitudeRatioThreshold, resample_ratios
 from .planned import PlannedSchedule
@@ -9,6 +10,7 @@ from .taylorseer import TaylorForecastSchedule
 from .teacache import AdaptiveThreshold
 
 __all__ = [
-    "AdaptiveThreshold", "AlwaysCompute", "CachePolicy", "MagnitudeRatioThreshold", "PlannedSchedule", "ReuseSchedule", "StepAction",
+    "AdaptiveThreshold", "AlwaysCompute", "CachePolicy", "MagnitudeRatioThreshold", "PlannedSchedule", "ProfiledBlockSchedule",
+    "ReuseSchedule", "StepAction",
     "StepContext", "TaylorForecastSchedule", "resample_ratios",
 ]

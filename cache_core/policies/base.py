@@ -14,10 +14,44 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
+from ..containment import GraphError
 from ..predictors import LastResidual, ResidualPredictor
 
 if TYPE_CHECKING:
     from ..forecast_guard import ForecastGuard
+
+
+class StepsMismatchError(GraphError):
+    """A policy fitted to one schedule (a calibrated plan, a profile's curve), sampled on another."""
+
+
+@dataclass(frozen=True)
+class ProfiledPart:
+    """The steps of a whole schedule a profile covers: steps `first`..`end` - 1 of `total`
+    (a Block Profiler run on one sampler of a split run, or with denoise below 1)."""
+
+    first: int
+    end: int
+    total: int
+
+    @property
+    def is_whole(self) -> bool:
+        return self.first == 0 and self.end == self.total
+
+    def describe(self) -> str:
+        return f"steps {self.first + 1}-{self.end} of a schedule of {self.total}"
+
+    def check_run(self, what: str, total_steps: int, first_step: int, run_steps: int) -> None:
+        """Refuse a run that samples steps the profile did not see: on them the policy has
+        nothing to decide with."""
+        if total_steps == self.total and self.first <= first_step and first_step + run_steps <= self.end:
+            return
+        ran = (f"steps {first_step + 1}-{first_step + run_steps} of a schedule of {total_steps}"
+               if (first_step, run_steps) != (0, total_steps) else f"a whole schedule of {total_steps} steps")
+        raise StepsMismatchError(
+            f"DiT Cache: {what} was made on {self.describe()} (a split sampler or denoise below 1), but this sampler "
+            f"runs {ran}; profile the part this sampler runs (same steps, start/end step or denoise), or profile "
+            "one sampler over the whole schedule")
 
 
 class StepAction(str, Enum):
@@ -59,14 +93,23 @@ class CachePolicy(ABC):
     # True: some skipped steps are REUSE_OUTPUT, so the step is decided at the model call, where
     # no block signal exists yet (such a policy must not read `StepContext.signal`).
     reuses_outputs: bool = False
+    # True: on a skipped step some blocks may be computed, each other block standing in with its
+    # own residual; `block_letters` says which (a per-block schedule).
+    decides_blocks: bool = False
 
     def new_run_memory(self) -> Any:
         """What the policy remembers during one run (None when it needs nothing)."""
         return None
 
-    def check_steps(self, total_steps: int) -> None:
-        """Before a run: raise ValueError, naming the fix, if the policy cannot serve a schedule of
-        `total_steps` steps (a plan calibrated for another step count)."""
+    def check_steps(self, total_steps: int, first_step: int = 0, run_steps: int | None = None) -> None:
+        """Before a run of `run_steps` steps from `first_step` of a `total_steps`-step schedule:
+        raise StepsMismatchError, naming the fix, if the policy cannot serve it (a plan calibrated
+        for another step count, a profile of another part of the schedule)."""
+
+    def block_letters(self, memory: Any) -> str:
+        """For a policy that `decides_blocks`, after `decide` answered a skip: per block, `C` to
+        compute it, another letter to stand in with its own residual."""
+        raise NotImplementedError(f"{type(self).__name__} does not decide per block")
 
     @abstractmethod
     def decide(self, ctx: StepContext, memory: Any) -> StepAction:

@@ -14,7 +14,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from .base import CachePolicy, StepAction, StepContext
+from .base import CachePolicy, ProfiledPart, StepAction, StepContext
 
 
 def resample_ratios(ratios: tuple[float, ...], steps: int) -> tuple[float, ...]:
@@ -54,6 +54,9 @@ class MagnitudeRatioThreshold(CachePolicy):
     threshold: float = 0.12
     max_skip: int = 3
     retention_ratio: float = 0.2   # fraction of the first steps always computed
+    # a profile of part of a schedule: `ratios` are its steps' own, never resampled, and a run
+    # must lie inside that part (None: a curve of a whole schedule)
+    profiled_part: ProfiledPart | None = None
 
     name = "MagnitudeRatio"
     skip_action = StepAction.REUSE
@@ -68,13 +71,21 @@ class MagnitudeRatioThreshold(CachePolicy):
                              "fifth of the steps computed")
         if len(self.ratios) < 2 or not all(math.isfinite(r) and r > 0 for r in self.ratios):
             raise ValueError("ratios must hold two or more positive numbers, one per calibrated step")
+        part = self.profiled_part
+        if part is not None and len(self.ratios) != part.end - part.first:
+            raise ValueError(f"a curve of {part.describe()} holds {part.end - part.first} ratios (got {len(self.ratios)})")
+
+    def check_steps(self, total_steps: int, first_step: int = 0, run_steps: int | None = None) -> None:
+        if self.profiled_part is not None:
+            self.profiled_part.check_run("the profile's magnitude-ratio curve", total_steps, first_step,
+                                         total_steps if run_steps is None else run_steps)
 
     def new_run_memory(self) -> _MagnitudeMemory:
         return _MagnitudeMemory()
 
     def decide(self, ctx: StepContext, memory: _MagnitudeMemory) -> StepAction:
         if len(memory.ratios) != ctx.total_steps:
-            memory.ratios = resample_ratios(self.ratios, ctx.total_steps)
+            memory.ratios = self._curve_for(ctx.total_steps)
         if ctx.step < int(ctx.total_steps * self.retention_ratio) or ctx.step >= len(memory.ratios):
             return StepAction.COMPUTE
         if ctx.consecutive_skips >= self.max_skip:
@@ -85,10 +96,19 @@ class MagnitudeRatioThreshold(CachePolicy):
             return self.skip_action
         return StepAction.COMPUTE
 
+    def _curve_for(self, total_steps: int) -> tuple[float, ...]:
+        """One ratio per step of the whole schedule (a part's curve where it was measured, steps
+        outside it, which `check_steps` keeps a run away from, at 1)."""
+        part = self.profiled_part
+        if part is None:
+            return resample_ratios(self.ratios, total_steps)
+        return (1.0,) * part.first + tuple(self.ratios) + (1.0,) * (total_steps - part.end)
+
     def observe_compute(self, ctx: StepContext, memory: _MagnitudeMemory) -> None:
         memory.accumulated_ratio = 1.0
         memory.accumulated_error = 0.0
 
     def describe(self) -> str:
         return (f"MagnitudeRatio threshold={self.threshold} max_skip={self.max_skip} "
-                f"retention={self.retention_ratio} curve={len(self.ratios)} steps")
+                f"retention={self.retention_ratio} curve={len(self.ratios)} steps"
+                + (f" of {self.profiled_part.describe()}" if self.profiled_part else ""))

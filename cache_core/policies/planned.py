@@ -6,7 +6,8 @@ own model and step count.
 A plan is a string of one letter per step of the whole schedule: `C` compute, `R` reuse, `1` / `2`
 a Taylor forecast of that order, `V` the model's output reused (output_cache.py), e.g.
 "CCCR1C1R2CVVC"; steps count in the whole schedule, so the same plan serves each part of a
-split run."""
+split run. A per-block plan also keeps some blocks (`kept_blocks`, the first and last ones)
+computed on its skipped steps; the other blocks then stand in with their own residual."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,20 +15,25 @@ from typing import Any
 
 import torch
 
-from ..containment import GraphError
 from ..predictors import PlannedTaylorResidual, ResidualPredictor
-from .base import CachePolicy, StepAction, StepContext
+from .base import CachePolicy, ProfiledPart, StepAction, StepContext, StepsMismatchError
 
 PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0}   # letter -> Taylor order of the blocks' stand-in
 
 
-class PlanStepsError(GraphError):
+class PlanStepsError(StepsMismatchError):
     """A plan calibrated for one step count, sampled at another."""
 
 
 @dataclass(frozen=True)
 class PlannedSchedule(CachePolicy):
     plan: str = "C"
+    # the steps the plan was calibrated on, when a part of the schedule (None: the whole)
+    calibrated_part: ProfiledPart | None = None
+    # a per-block plan: these blocks (of `block_count`) are computed on its skipped steps too,
+    # the others stand in with their own residual
+    kept_blocks: tuple[int, ...] = ()
+    block_count: int = 0
 
     name = "Calibrated"
     skip_action = StepAction.FORECAST
@@ -38,16 +44,40 @@ class PlannedSchedule(CachePolicy):
             raise ValueError(f"a plan is one letter per step out of C, R, 1, 2, V (got {self.plan!r})")
         if self.plan[0] != "C":
             raise ValueError(f"a plan computes its first step (got {self.plan!r})")
+        if self.kept_blocks and not all(0 <= b < self.block_count for b in self.kept_blocks):
+            raise ValueError(f"kept blocks {list(self.kept_blocks)} are not blocks of a model of {self.block_count}")
+
+    @property
+    def decides_blocks(self) -> bool:
+        return bool(self.kept_blocks)
+
+    def block_letters(self, memory: Any) -> str:
+        return "".join("C" if b in self.kept_blocks else "R" for b in range(self.block_count))
 
     @property
     def computes(self) -> int:
-        return self.plan.count("C")
+        """Computed steps of the steps it was calibrated on."""
+        part = self.calibrated_part
+        return self.plan[part.first:part.end].count("C") if part else self.plan.count("C")
+
+    @property
+    def speedup(self) -> float:
+        """Block evaluations over blocks computed on the steps it was calibrated on."""
+        part = self.calibrated_part
+        steps = part.end - part.first if part else len(self.plan)
+        if not self.kept_blocks:
+            return steps / self.computes
+        computed = self.computes * self.block_count + len(self.kept_blocks) * (steps - self.computes)
+        return steps * self.block_count / computed
 
     @property
     def reuses_outputs(self) -> bool:
         return "V" in self.plan
 
-    def check_steps(self, total_steps: int) -> None:
+    def check_steps(self, total_steps: int, first_step: int = 0, run_steps: int | None = None) -> None:
+        if self.calibrated_part is not None:
+            self.calibrated_part.check_run("the calibrated plan", total_steps, first_step,
+                                           total_steps if run_steps is None else run_steps)
         if total_steps != len(self.plan):
             raise PlanStepsError(
                 f"DiT Cache: the calibrated plan is for {len(self.plan)} steps, but this sampler runs {total_steps}; "
@@ -67,4 +97,8 @@ class PlannedSchedule(CachePolicy):
         return PlannedTaylorResidual(cache_device, orders)
 
     def describe(self) -> str:
-        return f"Calibrated plan={self.plan} ({len(self.plan)}/{self.computes} = {len(self.plan) / self.computes:.2f}x)"
+        steps = self.calibrated_part.end - self.calibrated_part.first if self.calibrated_part else len(self.plan)
+        where = f", {self.calibrated_part.describe()}" if self.calibrated_part else ""
+        if self.kept_blocks:
+            where += f", blocks {', '.join(map(str, self.kept_blocks))} computed on every step"
+        return f"Calibrated plan={self.plan} ({self.computes} of {steps} steps computed, {self.speedup:.2f}x{where})"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 
-def per_block_cache(patcher, computed_steps: set[int], order: int):
-    """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`."""
+def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int):
+    """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`
+    (one set for every block, or a set per block key: a per-block schedule)."""
     from comfyui_dit_cache.cache_core.attach import adapter_for
 
     clone = patcher.clone()
@@ -35,7 +36,8 @@ def per_block_cache(patcher, computed_steps: set[int], order: int):
                 sigmas.append(sigma)
             step = len(sigmas) - 1
             stream = stream_of(options)
-            if step in computed_steps:
+            computed = computed_steps[key] if isinstance(computed_steps, dict) else computed_steps
+            if step in computed:
                 inputs = {k: args[k].clone() if copy_inputs else args[k] for k in outputs}
                 out = extra["original_block"](args)
                 for k in outputs:

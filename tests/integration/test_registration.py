@@ -10,6 +10,7 @@ EXPECTED = {
     "DiTCacheTeaCacheThreshold": "TeaCache-style Threshold",
     "DiTCacheMagnitudeThreshold": "Magnitude-Ratio Threshold (MagCache-style)",
     "DiTCacheTaylorSeerForecast": "TaylorSeer Forecast",
+    "DiTCacheBlockCache": "Block Cache (profiled)",
     "DiTCacheCalibrated": "Calibrated Cache",
     "DiTCacheBlockProfiler": "Block Profiler",
     "DiTCacheLoadProfile": "Load Cache Profile",

@@ -96,7 +96,7 @@ def test_every_workflow_asked_for_is_there():
             "wan21_i2v_480p_fora.json", "hunyuan_video_t2v_taylorseer.json", PROFILER_WORKFLOW,
             "qwen_image_t2i_magnitude.json", "flux2_dev_t2i_taylorseer.json",
             "wan22_t2v_a14b_two_experts_magnitude.json", "hunyuan_video_15_t2v_magnitude.json",
-            "flux_dev_t2i_calibrated.json"} <= set(WORKFLOWS)
+            "flux_dev_t2i_calibrated.json", "flux_dev_t2i_block_cache.json"} <= set(WORKFLOWS)
 
 
 def _value_fits(spec: wf.InputSpec, value) -> bool:
@@ -215,7 +215,8 @@ def test_workflow_runs_end_to_end_on_tiny_models(name, runtime, flux_profile, ca
             assert getattr(image, "n_frames", 1) == (5 if video else 1)   # 5 frames = 2 latent frames
 
 
-@pytest.mark.parametrize("name", ["flux_dev_t2i_magnitude_profiled.json", "flux_dev_t2i_calibrated.json"])
+@pytest.mark.parametrize("name", ["flux_dev_t2i_magnitude_profiled.json", "flux_dev_t2i_calibrated.json",
+                                  "flux_dev_t2i_block_cache.json"])
 def test_profiled_workflows_use_the_profile_the_profiler_workflow_saved(name, runtime, flux_profile):
     from comfyui_dit_cache.cache_core.profile_io import load_profile
 

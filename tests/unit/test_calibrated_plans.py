@@ -53,8 +53,10 @@ def test_the_policy_gives_the_planned_predictor_and_actions():
 
 
 def test_budget_and_start_plan():
-    assert computes_for(28, 4) == 7 and computes_for(28, 6) == 4 and computes_for(30, 4) == 7
-    assert computes_for(30, 3) == 10 and computes_for(10, 8) == 1
+    assert computes_for(28, 4) == 7 and computes_for(30, 3) == 10 and computes_for(10, 8) == 1
+    # the nearest speedup the step count allows: 6x on 28 steps runs 5.6x (5 computes), not 7.0x
+    assert computes_for(28, 6) == 5 and computes_for(30, 4) == 8 and computes_for(20, 6) == 3
+    assert computes_for(9, 2) == 5 and computes_for(12, 5) == 2   # 1.8x is nearer 2 than 2.25x; a tie, 6x or 4x: faster
     start = PlanShape()                                          # the search's start
     assert start.computed(28, 7) == [0, 1, 5, 10, 14, 19, 23]   # FORA with warm-up 1 where the steps divide
     assert start.computed(25, 7) == [0, 1, 5, 9, 13, 17, 21]
@@ -136,3 +138,23 @@ def test_a_candidate_is_kept_only_when_worse_on_neither_the_worst_case_nor_the_m
     assert not _better([19.9, 40.0], [20.0, 30.0])        # the worst case traded for the mean
     assert not _better([25.0, 25.0], [20.0, 31.0])        # the mean traded for the worst case
     assert not _better([20.0, 30.05], [20.0, 30.0])       # below MIN_GAIN_DB
+
+
+def test_per_block_plans_keep_the_first_and_last_blocks_within_the_same_block_computes():
+    from cache_core.plan_search import computes_with_kept, kept_block_sets
+
+    assert kept_block_sets(57) == [(0, 56), (0, 1, 55, 56)] and kept_block_sets(3) == [(0, 2)]
+    # FLUX.1 (57 blocks), 28 steps at 4x: 7 x 57 = 399 block computes; keeping 2 blocks on the
+    # skipped steps leaves 6 full steps (6 x 57 + 22 x 2 = 386 <= 399)
+    assert computes_with_kept(28, 7, 57, 2) == 6 and computes_with_kept(28, 7, 57, 4) == 5
+    assert computes_with_kept(10, 2, 6, 2) == 0   # nothing fits: 2 blocks on 10 steps is all 12
+
+
+def test_a_per_block_plan_computes_its_kept_blocks_on_skipped_steps_and_counts_them():
+    policy = PlannedSchedule("CRRC1R", kept_blocks=(0, 3), block_count=4)
+    assert policy.decides_blocks and policy.block_letters(None) == "CRRC"
+    assert policy.speedup == pytest.approx(24 / (2 * 4 + 4 * 2))
+    assert "blocks 0, 3 computed on every step" in policy.describe()
+    assert not PlannedSchedule("CRRC").decides_blocks
+    with pytest.raises(ValueError, match="not blocks of a model of 4"):
+        PlannedSchedule("CRRC", kept_blocks=(4,), block_count=4)

@@ -1,6 +1,5 @@
-"""The web extension in a real graph editor: a ComfyUI server (this runtime, --cpu, loopback,
-the frontend from PyPI's comfyui-frontend-package) with this pack and the tiny-model loaders,
-driven by headless Chromium through playwright-core (check_graph_editor.mjs).
+"""The web extension in a real graph editor: the ComfyUI server of conftest.py driven by headless
+Chromium through playwright-core (check_graph_editor.mjs).
 
 Run with `make test-browser` (it installs Debian's chromium and the npm package first).
 Screenshots land in tests/output/.
@@ -8,94 +7,78 @@ Screenshots land in tests/output/.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[3]
+from live_server import ROOT, http_get
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "reference"))
-
-import comfy_runtime  # noqa: E402  (booted by tests/conftest.py)
-
 SCREENSHOTS = ROOT / "tests" / "output"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real ComfyUI server on loopback with this pack and the tiny loaders as custom nodes."""
-    from tiny_loaders import place_model_files
-
-    if not Path("/usr/bin/chromium").exists() or not (HERE / "node_modules" / "playwright-core").is_dir():
-        pytest.fail("Chromium or playwright-core is missing: run `make test-browser`, which installs both")
-    base = tmp_path_factory.mktemp("comfy-server")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / "comfyui-dit-cache").symlink_to(ROOT)
-    (base / "custom_nodes" / "tiny_loaders").symlink_to(ROOT / "tests" / "fixtures" / "tiny_loaders")
-    place_model_files(base / "models")
-    port = _free_port()
-    log = open(base / "server.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory",
-         str(base), "--disable-auto-launch", "--database-url", "sqlite:///:memory:"],
-        cwd=comfy_runtime.comfyui_path(), stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            _get(url + "/system_stats")
-            break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                pytest.fail("ComfyUI did not start:\n" + (base / "server.log").read_text()[-4000:])
-            time.sleep(1)
-    yield url, base
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
 
 
 def test_server_serves_the_extension_and_the_workflow_templates(server):
     url, _ = server
-    extensions = json.loads(_get(url + "/extensions"))
+    extensions = json.loads(http_get(url + "/extensions"))
     assert "/extensions/comfyui-dit-cache/dit_cache.js" in extensions
-    templates = json.loads(_get(url + "/workflow_templates"))
+    templates = json.loads(http_get(url + "/workflow_templates"))
     shipped = sorted(p.stem for p in (ROOT / "example_workflows").glob("*.json"))
     assert sorted(templates["comfyui-dit-cache"]) == shipped
-    info = json.loads(_get(url + "/object_info/DiTCacheMagnitudeThreshold"))
+    info = json.loads(http_get(url + "/object_info/DiTCacheMagnitudeThreshold"))
     assert info["DiTCacheMagnitudeThreshold"]["display_name"] == "Magnitude-Ratio Threshold (MagCache-style)"
+
+
+def with_second_sampler(workflow: dict) -> dict:
+    """`workflow` (UI format) with its KSampler -> VAEDecode -> SaveImage chain copied: the copy's
+    sampler takes the same inputs (the caching node's model among them) and another seed. Both
+    seeds differ from the workflow's (and from the other runs of the browser test), so that the
+    server samples both rather than reuse outputs."""
+    import copy
+
+    out = copy.deepcopy(workflow)
+    nodes = {node["id"]: node for node in out["nodes"]}
+    chain = [next(n for n in out["nodes"] if n["type"] == "KSampler")]
+    while chain[-1]["type"] != "SaveImage":
+        link = chain[-1]["outputs"][0]["links"][0]
+        chain.append(nodes[next(entry[3] for entry in out["links"] if entry[0] == link)])
+    new_ids = {node["id"]: out["last_node_id"] + 1 + k for k, node in enumerate(chain)}
+    chain[0]["widgets_values"][0] += 1   # 43 and 44: unlike the other runs' 42 and 1042
+    for node in chain:   # in order: a copy's inputs come from copies made before it, or the originals
+        twin = copy.deepcopy(node)
+        twin["id"], twin["pos"] = new_ids[node["id"]], [twin["pos"][0], twin["pos"][1] + 700]
+        if twin["type"] == "KSampler":
+            twin["widgets_values"][0] += 1
+        for output in twin.get("outputs", []):
+            output["links"] = []
+        nodes[twin["id"]] = twin
+        for slot, entry in enumerate(twin.get("inputs", [])):
+            source = next((link for link in out["links"] if link[0] == entry.get("link")), None)
+            if source is None:
+                continue
+            out["last_link_id"] += 1
+            origin = new_ids.get(source[1], source[1])
+            out["links"].append([out["last_link_id"], origin, source[2], twin["id"], slot, source[5]])
+            entry["link"] = out["last_link_id"]
+            nodes[origin]["outputs"][source[2]]["links"].append(out["last_link_id"])
+        out["nodes"].append(twin)
+    out["last_node_id"] += len(chain)
+    return out
 
 
 def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_path):
     from helpers import register_workflow_nodes
     from tiny_loaders import tiny_ui_workflow
 
+    if not Path("/usr/bin/chromium").exists() or not (HERE / "node_modules" / "playwright-core").is_dir():
+        pytest.fail("Chromium or playwright-core is missing: run `make test-browser`, which installs both")
     register_workflow_nodes()  # the swap reads the node definitions
     url, base = server
     workflows = {name: tiny_ui_workflow(json.loads((ROOT / "example_workflows" / f).read_text()))
                  for name, f in (("report", "flux_dev_t2i_teacache.json"),
                                  ("profiler", "flux_dev_block_profiler.json"))}
+    workflows["two_samplers"] = with_second_sampler(workflows["report"])
     (tmp_path / "workflows.json").write_text(json.dumps(workflows))
     SCREENSHOTS.mkdir(exist_ok=True)
     done = subprocess.run(["node", "check_graph_editor.mjs", url, str(tmp_path / "workflows.json"), str(SCREENSHOTS)],
@@ -111,7 +94,13 @@ def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_pa
     assert " · est. " in found["report_text"] and found["report_visible"]
     assert found["report_cleared"]
     assert found["first_tab_report_again"] and found["second_tab_report_lines"] == 0
-    assert found["subgraph_report"] and "/28 full" in found["subgraph_report"], found["subgraph_report"]
+    assert isinstance(found["subgraph_report"], str) and "/28 full" in found["subgraph_report"], found
+    # the server did send the other client's report here; the page did not show it
+    assert found["foreign_prompt_finished"] and found["foreign_prompt_report_events"] == 1, found
+    assert found["foreign_prompt_report_lines"] == 0, found
+    lines = found["two_sampler_lines"]
+    assert isinstance(lines, list), (found, (base / "server.log").read_text()[-3000:])
+    assert lines[0].startswith("run 1: ") and lines[1].startswith("run 2: ") and "/28 full" in lines[1], lines
     assert found["profiler_report_text"].startswith("28/28 full")
     # legible on the node: the picture is drawn at 828 px with 18-22 px text and axis labels, and
     # shown on a node widened to at least 500 px (the canvas zoom can shrink it further)
