@@ -21,7 +21,7 @@ WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))
 PROFILER_WORKFLOW = "flux_dev_block_profiler.json"
 METHOD_OF = {"DiTCacheTeaCacheThreshold": "TeaCache", "DiTCacheTaylorSeerForecast": "TaylorSeer",
              "DiTCacheApplyFORA": "FORA", "DiTCacheMagnitudeThreshold": "MagnitudeRatio",
-             "DiTCacheBlockProfiler": "Profiler", "DiTCacheCalibrated": "Calibrated"}
+             "DiTCacheBlockProfiler": "Profiler", "DiTCacheCalibrated": "Calibrated", "DiTCacheBlockCache": "BlockCache"}
 
 
 class Transport:

@@ -1,9 +1,9 @@
 // Opens a running ComfyUI in headless Chromium (Debian's, through playwright-core) and checks
 // what the DiT Cache extension shows. Called by test_graph_editor.py:
 //   node check_graph_editor.mjs <server url> <workflows.json> <screenshot dir>
-// workflows.json: {"report": <UI workflow with a caching node>, "two_samplers": <the same with a
-// second sampler fed by that node>, "profiler": <one with the Block Profiler>}, loaders already
-// swapped for tiny models. The plain graph is ComfyUI's default one.
+// workflows.json: {"report": <UI workflow with a caching node>, "profiler": <one with the Block
+// Profiler>, "foreign" and "two_samplers": {ui, api} (the report workflow renumbered, the second
+// with a second sampler on the caching node)}, loaders already swapped for tiny models. The plain graph is ComfyUI's default one.
 // Prints one JSON object of findings; the Python test asserts on it.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -87,51 +87,7 @@ try {
     () => document.querySelectorAll(".dit-cache-report-line").length);
   await other.close();
 
-  // Every report event this page receives, whatever the extension makes of it (for the findings).
-  await page.evaluate(async () => {
-    const { api } = await import("/scripts/api.js");
-    window.ditCacheEvents = [];
-    api.addEventListener("dit_cache.report", ({ detail }) => window.ditCacheEvents.push(
-      { node: detail.node, prompt_id: detail.prompt_id, full: detail.report.full_steps }));
-  });
-  const events = () => page.evaluate(() => window.ditCacheEvents);
-  await page.waitForTimeout(3_000);   // its websocket is open before anything is queued
-
-  // 2c. A prompt queued over HTTP without a client id (a script, another tool): the server sends
-  // its report to every browser; this page, which did not queue it, shows nothing.
-  await load(workflows.report);
-  const foreign = await page.evaluate(async () => {
-    const { output } = await window.app.graphToPrompt();
-    // a seed no other run uses, so that the server samples rather than reuse earlier outputs
-    for (const node of Object.values(output)) if (node.class_type === "KSampler") node.inputs.seed += 1000;
-    const answer = await fetch("/prompt", { method: "POST", headers: { "Content-Type": "application/json" },
-                                            body: JSON.stringify({ prompt: output }) });
-    return (await answer.json()).prompt_id;
-  });
-  findings.foreign_prompt_finished = false;
-  for (let waited = 0; waited < RUN_TIMEOUT && !findings.foreign_prompt_finished; waited += 1_000) {
-    await page.waitForTimeout(1_000);
-    findings.foreign_prompt_finished = await page.evaluate(async (id) => {
-      const history = await (await fetch(`/history/${id}`)).json();
-      return Boolean(history[id]?.status?.completed);
-    }, foreign);
-  }
-  await page.waitForTimeout(1_000);
-  findings.foreign_prompt_report_events = (await events()).filter((e) => e.prompt_id === foreign).length;
-  findings.foreign_prompt_report_lines = await page.evaluate(
-    () => document.querySelectorAll(".dit-cache-report-line").length);
-
-  // 2d. One caching node feeding two samplers: both runs' reports on the node, one line each.
-  await load(workflows.two_samplers);
-  await queue();
-  findings.two_sampler_lines = await page.waitForFunction(() => {
-    const lines = [...document.querySelectorAll(".dit-cache-report-line")].map((l) => l.textContent);
-    return lines.length === 2 ? lines : null;
-  }, null, { timeout: RUN_TIMEOUT }).then((handle) => handle.jsonValue(), async () => ({
-    lines_seen: await page.evaluate(() => [...document.querySelectorAll(".dit-cache-report-line")].map((l) => l.textContent)),
-    events: await events() }));
-
-  // 2e. The caching node moved into a subgraph (the editor's own conversion): its report, sent
+  // 2c. The caching node moved into a subgraph (the editor's own conversion): its report, sent
   // for execution id "<subgraph node>:<node>", reaches it there.
   await load(workflows.report);
   findings.subgraph_execution_prefix = await page.evaluate(() => {
@@ -144,7 +100,7 @@ try {
     const holder = window.app.graph.nodes.find((n) => n.subgraph);
     const inner = holder?.subgraph.nodes.find((n) => n.comfyClass === "DiTCacheTeaCacheThreshold");
     return inner?.widgets?.find((w) => w.name === "dit_cache_report")?.element?.textContent || null;
-  }, null, { timeout: RUN_TIMEOUT }).then((handle) => handle.jsonValue(), async () => ({ events: await events() }));
+  }, null, { timeout: RUN_TIMEOUT }).then((handle) => handle.jsonValue(), () => null);
 
   // 3. The Block Profiler shows its report and heatmap.
   await load(workflows.profiler);
@@ -156,6 +112,59 @@ try {
   findings.heatmap_shown_width = await heatmap.evaluate((img) => img.getBoundingClientRect().width);
   findings.profiler_report_text = await page.textContent(".dit-cache-report-line");
   await page.screenshot({ path: join(screenshotDir, "graph_editor_profiler.png") });
+
+  // 5. On a page of its own, with workflows whose node ids no earlier case used (the editor keeps
+  // what earlier cases did to a workflow, the subgraph of 2c among them), two prompts built from
+  // them (workflows.json holds each as the API prompt too):
+  const fresh = await browser.newPage({ viewport: { width: 1700, height: 1000 } });
+  fresh.on("pageerror", (err) => findings.console_errors.push(String(err)));
+  await fresh.goto(url);
+  await fresh.waitForFunction(() => window.app?.graph && window.app.extensionManager, null, { timeout: 120_000 });
+  await fresh.keyboard.press("Escape");   // the template browser of a first visit
+  // every report event the page receives, whatever the extension makes of it
+  await fresh.evaluate(async () => {
+    const { api } = await import("/scripts/api.js");
+    window.ditCacheEvents = [];
+    api.addEventListener("dit_cache.report", ({ detail }) => window.ditCacheEvents.push(
+      { node: detail.node, prompt_id: detail.prompt_id, full: detail.report.full_steps }));
+  });
+  const events = () => fresh.evaluate(() => window.ditCacheEvents);
+  const lines = () => fresh.evaluate(() => [...document.querySelectorAll(".dit-cache-report-line")].map((l) => l.textContent));
+  await fresh.waitForTimeout(3_000);   // its websocket is open before anything is queued
+
+  // 5a. A prompt queued over HTTP without a client id (a script, another tool): the server sends
+  // its report to every browser; this page, which did not queue it, shows nothing.
+  await fresh.evaluate(async (w) => { await window.app.loadGraphData(w); }, workflows.foreign.ui);
+  const foreign = await fresh.evaluate(async (prompt) => {
+    const answer = await fetch("/prompt", { method: "POST", headers: { "Content-Type": "application/json" },
+                                            body: JSON.stringify({ prompt }) });
+    return (await answer.json()).prompt_id;
+  }, workflows.foreign.api);
+  findings.foreign_prompt_finished = false;
+  for (let waited = 0; waited < RUN_TIMEOUT && !findings.foreign_prompt_finished; waited += 1_000) {
+    await fresh.waitForTimeout(1_000);
+    findings.foreign_prompt_finished = await fresh.evaluate(async (id) => {
+      const history = await (await fetch(`/history/${id}`)).json();
+      return Boolean(history[id]?.status?.completed);
+    }, foreign);
+  }
+  await fresh.waitForTimeout(1_000);
+  findings.foreign_prompt_report_events = (await events()).filter((e) => e.prompt_id === foreign).length;
+  findings.foreign_prompt_report_lines = (await lines()).length;
+
+  // 5b. One caching node feeding two samplers, queued by this page: both runs' reports on the
+  // node, one line each.
+  await fresh.evaluate(async (w) => {
+    const { api } = await import("/scripts/api.js");   // the api the extension listens on
+    await window.app.loadGraphData(w.ui);
+    await api.queuePrompt(0, { output: w.api, workflow: w.ui });
+  }, workflows.two_samplers);
+  findings.two_sampler_lines = await fresh.waitForFunction(() => {
+    const shown = [...document.querySelectorAll(".dit-cache-report-line")].map((l) => l.textContent);
+    return shown.length === 2 ? shown : null;
+  }, null, { timeout: RUN_TIMEOUT }).then((handle) => handle.jsonValue(),
+                                            async () => ({ lines_seen: await lines(), events: await events() }));
+  await fresh.close();
 
   // 4. Back to the plain graph: the pack's elements go with its nodes.
   await load(null);

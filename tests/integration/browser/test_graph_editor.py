@@ -30,6 +30,20 @@ def test_server_serves_the_extension_and_the_workflow_templates(server):
     assert info["DiTCacheMagnitudeThreshold"]["display_name"] == "Magnitude-Ratio Threshold (MagCache-style)"
 
 
+def with_node_ids_from(workflow: dict, first: int) -> dict:
+    """`workflow` (UI format) with its nodes renumbered from `first`, links following."""
+    import copy
+
+    out = copy.deepcopy(workflow)
+    ids = {node["id"]: first + k for k, node in enumerate(out["nodes"])}
+    for node in out["nodes"]:
+        node["id"] = ids[node["id"]]
+    for link in out["links"]:
+        link[1], link[3] = ids[link[1]], ids[link[3]]
+    out["last_node_id"] = first + len(ids) - 1
+    return out
+
+
 def with_second_sampler(workflow: dict) -> dict:
     """`workflow` (UI format) with its KSampler -> VAEDecode -> SaveImage chain copied: the copy's
     sampler takes the same inputs (the caching node's model among them) and another seed. Both
@@ -69,6 +83,9 @@ def with_second_sampler(workflow: dict) -> dict:
 
 def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_path):
     from helpers import register_workflow_nodes
+    import copy
+
+    import workflow_format as wf
     from tiny_loaders import tiny_ui_workflow
 
     if not Path("/usr/bin/chromium").exists() or not (HERE / "node_modules" / "playwright-core").is_dir():
@@ -78,7 +95,11 @@ def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_pa
     workflows = {name: tiny_ui_workflow(json.loads((ROOT / "example_workflows" / f).read_text()))
                  for name, f in (("report", "flux_dev_t2i_teacache.json"),
                                  ("profiler", "flux_dev_block_profiler.json"))}
-    workflows["two_samplers"] = with_second_sampler(workflows["report"])
+    foreign = copy.deepcopy(workflows["report"])
+    next(n for n in foreign["nodes"] if n["type"] == "KSampler")["widgets_values"][0] += 1000   # seed 1042
+    for name, workflow in (("foreign", foreign), ("two_samplers", with_second_sampler(workflows["report"]))):
+        renumbered = with_node_ids_from(workflow, 1000)
+        workflows[name] = {"ui": renumbered, "api": wf.ui_to_api(renumbered)}
     (tmp_path / "workflows.json").write_text(json.dumps(workflows))
     SCREENSHOTS.mkdir(exist_ok=True)
     done = subprocess.run(["node", "check_graph_editor.mjs", url, str(tmp_path / "workflows.json"), str(SCREENSHOTS)],
@@ -94,7 +115,7 @@ def test_nodes_show_their_run_report_and_the_profiler_its_heatmap(server, tmp_pa
     assert " · est. " in found["report_text"] and found["report_visible"]
     assert found["report_cleared"]
     assert found["first_tab_report_again"] and found["second_tab_report_lines"] == 0
-    assert isinstance(found["subgraph_report"], str) and "/28 full" in found["subgraph_report"], found
+    assert found["subgraph_report"] and "/28 full" in found["subgraph_report"], found["subgraph_report"]
     # the server did send the other client's report here; the page did not show it
     assert found["foreign_prompt_finished"] and found["foreign_prompt_report_events"] == 1, found
     assert found["foreign_prompt_report_lines"] == 0, found
