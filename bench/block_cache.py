@@ -24,7 +24,9 @@ RESULTS = ROOT / "bench" / "results"
 
 def block_cache_settings(model, profile: dict) -> list[tuple[str, str, object, dict]]:
     import calibrated
-    from block_schedule import threshold_for
+    from block_schedule import block_computes, threshold_for
+
+    from comfyui_dit_cache.cache_core.policies import ProfiledBlockSchedule
 
     from comfyui_dit_cache.nodes import BlockCache
 
@@ -34,6 +36,9 @@ def block_cache_settings(model, profile: dict) -> list[tuple[str, str, object, d
     for max_skip in MAX_SKIPS:
         for speedup in SPEEDUPS:
             threshold = threshold_for(changes, steps, speedup, max_skip)
+            reached = 1.0 / block_computes(ProfiledBlockSchedule(changes, threshold, max_skip), steps)
+            if reached < speedup - 0.25:   # max_skip caps the speedup below this one
+                continue
             out.append((f"Block Cache, max_skip {max_skip}", f"thresh {threshold:.3f}", BlockCache,
                         dict(profile=profile, threshold=threshold, max_skip=max_skip, **calibrated.WINDOW)))
     return out + [s for s in calibrated.other_settings() if s[0].startswith(("FORA", "TaylorSeer order 1"))]

@@ -210,7 +210,9 @@ def table(family: str, rows: list[dict], meta: dict, prompts: int) -> list[str]:
              "in block computes "
              f"({meta['seconds']:.0f} s on this CPU). Plans found:", ""]
     for plan in calibration["plans"]:
-        lines.append(f"- {plan['speedup']:g}x `{plan['plan']}`: worst calibration case {plan['psnr_worst']:.1f} dB "
+        kept = (f" with blocks {', '.join(map(str, plan['kept_blocks']))} computed on every step"
+                if plan.get("kept_blocks") else "")
+        lines.append(f"- {plan['speedup']:g}x `{plan['plan']}`{kept}: worst calibration case {plan['psnr_worst']:.1f} dB "
                      f"latent (evenly spaced reuse: {plan['start_psnr_worst']:.1f} dB)")
     lines += ["", f"Pixel PSNR against the uncached output over {prompts} benchmark prompts:", "",
               "| method | setting | ideal speedup | mean (dB) | worst prompt (dB) | best other at this compute: mean / worst |",
