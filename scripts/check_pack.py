@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # What users need: every tracked file under these is shipped, and nothing outside them.
 SHIPPED_FOLDERS = ("nodes/", "cache_core/", "web/", "example_workflows/")
 SHIPPED_FILES = ("__init__.py", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", ".comfyignore")
-NODE_IDS = ("DiTCacheApplyFORA", "DiTCacheBlockProfiler", "DiTCacheCalibrated", "DiTCacheLoadProfile",
-            "DiTCacheMagnitudeThreshold", "DiTCacheTaylorSeerForecast", "DiTCacheTeaCacheThreshold")
+NODE_IDS = ("DiTCacheApplyFORA", "DiTCacheBlockCache", "DiTCacheBlockProfiler", "DiTCacheCalibrated",
+            "DiTCacheLoadProfile", "DiTCacheMagnitudeThreshold", "DiTCacheTaylorSeerForecast", "DiTCacheTeaCacheThreshold")
 
 
 def tracked_files(repo: Path) -> list[str]:

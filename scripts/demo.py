@@ -31,7 +31,7 @@ from workflow_format import input_specs  # noqa: E402
 import reference_models as refs  # noqa: E402
 from comfyui_dit_cache.cache_core.attach import attached_engine  # noqa: E402
 from comfyui_dit_cache.cache_core.policies import StepAction  # noqa: E402
-from comfyui_dit_cache.nodes import (ApplyFORA, BlockProfiler, CalibratedCache, LoadCacheProfile,  # noqa: E402
+from comfyui_dit_cache.nodes import (ApplyFORA, BlockCache, BlockProfiler, CalibratedCache, LoadCacheProfile,  # noqa: E402
                                      TaylorSeerForecast, TeaCacheThreshold)
 
 STEPS = 28
@@ -65,16 +65,18 @@ def sample_prompts(model, patcher) -> torch.Tensor:
 
 
 def calibrated(model) -> dict:
-    """Calibrated Cache at 4x and 6x, from one calibrating Block Profiler run on a batch of the
-    calibration prompts (the queue run a user makes once)."""
+    """Calibrated Cache at 4x and 6x and Block Cache, from one calibrating Block Profiler run on a
+    batch of the calibration prompts (the queue run a user makes once)."""
     profiler = node(BlockProfiler, model=model.patcher, profile_name="demo-calibrated", calibrate_speedups="4, 6")
     shape = model.latent_shape(len(CALIBRATION_PROMPTS))
     comfy.sample.sample(profiler, torch.randn(shape, generator=torch.Generator().manual_seed(99)), STEPS, CFG, "euler",
                         "simple", model.batch_conditioning(CALIBRATION_PROMPTS), model.empty_conditioning(),
                         torch.zeros(shape), seed=99, disable_pbar=True)
     profile = node(LoadCacheProfile, profile="demo-calibrated.json")
-    return {f"Calibrated Cache ({speedup:g}x)": node(CalibratedCache, model=model.patcher, profile=profile,
-                                                     speedup=speedup) for speedup in (4.0, 6.0)}
+    return {**{f"Calibrated Cache ({speedup:g}x)": node(CalibratedCache, model=model.patcher, profile=profile,
+                                                        speedup=speedup) for speedup in (4.0, 6.0)},
+            "Block Cache (profiled, 0.15)": node(BlockCache, model=model.patcher, profile=profile, threshold=0.15,
+                                                 **WINDOW)}
 
 
 def timed(model, patcher) -> tuple[torch.Tensor, float]:
