@@ -32,13 +32,15 @@ demo: setup
 	$(PY) scripts/demo.py
 
 # The quality sweep (~15 min), Calibrated Cache against every other setting at CFG 1 and 4
-# (~10 min each), how far a plan carries to unseen noise (~8 min), and the trajectory's own PSNR
-# floor (~3 min); tables in bench/results/.
+# (~10 min each), how far a plan carries to unseen noise (~8 min), Block Cache against the
+# whole-stack settings (~17 min), and the trajectory's own PSNR floor (~3 min); tables in
+# bench/results/.
 bench: setup
 	$(PY) bench/quality.py
 	$(PY) bench/calibrated.py --cfg 1
 	$(PY) bench/calibrated.py --cfg 4
 	$(PY) bench/calibration_transfer.py --cfg 1
+	$(PY) bench/block_cache.py --cfg 1
 	$(PY) bench/trajectory_floor.py
 
 # The published archive as the publishing tool builds it (`comfy node pack`, comfy-cli in
