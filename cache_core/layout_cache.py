@@ -180,7 +180,7 @@ class LayoutCache:
         passed_on = {k: args[k] for k in self.blocks[position].outputs}
         if self.per_block_schedule:
             own = self.block_predictors[position]
-            return {**passed_on, **{k: args[k] + own[k].predict(self.step, args[k]) for k in own if args.get(k) is not None}}
+            return {**passed_on, **{k: own[k].added_to(self.step, args[k]) for k in own if args.get(k) is not None}}
         if position < len(self.blocks) - 1:
             return passed_on
         base = args["img"]

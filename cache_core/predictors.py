@@ -32,6 +32,10 @@ class ResidualPredictor(ABC):
     def tensors(self) -> list[torch.Tensor]:
         """Everything held, for memory accounting."""
 
+    def added_to(self, step: int, base: torch.Tensor) -> torch.Tensor:
+        """`base` plus the residual for `step` (a block's stand-in: its input plus its residual)."""
+        return base + self.predict(step, base)
+
     def ready(self, like: torch.Tensor) -> bool:
         """Whether a prediction for a tensor shaped like `like` can be made."""
         held = self.tensors()
@@ -94,6 +98,11 @@ class TaylorResidual(ResidualPredictor):
             out.add_(self.derivatives[k].to(device=like.device, dtype=like.dtype),
                      alpha=scale * distance**k / math.factorial(k))
         return out
+
+    def added_to(self, step: int, base: torch.Tensor) -> torch.Tensor:
+        # the forecast is a fresh tensor: add the base into it rather than into a third one
+        # (addition commutes exactly, so this equals base + forecast bit for bit)
+        return self.predict(step, base).add_(base)
 
     def tensors(self) -> list[torch.Tensor]:
         return list(self.derivatives)
