@@ -15,9 +15,6 @@ from .policies.base import ProfiledPart
 from .profile_schema import SchemaError, check_profile
 from .profiler import PROFILE_FORMAT
 
-REQUIRED_KEYS = ("format", "family", "blocks", "steps", "output_rel_l1", "teacache_coefficients")
-
-
 class ProfileError(GraphError):
     """A profile file that cannot be used."""
 
@@ -117,9 +114,6 @@ def load_profile(path: Path) -> dict[str, Any]:
         raise ProfileError(f"profile file {path.name} is not valid JSON ({err}); delete it and profile again") from err
     if not isinstance(profile, dict) or profile.get("format") != PROFILE_FORMAT:
         raise ProfileError(f"{path.name} is not a DiT Cache profile (expected format {PROFILE_FORMAT!r}); profile again")
-    missing = [k for k in REQUIRED_KEYS if k not in profile]
-    if missing:
-        raise ProfileError(f"profile {path.name} lacks {', '.join(missing)}; profile again with the Block Profiler")
     try:
         check_profile(profile)
     except SchemaError as err:
