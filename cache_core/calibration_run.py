@@ -19,9 +19,10 @@ from comfy.model_patcher import create_model_options_clone
 from .containment import is_cancel
 from .engine import CacheEngine
 from .log import get_logger
-from .plan_search import MAX_SPEEDUP, _better as better, computes_for, computes_with_kept, kept_block_sets, search_plan
+from .plan_search import MAX_SPEEDUP, better, computes_for, computes_with_kept, kept_block_sets, search_plan
 from .policies import AlwaysCompute, PlannedSchedule
 from .policies.base import ProfiledPart
+from .profile_io import profiled_part
 from .report import RunReport
 from .run_wrappers import ENGINE_KEY
 
@@ -119,10 +120,9 @@ class CalibratingWrapper:
         """Plans for each speedup, searched over the profiled steps. A profile of part of a
         schedule gets plans of the whole schedule's length (the policies count steps in the whole
         schedule) that compute every step outside the part."""
-        steps, schedule = profile["steps"], profile["schedule"]
-        before = "C" * schedule["first_step"]
-        after = "C" * (schedule["total_steps"] - schedule["first_step"] - steps)
-        part = ProfiledPart(len(before), len(before) + steps, schedule["total_steps"])
+        steps = profile["steps"]
+        part = profiled_part(profile) or ProfiledPart(0, steps, steps)
+        before, after = "C" * part.first, "C" * (part.total - part.end)
         noise, seed = args[0], (args[7] if len(args) > 7 else kwargs.get("seed")) or 0
         cases = [(noise, seed, reference)]
         reference_engine = CacheEngine("Calibration reference", engine.adapter, AlwaysCompute(), engine.blocks,

@@ -135,13 +135,10 @@ class LayoutCache:
         """Before a computed block: what its residual (and the guard's) will be measured from."""
         if position == 0 and self.probe is not None:
             self.probe.keep_input(args["img"])
-        if self.per_block_schedule:
+        if self.per_block_schedule or self.per_block:
             copy = self.adapter.blocks_modify_inputs
             self.block_input = {k: args[k].clone() if copy else args[k]
                                 for k in self.blocks[position].outputs if args.get(k) is not None}
-        elif self.per_block:
-            copy = self.adapter.blocks_modify_inputs
-            self.block_input = {k: args[k].clone() if copy else args[k] for k in self.blocks[position].outputs}
         elif position == 0:
             self.stack_input = self.adapter.stack_input(args, self.blocks)
 

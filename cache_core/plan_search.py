@@ -134,7 +134,7 @@ def shape_variants() -> Iterator[tuple[str, Callable[[PlanShape], PlanShape]]]:
     yield "warm-up 2", lambda s: replace(s, warmup=2)
 
 
-def _better(candidate: list[float], best: list[float]) -> bool:
+def better(candidate: list[float], best: list[float]) -> bool:
     """No worse on the worst case nor on the mean, and better on the two together by
     `MIN_GAIN_DB`: a move that trades the other cases for the worst one (or the reverse) fits
     the calibration seeds, not the model."""
@@ -162,7 +162,7 @@ def search_plan(steps: int, computes: int, evaluate: Callable[[str], list[float]
         tried.add(plan)
         scores = evaluate(plan)
         result.evaluations += 1
-        if not _better(scores, result.psnr):
+        if not better(scores, result.psnr):
             return False
         result.plan, result.psnr = plan, scores
         result.history.append((result.evaluations, plan, min(scores)))

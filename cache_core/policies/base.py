@@ -35,15 +35,20 @@ class ProfiledPart:
     total: int
 
     @property
+    def steps(self) -> int:
+        return self.end - self.first
+
+    @property
     def is_whole(self) -> bool:
         return self.first == 0 and self.end == self.total
 
     def describe(self) -> str:
         return f"steps {self.first + 1}-{self.end} of a schedule of {self.total}"
 
-    def check_run(self, what: str, total_steps: int, first_step: int, run_steps: int) -> None:
+    def check_run(self, what: str, total_steps: int, first_step: int, run_steps: int | None) -> None:
         """Refuse a run that samples steps the profile did not see: on them the policy has
-        nothing to decide with."""
+        nothing to decide with (`run_steps` None: the run is the whole schedule from `first_step`)."""
+        run_steps = total_steps - first_step if run_steps is None else run_steps
         if total_steps == self.total and self.first <= first_step and first_step + run_steps <= self.end:
             return
         ran = (f"steps {first_step + 1}-{first_step + run_steps} of a schedule of {total_steps}"

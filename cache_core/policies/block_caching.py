@@ -66,9 +66,8 @@ class ProfiledBlockSchedule(CachePolicy):
         if len(self.changes) < 2 or len(widths) != 1 or widths == {0}:
             raise ValueError("changes must hold one row per profiled step (two or more), one number per block")
         part = self.profiled_part
-        if part is not None and len(self.changes) != part.end - part.first:
-            raise ValueError(f"a profile of {part.describe()} holds {part.end - part.first} rows "
-                             f"(got {len(self.changes)})")
+        if part is not None and len(self.changes) != part.steps:
+            raise ValueError(f"a profile of {part.describe()} holds {part.steps} rows (got {len(self.changes)})")
 
     @property
     def blocks(self) -> int:
@@ -76,8 +75,7 @@ class ProfiledBlockSchedule(CachePolicy):
 
     def check_steps(self, total_steps: int, first_step: int = 0, run_steps: int | None = None) -> None:
         if self.profiled_part is not None:
-            self.profiled_part.check_run("the profile's block changes", total_steps, first_step,
-                                         total_steps if run_steps is None else run_steps)
+            self.profiled_part.check_run("the profile's block changes", total_steps, first_step, run_steps)
 
     def new_run_memory(self) -> _BlockMemory:
         return _BlockMemory(accumulated=[0.0] * self.blocks, skips=[0] * self.blocks)

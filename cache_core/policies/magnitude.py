@@ -72,13 +72,12 @@ class MagnitudeRatioThreshold(CachePolicy):
         if len(self.ratios) < 2 or not all(math.isfinite(r) and r > 0 for r in self.ratios):
             raise ValueError("ratios must hold two or more positive numbers, one per calibrated step")
         part = self.profiled_part
-        if part is not None and len(self.ratios) != part.end - part.first:
-            raise ValueError(f"a curve of {part.describe()} holds {part.end - part.first} ratios (got {len(self.ratios)})")
+        if part is not None and len(self.ratios) != part.steps:
+            raise ValueError(f"a curve of {part.describe()} holds {part.steps} ratios (got {len(self.ratios)})")
 
     def check_steps(self, total_steps: int, first_step: int = 0, run_steps: int | None = None) -> None:
         if self.profiled_part is not None:
-            self.profiled_part.check_run("the profile's magnitude-ratio curve", total_steps, first_step,
-                                         total_steps if run_steps is None else run_steps)
+            self.profiled_part.check_run("the profile's magnitude-ratio curve", total_steps, first_step, run_steps)
 
     def new_run_memory(self) -> _MagnitudeMemory:
         return _MagnitudeMemory()

@@ -55,6 +55,11 @@ class PlannedSchedule(CachePolicy):
         return "".join("C" if b in self.kept_blocks else "R" for b in range(self.block_count))
 
     @property
+    def calibrated_steps(self) -> int:
+        """The steps it was calibrated on: its part's, or all of them."""
+        return self.calibrated_part.steps if self.calibrated_part else len(self.plan)
+
+    @property
     def computes(self) -> int:
         """Computed steps of the steps it was calibrated on."""
         part = self.calibrated_part
@@ -63,8 +68,7 @@ class PlannedSchedule(CachePolicy):
     @property
     def speedup(self) -> float:
         """Block evaluations over blocks computed on the steps it was calibrated on."""
-        part = self.calibrated_part
-        steps = part.end - part.first if part else len(self.plan)
+        steps = self.calibrated_steps
         if not self.kept_blocks:
             return steps / self.computes
         computed = self.computes * self.block_count + len(self.kept_blocks) * (steps - self.computes)
@@ -76,8 +80,7 @@ class PlannedSchedule(CachePolicy):
 
     def check_steps(self, total_steps: int, first_step: int = 0, run_steps: int | None = None) -> None:
         if self.calibrated_part is not None:
-            self.calibrated_part.check_run("the calibrated plan", total_steps, first_step,
-                                           total_steps if run_steps is None else run_steps)
+            self.calibrated_part.check_run("the calibrated plan", total_steps, first_step, run_steps)
         if total_steps != len(self.plan):
             raise PlanStepsError(
                 f"DiT Cache: the calibrated plan is for {len(self.plan)} steps, but this sampler runs {total_steps}; "
@@ -97,8 +100,7 @@ class PlannedSchedule(CachePolicy):
         return PlannedTaylorResidual(cache_device, orders)
 
     def describe(self) -> str:
-        steps = self.calibrated_part.end - self.calibrated_part.first if self.calibrated_part else len(self.plan)
         where = f", {self.calibrated_part.describe()}" if self.calibrated_part else ""
         if self.kept_blocks:
             where += f", blocks {', '.join(map(str, self.kept_blocks))} computed on every step"
-        return f"Calibrated plan={self.plan} ({self.computes} of {steps} steps computed, {self.speedup:.2f}x{where})"
+        return f"Calibrated plan={self.plan} ({self.computes} of {self.calibrated_steps} steps computed, {self.speedup:.2f}x{where})"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from schedule_driver import schedule_letters
 
-from cache_core.plan_search import (PlanShape, _better, computes_for, plan_string, search_plan,
+from cache_core.plan_search import (PlanShape, better, computes_for, plan_string, search_plan,
                                     spread_computes)
 from cache_core.policies import PlannedSchedule, StepAction
 from cache_core.predictors import PlannedTaylorResidual
@@ -133,11 +133,11 @@ def test_the_shape_stage_tries_each_move_on_the_best_shape_so_far():
 
 
 def test_a_candidate_is_kept_only_when_worse_on_neither_the_worst_case_nor_the_mean():
-    assert _better([21.0, 30.0], [20.0, 30.0])            # worst up, mean up
-    assert _better([20.0, 31.0], [20.0, 30.0])            # mean up alone
-    assert not _better([19.9, 40.0], [20.0, 30.0])        # the worst case traded for the mean
-    assert not _better([25.0, 25.0], [20.0, 31.0])        # the mean traded for the worst case
-    assert not _better([20.0, 30.05], [20.0, 30.0])       # below MIN_GAIN_DB
+    assert better([21.0, 30.0], [20.0, 30.0])            # worst up, mean up
+    assert better([20.0, 31.0], [20.0, 30.0])            # mean up alone
+    assert not better([19.9, 40.0], [20.0, 30.0])        # the worst case traded for the mean
+    assert not better([25.0, 25.0], [20.0, 31.0])        # the mean traded for the worst case
+    assert not better([20.0, 30.05], [20.0, 30.0])       # below MIN_GAIN_DB
 
 
 def test_per_block_plans_keep_the_first_and_last_blocks_within_the_same_block_computes():
