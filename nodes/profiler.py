@@ -16,9 +16,9 @@ import comfy.patcher_extension
 from ..cache_core.calibration_run import CALIBRATION_KEY, CalibratingWrapper, CalibrationRequest, parse_speedups
 from ..cache_core.heatmap import heatmap_tensor, render_heatmap
 from ..cache_core.log import get_logger
-from ..cache_core.policies import AlwaysCompute
-from ..cache_core.profile_io import (ProfileError, list_profiles, load_profile, resolve_profile, safe_profile_name,
-                                     save_profile, write_file_in)
+from ..cache_core.policies import AlwaysCompute, PlannedSchedule
+from ..cache_core.profile_io import (ProfileError, list_profiles, load_profile, profiled_part, resolve_profile,
+                                     safe_profile_name, save_profile, write_file_in)
 from ..cache_core.profiler import BlockProfileRecorder
 from ..cache_core.report import RunReport
 from .apply import apply_cache
@@ -60,9 +60,10 @@ def save_run_profile(report: RunReport, name: str) -> None:
     log.info("Block Profiler: %s; suggested FORA interval %s", saved, profile["suggested_fora_interval"])
     report.notes.append(saved)
     for plan in (profile.get("calibration") or {}).get("plans", []):
-        report.notes.append(f"calibrated {plan['speedup']:g}x (runs {profile['steps'] / plan['computes']:.2f}x: "
-                            f"{plan['computes']} of {profile['steps']} steps computed): worst case "
-                            f"{plan['psnr_worst']:.1f} dB on the calibration noise")
+        runs = PlannedSchedule(plan["plan"], profiled_part(profile), tuple(plan.get("kept_blocks") or ()),
+                               len(profile["blocks"]))
+        report.notes.append(f"calibrated {plan['speedup']:g}x (runs {runs.speedup:.2f}x: {runs.describe()}): "
+                            f"worst case {plan['psnr_worst']:.1f} dB on the calibration noise")
 
 
 class BlockProfiler(io.ComfyNode):

@@ -137,3 +137,16 @@ def test_a_per_block_plan_of_another_model_is_refused(profiles):
     profile["calibration"]["plans"][0]["kept_blocks"] = [0, 40]
     with pytest.raises(ProfileError, match="keeps block 40 computed, but this model has 6 blocks"):
         calibrated(flux.patcher, profile)
+
+
+def test_the_profiler_says_the_speedup_a_per_block_plan_runs_in_block_computes(profiles, output_dir):
+    from comfyui_dit_cache.cache_core.report import RunReport
+    from comfyui_dit_cache.nodes.profiler import save_run_profile
+
+    flux = tiny_models.tiny_flux()
+    report = RunReport("Profiler", "flux", "", total_steps=STEPS)
+    report.extras["profile"] = per_block_plan(_profile(profiles, "flux", flux), "CRRCRRCRRC", [0, 5])
+    save_run_profile(report, "per-block")
+    # 4 full steps of 6 blocks and 6 skipped steps of 2: 60 block evaluations over 36 computes
+    assert any(note.startswith("calibrated 2x (runs 1.67x:") and "blocks 0, 5 computed on every step" in note
+               for note in report.notes), report.notes

@@ -74,7 +74,13 @@ def test_the_profiled_run_is_the_uncached_one_and_the_profile_holds_the_plans(ca
     assert calibration["cost_runs"] == pytest.approx(2 + 6 * 2 * (4 + 2) / STEPS + 2 * 24 / 60)
     assert any("Calibration cost: 10.0 uncached runs" in line for line in log_lines)
     assert sum("Calibration: " in line for line in log_lines) == 2
-    assert any("calibrated 5x (runs 5.00x: 2 of 10 steps computed): worst case" in note for note in report.notes)
+    assert any("calibrated 5x (runs 5.00x: Calibrated plan=" in note and "(2 of 10 steps computed, 5.00x)" in note
+               for note in report.notes)
+    # the 2.5x plan says the speedup it runs, per-block plans (kept blocks) counted in block computes
+    speedups = {p["speedup"]: p for p in calibration["plans"]}
+    kept = speedups[2.5]["kept_blocks"]
+    runs = 2.5 if not kept else 60 / (speedups[2.5]["computes"] * 6 + len(kept) * (10 - speedups[2.5]["computes"]))
+    assert any(f"calibrated 2.5x (runs {runs:.2f}x:" in note for note in report.notes)
     assert any("Calibration: 2.5x asked, 2.50x run (4 of 10 steps computed)" in line for line in log_lines)
 
 
