@@ -11,9 +11,11 @@ the adapter says when), the stack's difference would hold them too and a skipped
 gets this step's terms anyway, would count them twice: such calls record each block's own
 residual instead (one extra copy of a block's input per block on computed steps).
 
-Under a per-block schedule (a policy that `decides_blocks`) every block keeps its own residual
-(one per block and hidden-state stream): on a step, each block is computed or stands in with its
-input plus that residual, on its own.
+Under a per-block schedule (a policy that `decides_blocks`) each span of blocks the policy stands
+in together (`stand_in_spans`: every block alone for Block Caching, the blocks between the kept
+ones for a per-block plan) keeps its own residual, one per hidden-state stream of its last block:
+on a step, each span is computed or stands in on its own, its last block adding the span's
+residual to what reaches it. Blocks the policy never stands in keep nothing.
 """
 from __future__ import annotations
 
@@ -71,18 +73,26 @@ class LayoutCache:
     # joint block of this stream's first call from what the block before it returned.
     text_first: bool | None = None
     streams_before_joint: dict[str, torch.Tensor] | None = None
-    # Under a per-block schedule: makes a block's own predictor; per block, one predictor per
-    # hidden-state stream; the letters of the call in flight (None: every block does `action`).
+    # Under a per-block schedule: makes a span's predictor; the spans (start, end) that stand in
+    # together; per span start, one predictor per hidden-state stream of its last block; the
+    # letters of the call in flight (None: every block does `action`).
     new_block_predictor: Callable[[], ResidualPredictor] | None = None
-    block_predictors: list[dict[str, ResidualPredictor]] = field(default_factory=list)
+    spans: tuple[tuple[int, int], ...] = ()
+    span_predictors: dict[int, dict[str, ResidualPredictor]] = field(default_factory=dict)
     plan: str | None = None
+    # per block, with between-block terms: the span's residuals so far, and the block they are laid out as
+    span_residual: dict[str, torch.Tensor] | None = None
+    span_residual_spec: BlockSpec | None = None
 
     # the position of the first joint block after two-stream blocks (None: no such join)
     first_joint: int | None = field(init=False, default=None)
+    # position -> the span (start, end) it belongs to, under a per-block schedule
+    span_at: dict[int, tuple[int, int]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         joint = [position for position, spec in enumerate(self.blocks) if spec.joint]
         self.first_joint = joint[0] if joint and joint[0] > 0 else None
+        self.span_at = {position: (start, end) for start, end in self.spans for position in range(start, end)}
 
     def note_block_result(self, position: int, result: dict) -> None:
         """What a block returned (computed or stood in for): the block before the first joint
@@ -135,10 +145,12 @@ class LayoutCache:
         """Before a computed block: what its residual (and the guard's) will be measured from."""
         if position == 0 and self.probe is not None:
             self.probe.keep_input(args["img"])
-        if self.per_block_schedule or self.per_block:
-            copy = self.adapter.blocks_modify_inputs
-            self.block_input = {k: args[k].clone() if copy else args[k]
-                                for k in self.blocks[position].outputs if args.get(k) is not None}
+        if self.per_block_schedule:
+            span = self.span_at.get(position)
+            if span is not None and (self.per_block or position == span[0]):
+                self.block_input = self._copied_outputs(position, args)
+        elif self.per_block:
+            self.block_input = self._copied_outputs(position, args)
         elif position == 0:
             self.stack_input = self.adapter.stack_input(args, self.blocks)
 
@@ -149,7 +161,7 @@ class LayoutCache:
             self.probe.record(self.step, out["img"])
         last = position == len(self.blocks) - 1
         if self.per_block_schedule:
-            self._record_own_residual(position, out)
+            self._record_span_residual(position, out)
         elif self.per_block and self.block_input is not None:
             self.summed_residual = self._sum(self.summed_residual, self._block_residual(position, out))
             if last:
@@ -176,7 +188,12 @@ class LayoutCache:
         the stack reads them)."""
         passed_on = {k: args[k] for k in self.blocks[position].outputs}
         if self.per_block_schedule:
-            own = self.block_predictors[position]
+            start, end = self.span_at.get(position, (position, position + 1))
+            if position < end - 1:
+                return passed_on
+            own = self.span_predictors.get(start)
+            if not own:
+                raise RuntimeError(f"blocks {start}-{end - 1} were to stand in, but no residual of theirs was recorded")
             return {**passed_on, **{k: own[k].added_to(self.step, args[k]) for k in own if args.get(k) is not None}}
         if position < len(self.blocks) - 1:
             return passed_on
@@ -186,17 +203,49 @@ class LayoutCache:
         scale, self.forecast_scale = self.forecast_scale, 1.0
         return {**passed_on, "img": base + self.stack.predict(self.step, base, scale=scale)}
 
-    def _record_own_residual(self, position: int, out: dict) -> None:
-        """Under a per-block schedule: the block's own residual, stream by stream."""
-        inputs, self.block_input = self.block_input, None
-        if inputs is None:
+    def _copied_outputs(self, position: int, args: dict) -> dict[str, torch.Tensor]:
+        """A block's inputs of the streams it returns, copied where blocks add into them in place."""
+        copy = self.adapter.blocks_modify_inputs
+        return {k: args[k].clone() if copy else args[k] for k in self.blocks[position].outputs if args.get(k) is not None}
+
+    def _in_span_layout(self, spec: BlockSpec, tensors: dict[str, torch.Tensor], last: BlockSpec) -> dict[str, torch.Tensor]:
+        """Per-stream tensors of block `spec` as the span's last block `last` takes them: both
+        streams joined when the span ends on joint blocks and `spec` is a two-stream block."""
+        if last.joint and not spec.joint:
+            parts = self.adapter.stack_parts(spec, tensors, last)
+            return {"img": self.adapter.in_last_layout(parts, self.text_first)}
+        return tensors
+
+    def _record_span_residual(self, position: int, out: dict) -> None:
+        """Under a per-block schedule, at the last block of a span: the span's residual, stream by
+        stream: its output minus the span's input, or, where the call adds terms between blocks,
+        the sum of its blocks' own residuals (recorded block by block)."""
+        span = self.span_at.get(position)
+        if span is None or self.block_input is None:
             return
-        while len(self.block_predictors) <= position:
-            self.block_predictors.append({})
-        own = self.block_predictors[position]
-        for key, before in inputs.items():
-            if out.get(key) is not None:   # SD3's last block returns no text
-                own.setdefault(key, self.new_block_predictor()).update(self.step, out[key] - before)
+        start, end = span
+        last = self.blocks[end - 1]
+        if self.per_block:
+            inputs, self.block_input = self.block_input, None
+            spec = self.blocks[position]
+            residual = {k: out[k] - inputs[k] for k in inputs if out.get(k) is not None}
+            total, total_spec = self.span_residual, self.span_residual_spec
+            if total is not None and spec.joint and not total_spec.joint:
+                total = self._in_span_layout(total_spec, total, spec)
+            self.span_residual = residual if total is None else {k: total[k] + residual[k] for k in residual}
+            self.span_residual_spec = spec
+            if position < end - 1:
+                return
+            residual, self.span_residual, self.span_residual_spec = self.span_residual, None, None
+        else:
+            if position < end - 1:
+                return
+            inputs, self.block_input = self.block_input, None
+            before = self._in_span_layout(self.blocks[start], inputs, last)
+            residual = {k: out[k] - before[k] for k in before if out.get(k) is not None}   # SD3's last text: None
+        own = self.span_predictors.setdefault(start, {})
+        for key, value in residual.items():
+            own.setdefault(key, self.new_block_predictor()).update(self.step, value)
 
     def _block_residual(self, position: int, out: dict) -> torch.Tensor | dict[str, torch.Tensor]:
         inputs, self.block_input = self.block_input, None
@@ -215,7 +264,7 @@ class LayoutCache:
         return self.in_last_layout(total) + residual
 
     def nbytes(self) -> int:
-        held = self.stack.nbytes() + sum(p.nbytes() for own in self.block_predictors for p in own.values())
+        held = self.stack.nbytes() + sum(p.nbytes() for own in self.span_predictors.values() for p in own.values())
         return held + (self.probe.predictor.nbytes() if self.probe is not None else 0)
 
 
@@ -226,5 +275,6 @@ def new_layout_cache(identity: tuple, policy: CachePolicy, adapter: ModelAdapter
     guard = policy.guard()
     probe = None if guard is None else guard.new_probe(policy.new_predictor(cache_device), adapter.blocks_modify_inputs)
     own = (lambda: policy.new_predictor(cache_device)) if policy.decides_blocks else None
+    spans = policy.stand_in_spans(len(blocks)) if policy.decides_blocks else ()
     return LayoutCache(layout_label(identity[0]), policy.new_predictor(cache_device), adapter, blocks, probe,
-                       new_block_predictor=own)
+                       new_block_predictor=own, spans=spans)

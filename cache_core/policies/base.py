@@ -116,6 +116,13 @@ class CachePolicy(ABC):
         compute it, another letter to stand in with its own residual."""
         raise NotImplementedError(f"{type(self).__name__} does not decide per block")
 
+    def stand_in_spans(self, block_count: int) -> tuple[tuple[int, int], ...]:
+        """For a policy that `decides_blocks`: the spans `(start, end)` of consecutive blocks that
+        `block_letters` always computes or stands in together. Each span keeps one residual (per
+        hidden-state stream of its last block) instead of one per block, and a block in no span
+        is never stood in and keeps none. Every block alone by default."""
+        return tuple((b, b + 1) for b in range(block_count))
+
     @abstractmethod
     def decide(self, ctx: StepContext, memory: Any) -> StepAction:
         """COMPUTE, or `skip_action`, for this step."""

@@ -54,6 +54,19 @@ class PlannedSchedule(CachePolicy):
     def block_letters(self, memory: Any) -> str:
         return "".join("C" if b in self.kept_blocks else "R" for b in range(self.block_count))
 
+    def stand_in_spans(self, block_count: int) -> tuple[tuple[int, int], ...]:
+        """The runs of blocks between the kept ones: each stands in as one (the first and last
+        kept blocks leave one span, whose single residual replaces one per block)."""
+        spans, start = [], None
+        for block in range(block_count + 1):
+            stood_in = block < block_count and block not in self.kept_blocks
+            if stood_in and start is None:
+                start = block
+            elif not stood_in and start is not None:
+                spans.append((start, block))
+                start = None
+        return tuple(spans)
+
     @property
     def calibrated_steps(self) -> int:
         """The steps it was calibrated on: its part's, or all of them."""

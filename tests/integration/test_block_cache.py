@@ -131,6 +131,55 @@ def test_a_per_block_plan_computes_its_kept_blocks_on_skipped_steps_as_a_per_blo
     assert torch.equal(out, tiny_models.sample(silent.patcher, silent, steps=STEPS, cfg=CFG))
 
 
+def test_every_family_runs_a_per_block_plan_as_a_per_block_cache_would(block_tiny, profiles, request):
+    """The blocks between the kept ones stand in as one span (one residual of the span, not one
+    per block): the same output as a cache of each block's own residual, on every block family."""
+    tiny = block_tiny
+    plan = "CRRCRRCRRC"
+    count = len(adapter_for(tiny.patcher).blocks(tiny.patcher.model.diffusion_model))
+    kept = [0, count - 1]
+    profile = per_block_plan(_profile(profiles, request.node.callspec.id, tiny), plan, kept)
+    out, report = sample_with_report(calibrated(tiny.patcher, profile), tiny)
+    skipped = [c.block_actions for c in report.calls if plan[c.step] != "C"]
+    assert skipped and all(letters == "C" + "R" * (count - 2) + "C" for letters in skipped)
+    reference = tiny_models.sample(per_block_cache(tiny.patcher, blocks_computed_at(report, tiny), 0), tiny,
+                                   steps=STEPS, cfg=CFG)
+    scale = float(reference.abs().max())
+    assert torch.allclose(out, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_a_per_block_plan_adds_a_post_block_patch_once(block_tiny, profiles, request):
+    """Terms added between blocks (ComfyUI's own per-block patches) inside a span that stands in:
+    the span's residual holds its blocks' own residuals, the patch adds its term once on top."""
+    from test_block_reuse_equivalence import _post_block_patch
+
+    tiny = block_tiny
+    calls: list = []
+    patched = tiny.patcher.clone()
+    patched.set_model_double_block_patch(_post_block_patch(calls))
+    tiny_models.sample(patched, tiny, steps=2, cfg=CFG)
+    if not calls:
+        pytest.skip(f"{tiny.family}'s forward runs no post-block patches on this ComfyUI")
+    plan = "CRRCRRCRRC"
+    count = len(adapter_for(tiny.patcher).blocks(tiny.patcher.model.diffusion_model))
+    profile = per_block_plan(_profile(profiles, request.node.callspec.id, tiny), plan, [0, count - 1])
+    out, report = sample_with_report(calibrated(patched, profile), tiny)
+    reference = tiny_models.sample(per_block_cache(patched, blocks_computed_at(report, tiny), 0), tiny,
+                                   steps=STEPS, cfg=CFG)
+    scale = float(reference.abs().max())
+    assert torch.allclose(out, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_a_per_block_plan_holds_one_residual_for_the_blocks_between_its_kept_ones(profiles):
+    """FLUX with its first and last blocks kept: the blocks between them stand in with one
+    residual of the joined sequence, as much as a whole-stack cache holds (not one per block)."""
+    flux = tiny_models.tiny_flux()
+    profile = per_block_plan(_profile(profiles, "flux", flux), "CRRCRRCRRC", [0, 5])
+    _, per_block = sample_with_report(calibrated(flux.patcher, profile), flux)
+    _, whole_stack = sample_with_report(fora(flux.patcher, interval=3), flux)
+    assert per_block.cache_peak_bytes == whole_stack.cache_peak_bytes > 0
+
+
 def test_a_per_block_plan_of_another_model_is_refused(profiles):
     flux = tiny_models.tiny_flux()
     profile = per_block_plan(_profile(profiles, "flux", flux), "CRRCRRCRRC", [0, 5])

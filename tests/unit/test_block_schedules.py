@@ -71,3 +71,25 @@ def test_a_part_profile_serves_only_its_part_and_says_the_fix():
 def test_settings_out_of_range_are_refused_by_name(settings, problem):
     with pytest.raises(ValueError, match=problem):
         ProfiledBlockSchedule(**settings)
+
+
+@pytest.mark.parametrize("kept, count, spans", [
+    ((0, 1, 55, 56), 57, ((2, 55),)),                 # FLUX.1's 57 blocks, two first and two last kept
+    ((0, 5), 6, ((1, 5),)),
+    ((2,), 5, ((0, 2), (3, 5))),
+    ((0, 1, 2), 3, ()),
+])
+def test_a_per_block_plan_stands_in_the_blocks_between_its_kept_ones_as_one_span(kept, count, spans):
+    from cache_core.policies import PlannedSchedule
+
+    policy = PlannedSchedule(plan="CRC", kept_blocks=kept, block_count=count)
+    assert policy.stand_in_spans(count) == spans
+    letters = policy.block_letters(None)
+    for start, end in spans:   # a span is stood in as a whole
+        assert set(letters[start:end]) == {"R"}
+    assert all(letters[b] == "C" for b in kept)
+
+
+def test_block_caching_stands_in_each_block_alone():
+    policy = ProfiledBlockSchedule(changes=((0.1, 0.2, 0.3), (0.1, 0.2, 0.3)))
+    assert policy.stand_in_spans(3) == ((0, 1), (1, 2), (2, 3))
