@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
@@ -273,13 +273,30 @@ def conditioning_on(device, *conds) -> tuple:
                   for c, extra in cond] for cond in conds)
 
 
-def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = ()) -> list[dict]:
+def split_over_gpus(patcher, case: Case, device, dtype, gpus: int):
+    """The model through ComfyUI's MultiGPU CFG Split node (0.26 on), as a workflow puts it after
+    the loader: one device clone per extra GPU, rebuilt through the loader record ComfyUI asks
+    loaders to set (`cached_patcher_init`), each step's conditionings run at once, one thread per
+    GPU. Every row of the case, the uncached ones too, then runs split."""
+    from comfy_extras.nodes_multigpu import MultiGPUCFGSplitNode
+
+    patcher.cached_patcher_init = (build, (case, device, dtype))
+    split = node_runner.run_node(MultiGPUCFGSplitNode, "bench", model=patcher, max_gpus=gpus)[0]
+    clones = len(split.get_additional_models_with_key("multigpu"))
+    if clones != gpus - 1:
+        raise SystemExit(f"[dit-cache] asked for {gpus} GPUs, ComfyUI made {clones} device clones")
+    return split
+
+
+def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = (), gpus: int = 1) -> list[dict]:
     import torch
     import comfy.sample
     from comfyui_dit_cache.cache_core.attach import attached_engine
     from comfyui_dit_cache.cache_core.policies import StepAction
 
     patcher = build(case, device, dtype)
+    if gpus > 1:
+        patcher = split_over_gpus(patcher, case, device, dtype, gpus)
     positive, negative = conditioning(case)
     noise = torch.randn(case.latent, generator=torch.Generator().manual_seed(0))
     latent = torch.zeros(case.latent)
@@ -401,6 +418,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--methods", default="", help="comma-separated beginnings of method names (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="write the table (markdown) here")
+    parser.add_argument("--gpus", type=int, default=1,
+                        help="ComfyUI 0.26 on: split each step's conditionings over this many GPUs with ComfyUI's "
+                             "MultiGPU CFG Split node (needs CFG above 1: see --cfg)")
+    parser.add_argument("--cfg", type=float, default=None, help="every case at this CFG instead of its own")
     parser.add_argument("--dynamic-vram", action="store_true",
                         help="ComfyUI 0.26 on: turn dynamic VRAM (comfy-aimdo) on as main.py does, instead of "
                              "--highvram with the plain ModelPatcher")
@@ -423,14 +444,18 @@ def main() -> None:
     cases = tiny_cases() if args.scale == "tiny" else FULL
     if args.models != "all":
         cases = [cases[int(i)] for i in args.models.split(",")]
+    if args.cfg is not None:
+        cases = [replace(case, cfg=args.cfg) for case in cases]
     device_name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     rows = []
     for case in cases:
-        case_rows = run_case(case, device, dtype, args.repeats, tuple(m for m in args.methods.split(",") if m))
+        case_rows = run_case(case, device, dtype, args.repeats, tuple(m for m in args.methods.split(",") if m),
+                             args.gpus)
         print(table(case_rows, device_name), flush=True)
         rows += case_rows
         if args.out:  # after each model, so a run cut short still leaves what it measured
             methods_arg = f" --methods '{args.methods}'" if args.methods else ""
+            methods_arg += (f" --gpus {args.gpus}" if args.gpus > 1 else "") + (f" --cfg {args.cfg}" if args.cfg else "")
             args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}{methods_arg}`, "
                                 f"ComfyUI {comfyui_version.__version__}, dynamic VRAM {'on' if dynamic else 'off'}, "
                                 f"torch {torch.__version__}: every row warmed up, then {args.repeats} rounds of one run per row "

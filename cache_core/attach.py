@@ -13,7 +13,7 @@ from __future__ import annotations
 import comfy.patcher_extension
 from comfy.model_patcher import ModelPatcher
 
-from .adapters import ModelAdapter, find_adapter, refusal, supported_families
+from .adapters import ModelAdapter, find_adapter, supported_families
 from .containment import GraphError
 from .conditioning import conditioning_on_device_wrapper
 from .engine import CacheEngine
@@ -36,9 +36,6 @@ def adapter_for(model: ModelPatcher) -> ModelAdapter:
     adapter = find_adapter(diffusion_model) if diffusion_model is not None else None
     if adapter is None:
         found = type(diffusion_model).__name__ if diffusion_model is not None else type(model).__name__
-        reason = refusal(diffusion_model) if diffusion_model is not None else None
-        if reason is not None:
-            raise UnsupportedModelError(f"{found}: {reason}; the model is passed through without caching")
         raise UnsupportedModelError(
             f"{found} is neither a supported diffusion transformer (supported: {supported_families()}) nor a model "
             "whose forward offers ComfyUI's diffusion-model wrapper (which caches any other model whole); "

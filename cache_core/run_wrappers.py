@@ -23,8 +23,6 @@ HOOKS_NOT_RUN = ("the model ran without the cache's block hooks (a graph compile
                  "compile node other than ComfyUI's TorchCompileModel, or a node that replaces the model's forward): "
                  "nothing can be cached, so every step is computed. Put the caching node after such nodes, or leave "
                  "them out")
-SPLIT_OVER_DEVICES = ("this run's model calls are split over several devices (ComfyUI's MultiGPU CFG Split): the "
-                      "cache does not follow calls that run at once on different devices, so every step is computed")
 
 
 class BlockCacheHook:
@@ -42,9 +40,22 @@ class BlockCacheHook:
             return extra["original_block"](block_args)
 
         run = args["transformer_options"].get(RUN_KEY)
-        if run is None:  # the model is run outside a sampler (no OUTER_SAMPLE): just compute
+        if run is None or run.computes_every_step:  # outside a sampler (no OUTER_SAMPLE), or nothing cached
             return compute(args)
-        return run.run_block(self.position, args, compute)
+        adapter = run.adapter
+        if not adapter.packs_streams:
+            return run.run_block(self.position, args, compute)
+
+        def compute_packed(view: dict) -> dict:
+            out = compute(adapter.model_view(view, args))
+            with own_code("packing a block's streams"):
+                return adapter.engine_view(out)
+
+        with own_code("packing a block's streams"):
+            view = adapter.engine_view(args)
+        out = run.run_block(self.position, view, compute_packed)
+        with own_code("unpacking a block's streams"):
+            return adapter.model_view(out, args)
 
 
 class InvalidLatentError(GraphError):
@@ -159,10 +170,11 @@ def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
     x, sigma, model_options = args[0], args[1], args[2]
     with own_code("beginning a step"):
         run.begin_step(sigma)
-        split = splits_over_devices(model_options)
-        if split:
-            run.compute_every_step(SPLIT_OVER_DEVICES)
-    if split:
+        devices = devices_of(model_options)
+        refused = run.split_over_devices(devices) if devices > 1 else None
+        if refused is not None:
+            run.compute_every_step(refused)
+    if refused is not None:
         return _uncached_step(run, executor, args, kwargs, "all devices")
     stand_in = None
     with own_code("standing in for a step"):
@@ -172,6 +184,9 @@ def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
         calls_before = len(run.report.calls)
     if stand_in is not None:
         return stand_in
+    if devices > 1:
+        with own_code("deciding a step split over devices"):
+            run.decide_step()
     denoised = executor(*args, **kwargs)
     with own_code("recording a step"):
         run.record_step_output(x, sigma, denoised, calls_before)
@@ -184,11 +199,10 @@ def _uncached_step(run, executor, args: tuple, kwargs: dict, label: str) -> torc
     return executor(args[0], args[1], without_run(args[2]), *args[3:], **kwargs)
 
 
-def splits_over_devices(model_options: dict) -> bool:
-    """Whether ComfyUI runs this step's conditionings in threads on device clones of the model
-    (`model_options["multigpu_clones"]`, set for the sampling by the MultiGPU nodes): those calls
-    would share this run's state at the same time."""
-    return len(model_options.get("multigpu_clones") or {}) > 1
+def devices_of(model_options: dict) -> int:
+    """On how many devices ComfyUI runs this step's conditionings, in threads on device clones of
+    the model (`model_options["multigpu_clones"]`, set for the sampling by the MultiGPU nodes)."""
+    return max(1, len(model_options.get("multigpu_clones") or {}))
 
 
 def without_run(model_options: dict) -> dict:

@@ -13,6 +13,7 @@ so nothing from one run can leak into the next.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -30,8 +31,23 @@ from .step_schedule import StepSchedule
 log = get_logger(__name__)
 
 
+SPLIT_READS_FEATURES = ("this run's model calls are split over several devices (ComfyUI's MultiGPU CFG Split) and this "
+                        "node decides from the model's features on each device (TeaCache-style's signal, TaylorSeer's "
+                        "guard, the Block Profiler), which the devices would not agree on: every step is computed. "
+                        "Apply FORA, TaylorSeer without the guard, Magnitude-Ratio, Calibrated Cache and Block Cache "
+                        "follow the split")
 JOINT_ORDER_UNREAD = ("could not tell in which order this model's joint blocks join the image and text tokens (its "
                       "forward joins them in a way the cache has not seen): every step is computed")
+
+
+class CallInFlight(threading.local):
+    """The model call in flight, one per thread: ComfyUI's multi-GPU split runs a step's calls at
+    once, one thread per device, each through its own blocks."""
+
+    layout: LayoutCache | None = None
+    adds_between_blocks: bool = False        # told by the APPLY_MODEL wrapper before each call
+    # what the call's blocks do on a REUSE_OUTPUT step whose output could not stand in
+    blocks_action: StepAction | None = None
 
 
 @dataclass
@@ -50,10 +66,8 @@ class StackRun:
     outputs: dict[tuple, OutputStream] = field(default_factory=dict)   # per stream: the model's output
     step_output: OutputStream | None = None      # the guided output of the last fully computed step
     step_output_calls: tuple[str, ...] = ()      # that step's calls (their layouts), for the report
-    current: LayoutCache | None = None
-    next_call_adds_between_blocks: bool = False   # told by the APPLY_MODEL wrapper before each call
-    # What the blocks of the call in flight do on a REUSE_OUTPUT step whose output could not stand in.
-    next_call_blocks_action: StepAction | None = None
+    call: CallInFlight = field(default_factory=CallInFlight)
+    devices: int = 1                  # devices the step's calls run on (ComfyUI's multi-GPU split)
     computes_every_step: bool = False
     steps_begun: int = 0              # model evaluations this run has seen (PREDICT_NOISE)
     failed: str | None = None         # the note of an unexpected error of the cache's own code
@@ -85,9 +99,29 @@ class StackRun:
         """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
         self.schedule.new_step(sigma)
 
+    def split_over_devices(self, devices: int) -> str | None:
+        """This step's calls run at once on `devices` devices (ComfyUI's multi-GPU split, one
+        thread per device clone): each device caches its own calls (its streams, on its device)
+        and every device follows the step's one decision, made before the calls (`decide_step`).
+        Why the run cannot follow the split, when a decision reads a device's own features."""
+        if self.policy.reads_signal or self.policy.guard() is not None or self.observer is not None:
+            return SPLIT_READS_FEATURES
+        if devices > self.devices:
+            self.devices = devices
+            self.report.note(f"split over {devices} devices (ComfyUI's MultiGPU CFG Split): each device caches its own "
+                             "calls and every device follows the same step decisions", warn=False)
+        return None
+
+    def decide_step(self) -> None:
+        """The step's decision, made before its calls (which a multi-GPU split runs at once): from
+        the step alone, never a block's features. A stream with nothing cached yet still computes."""
+        if self.schedule.decision is None:
+            cached = bool(self.layouts or self.outputs) and all(layout.has_cache for layout in self.layouts.values())
+            self.schedule.decide(cached, _no_block_signal)
+
     def begin_model_call(self, control: object, transformer_options: dict, model_kwargs: dict) -> None:
         """A model call begins (the APPLY_MODEL wrapper): note whether it adds terms between blocks."""
-        self.next_call_adds_between_blocks = self.adapter.call_adds_between_blocks(
+        self.call.adds_between_blocks = self.adapter.call_adds_between_blocks(
             self.diffusion_model, control, transformer_options, model_kwargs)
 
     def step_stand_in(self, x: torch.Tensor, sigma: torch.Tensor, may_add_between_blocks: bool) -> torch.Tensor | None:
@@ -136,15 +170,15 @@ class StackRun:
         if schedule.decision is not StepAction.REUSE_OUTPUT:
             return None
         weights = self._weights()
-        if self.next_call_adds_between_blocks:
-            self.next_call_blocks_action = StepAction.REUSE
+        if self.call.adds_between_blocks:
+            self.call.blocks_action = StepAction.REUSE
             return None
         if stream is None or stream.weights != weights:
             if stream is not None:
                 self.report.note(WEIGHTS_CHANGED)
-            self.next_call_blocks_action = StepAction.COMPUTE
+            self.call.blocks_action = StepAction.COMPUTE
             return None
-        self.next_call_adds_between_blocks = False
+        self.call.adds_between_blocks = False
         self.report.calls.append(CallRecord(schedule.step, layout_label(identity[0]),
                                             StepAction.REUSE_OUTPUT.letter * len(self.blocks)))
         return stream.stand_in(x, sigma)
@@ -190,7 +224,7 @@ class StackRun:
         guarded skipped step computes its first block: the probe)."""
         if position == 0:
             self._begin_call(args)
-        layout = self.current
+        layout = self.call.layout
         if not layout.read_joint_order(position, args):
             self.compute_every_step(JOINT_ORDER_UNREAD)
             return None
@@ -209,7 +243,7 @@ class StackRun:
     def after_block(self, position: int, out: dict) -> dict | None:
         """Record a computed block; after an accepted probe, what the block passes on instead
         of its output (None: its output)."""
-        layout = self.current
+        layout = self.call.layout
         if layout.probe is not None and layout.probe.probing:
             layout.probe.probing = False
             scale = layout.probe.fitted_scale(layout.step, out["img"], layout.label)
@@ -238,7 +272,7 @@ class StackRun:
         if schedule.decision is None:
             schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
         weights = self._weights()
-        decided, self.next_call_blocks_action = self.next_call_blocks_action or schedule.decision, None
+        decided, self.call.blocks_action = self.call.blocks_action or schedule.decision, None
         if decided is StepAction.REUSE_OUTPUT:   # a call that reached the blocks without a stand-in
             decided = StepAction.COMPUTE
         action, reason = layout.action_for(decided, weights)
@@ -249,9 +283,9 @@ class StackRun:
                                   lambda: self.adapter.modulated_input(self.diffusion_model, args),
                                   lambda: self.adapter.stack_input(args, self.blocks))
         plan = self.policy.block_letters(schedule.memory) if self.policy.decides_blocks and action is not StepAction.COMPUTE else None
-        layout.begin_call(schedule.step, action, self.next_call_adds_between_blocks, plan)
-        self.next_call_adds_between_blocks = False
-        self.current = layout
+        layout.begin_call(schedule.step, action, self.call.adds_between_blocks, plan)
+        self.call.adds_between_blocks = False
+        self.call.layout = layout
 
     def _layout(self, identity: tuple) -> LayoutCache:
         if identity not in self.layouts:
@@ -266,7 +300,7 @@ class StackRun:
                 layout.has_cache = True
             self.report.calls.append(CallRecord(layout.step, layout.label, "".join(layout.block_letters)))
             self.report.cache_peak_bytes = max(self.report.cache_peak_bytes, self.cache_bytes())
-            self.current = None
+            self.call.layout = None
 
     def _keep_inputs(self, layout: LayoutCache, position: int, args: dict) -> None:
         if self.policy.skips_steps:   # a policy that never skips needs nothing kept
@@ -288,7 +322,7 @@ class StackRun:
         self.layouts.clear()
         self.outputs.clear()
         self.step_output = None
-        self.current = None
+        self.call.layout = None
         self.observer = None
         self.diffusion_model = None
 

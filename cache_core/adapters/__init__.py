@@ -55,24 +55,13 @@ def uncompiled(diffusion_model: torch.nn.Module) -> torch.nn.Module:
 
 def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter | None:
     """The adapter of `diffusion_model`'s family; else the whole-model level where its forward
-    offers ComfyUI's DIFFUSION_MODEL wrapper and no adapter refuses the model; else None."""
+    offers ComfyUI's DIFFUSION_MODEL wrapper; else None."""
     diffusion_model = uncompiled(diffusion_model)
     for adapter in ADAPTERS:
         if adapter.matches(diffusion_model):
             return adapter
-    if refusal(diffusion_model) is None and offers_model_wrapper(diffusion_model):
+    if offers_model_wrapper(diffusion_model):
         return WholeModelAdapter(type(diffusion_model))
-    return None
-
-
-def refusal(diffusion_model: torch.nn.Module) -> str | None:
-    """Why a family's adapter does not cache this variant of its model class (None: none refuses it)."""
-    diffusion_model = uncompiled(diffusion_model)
-    for adapter in ADAPTERS:
-        if isinstance(diffusion_model, adapter.model_class):
-            reason = adapter.refusal(diffusion_model)
-            if reason is not None:
-                return reason
     return None
 
 
@@ -90,4 +79,4 @@ def magnitude_presets() -> list[MagnitudePreset]:
 
 
 __all__ = ["ADAPTERS", "BlockKey", "BlockSpec", "MagnitudePreset", "ModelAdapter", "TeaCachePreset", "WholeModelAdapter",
-           "find_adapter", "magnitude_presets", "refusal", "supported_families", "teacache_presets"]
+           "find_adapter", "magnitude_presets", "supported_families", "teacache_presets"]

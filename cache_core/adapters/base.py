@@ -44,6 +44,10 @@ class ModelAdapter(ABC):
     # Whether the blocks add into their input tensors in place (ComfyUI's FLUX layers do): the
     # engine then copies a block's inputs before computing it, to form the residual.
     blocks_modify_inputs: bool = True
+    # Whether a block hook passes a hidden-state stream as a tuple of tensors (LTX-2's (video,
+    # audio) pair under `img`): the hook then hands the engine `engine_view`, one tensor per stream,
+    # and the model `model_view`, its own tuples.
+    packs_streams: bool = False
     # Published calibrations; the first of each is the family's default ("auto"). Empty: none
     # exists, and the threshold nodes then ask for a Block Profiler profile.
     teacache_presets: tuple[TeaCachePreset, ...] = ()
@@ -51,12 +55,7 @@ class ModelAdapter(ABC):
 
     def matches(self, diffusion_model: torch.nn.Module) -> bool:
         """Whether this adapter describes `diffusion_model`."""
-        return isinstance(diffusion_model, self.model_class) and self.refusal(diffusion_model) is None
-
-    def refusal(self, diffusion_model: torch.nn.Module) -> str | None:
-        """Why a model of this adapter's class is not cached (a variant whose blocks the engine
-        cannot follow), for the pass-through message; None when it is."""
-        return None
+        return isinstance(diffusion_model, self.model_class)
 
     @abstractmethod
     def block_modules(self, diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -87,6 +86,15 @@ class ModelAdapter(ABC):
         patches = transformer_options.get("patches") or {}
         return bool(patches.get("double_block")) or self.adds_between_blocks(diffusion_model, control,
                                                                             transformer_options, model_kwargs)
+
+    def engine_view(self, hidden: dict) -> dict:
+        """A hook's arguments, or a block's output, with each hidden-state stream one tensor (for
+        a family that `packs_streams`)."""
+        return hidden
+
+    def model_view(self, hidden: dict, like: dict) -> dict:
+        """`engine_view`'s form back in the model's, shaped like the hook's own arguments `like`."""
+        return hidden
 
     def joint_sequence(self, tensors: dict[str, torch.Tensor], text_first: bool) -> torch.Tensor:
         """A two-stream block's `img` and `txt` joined as the family's joint blocks see them."""

@@ -1,6 +1,6 @@
 """LTX-Video (`comfy.ldm.lightricks.model.LTXVModel`): one list of transformer blocks, hooked under
 the `double_block` key, that transform the video tokens (`img`) with cross-attention to the text.
-LTX-2 (`LTXAVModel`, the audio-video subclass) is refused: its blocks pass (video, audio) pairs."""
+LTX-2 (`LTXAVModel`, the audio-video subclass) has its own adapter (ltx2.py)."""
 from __future__ import annotations
 
 import torch
@@ -21,14 +21,6 @@ class LTXVAdapter(ModelAdapter):
     teacache_presets = (
         TeaCachePreset("ltxv", (2.14700694e01, -1.28016453e01, 2.31279151e00, 7.92487521e-01, 9.69274326e-03), 0.06),
     )
-
-    def refusal(self, diffusion_model: torch.nn.Module) -> str | None:
-        # LTX-2 (`LTXAVModel`, a subclass) carries an audio stream through the same blocks: they
-        # take and return a (video, audio) pair, which the engine does not cache yet.
-        if hasattr(diffusion_model, "audio_adaln_single"):
-            return ("LTX-2's blocks carry video and audio together, which this version of DiT Cache does not "
-                    "cache yet")
-        return None
 
     def block_modules(self, diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
         return list(diffusion_model.transformer_blocks)

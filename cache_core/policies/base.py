@@ -98,6 +98,8 @@ class CachePolicy(ABC):
     # True: some skipped steps are REUSE_OUTPUT, so the step is decided at the model call, where
     # no block signal exists yet (such a policy must not read `StepContext.signal`).
     reuses_outputs: bool = False
+    # True: `decide` reads `StepContext.signal`, the first block's features on the call's device.
+    reads_signal: bool = False
     # True: on a skipped step some blocks may be computed, each other block standing in with its
     # own residual; `block_letters` says which (a per-block schedule).
     decides_blocks: bool = False

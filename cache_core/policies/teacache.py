@@ -57,6 +57,7 @@ class AdaptiveThreshold(CachePolicy):
     max_consecutive_reuse: int = 0   # 0: no limit
 
     name = "TeaCache"
+    reads_signal = True
     skip_action = StepAction.REUSE
 
     def __post_init__(self) -> None:

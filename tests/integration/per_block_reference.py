@@ -3,10 +3,18 @@
 `order` (0: the last computed residual). Written here with plain `patches_replace["dit"]`
 hooks and none of the engine's code (only the adapter's list of blocks): per block and per
 stream of calls (conditionings, context window), so it is right by construction where terms are
-added between blocks (ControlNet, VACE) and where a step makes several model calls."""
+added between blocks (ControlNet, VACE) and where a step makes several model calls. A hidden
+state passed as a tuple of tensors (LTX-2's (video, audio)) is cached tensor by tensor."""
 from __future__ import annotations
 
 import math
+
+
+def _each(fn, *values):
+    """`fn` applied to tensors, or part by part to tuples of them (LTX-2's (video, audio))."""
+    if isinstance(values[0], tuple):
+        return tuple(fn(*parts) for parts in zip(*values))
+    return fn(*values)
 
 
 def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int):
@@ -38,17 +46,17 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
             stream = stream_of(options)
             computed = computed_steps[key] if isinstance(computed_steps, dict) else computed_steps
             if step in computed:
-                inputs = {k: args[k].clone() if copy_inputs else args[k] for k in outputs}
+                inputs = {k: _each(lambda t: t.clone(), args[k]) if copy_inputs else args[k] for k in outputs}
                 out = extra["original_block"](args)
                 for k in outputs:
                     if out.get(k) is None:   # SD3's last block computes no text
                         continue
-                    residual = out[k] - inputs[k]
+                    residual = _each(lambda o, i: o - i, out[k], inputs[k])
                     last = history.get((key, k, stream))
                     derivatives = [residual]
                     if last is not None:
                         for n in range(min(order, len(last[1]))):
-                            derivatives.append((derivatives[n] - last[1][n]) / (step - last[0]))
+                            derivatives.append(_each(lambda d, e: (d - e) / (step - last[0]), derivatives[n], last[1][n]))
                     history[(key, k, stream)] = (step, derivatives)
                 return out
             out = {}
@@ -58,7 +66,8 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
                     continue
                 last_step, derivatives = history[(key, k, stream)]
                 distance = step - last_step
-                out[k] = args[k] + sum(d * distance**n / math.factorial(n) for n, d in enumerate(derivatives))
+                out[k] = _each(lambda a, *ds: a + sum(d * distance**n / math.factorial(n) for n, d in enumerate(ds)),
+                               args[k], *derivatives)
             return out
         return hook
 

@@ -1,16 +1,20 @@
 """ComfyUI's own multi-GPU CFG split (MultiGPU Work Units, ComfyUI 0.26 on): the conditionings of a
 step run in threads on device clones of the model. Here the clones ComfyUI makes sit on two CPU
-devices. The cache cannot share one run's state between calls that run at once, so every step is
-computed and the report says why: the output equals the uncached split run exactly."""
+devices. Each device caches its own calls and every device follows the step's one decision, made
+before the calls: every node whose decisions come from the step alone runs the single-device
+run's schedule and output. A node that decides from each device's own features computes every
+step and says why: its output equals the uncached split run exactly."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 import tiny_models
-from helpers import STEPS, fora, run_node, sample_with_report
+from helpers import CFG, STEPS, WINDOW, fora, magnitude, run_node, sample_with_report, taylorseer, teacache
+from test_block_cache import mixing_threshold, profile_of
 
-from comfyui_dit_cache.cache_core.run_wrappers import SPLIT_OVER_DEVICES
+from comfyui_dit_cache.cache_core.stack_run import SPLIT_READS_FEATURES
+from comfyui_dit_cache.nodes import BlockCache, CalibratedCache
 
 multigpu = pytest.importorskip("comfy.multigpu", reason="this ComfyUI has no multi-GPU split")
 
@@ -46,24 +50,72 @@ def _split(patcher):
     return split
 
 
+@pytest.fixture(scope="module")
+def flux_profile():
+    """A Block Profiler profile of the tiny FLUX, with a calibrated plan (reuse, Taylor 1 and 2,
+    the model's output) and a per-block plan (first and last blocks kept)."""
+    profile = profile_of(tiny_models.tiny_flux())
+    plans = [{"speedup": 2.0, "computes": 5, "plan": "CCR1CVVC2C", "psnr_worst": 30.0},
+             {"speedup": 3.0, "computes": 4, "plan": "CRRCRRCRRC", "kept_blocks": [0, 5], "psnr_worst": 30.0}]
+    return {**profile, "calibration": {"plans": plans}}
+
+
+def _calibrated(speedup: float):
+    return lambda patcher, profile: run_node(CalibratedCache, model=patcher, profile=profile, speedup=speedup,
+                                             cache_device="model device")[0]
+
+
+FOLLOWING_NODES = {
+    "Apply FORA": lambda patcher, profile: fora(patcher, interval=3),
+    "TaylorSeer Forecast": lambda patcher, profile: taylorseer(patcher, interval=3, order=2),
+    "Magnitude-Ratio Threshold": lambda patcher, profile: magnitude(patcher, threshold=0.3, max_skip=2),
+    "Calibrated Cache": _calibrated(2.0),
+    "Calibrated Cache, per-block plan": _calibrated(3.0),
+    "Block Cache": lambda patcher, profile: run_node(BlockCache, model=patcher, profile=profile,
+                                                     threshold=mixing_threshold(profile), max_skip=3, **WINDOW)[0],
+}
+
+
+@pytest.mark.parametrize("node", sorted(FOLLOWING_NODES))
 @pytest.mark.parametrize("order", ["cache after the split", "cache before the split"])
-def test_a_run_split_over_devices_computes_every_step_and_says_why(order, two_cpu_devices, loaded_flux):
-    tiny = loaded_flux
+def test_every_device_follows_the_single_device_runs_decisions(node, order, two_cpu_devices, loaded_flux,
+                                                                flux_profile):
+    tiny, make = loaded_flux, FOLLOWING_NODES[node]
+    single, single_report = sample_with_report(make(tiny.patcher, flux_profile), tiny)
     split = _split(tiny.patcher)
-    uncached = tiny_models.sample(split, tiny, steps=STEPS)
-    patched = fora(split, interval=3) if order == "cache after the split" else _split(fora(tiny.patcher, interval=3))
+    patched = make(split, flux_profile) if order == "cache after the split" else _split(make(tiny.patcher, flux_profile))
 
     out, report = sample_with_report(patched, tiny)
 
+    assert report.step_actions() == single_report.step_actions()
+    assert report.full_steps < STEPS
+    assert {c.block_actions for c in report.calls} == {c.block_actions for c in single_report.calls}
+    assert sorted(c.layout for c in report.calls if c.step == 0) == ["cond", "uncond"]   # one call per device
+    assert any("split over 2 devices" in note for note in report.notes)
+    scale = float(single.abs().max())
+    assert torch.allclose(out, single, rtol=1e-4, atol=1e-4 * scale)
+    uncached = tiny_models.sample(split, tiny, steps=STEPS, cfg=CFG)
+    assert float((out - uncached).abs().max()) > 1e-3 * scale   # the cache did act
+
+
+@pytest.mark.parametrize("node", ["TeaCache-style Threshold", "TaylorSeer Forecast with its guard"])
+def test_a_node_deciding_from_each_devices_features_computes_every_step_and_says_why(node, two_cpu_devices,
+                                                                                      loaded_flux):
+    tiny = loaded_flux
+    split = _split(tiny.patcher)
+    uncached = tiny_models.sample(split, tiny, steps=STEPS)
+    make = (lambda p: teacache(p, rel_l1_thresh=0.6)) if node.startswith("TeaCache") else \
+        (lambda p: taylorseer(p, guard_tolerance=0.5))
+
+    out, report = sample_with_report(make(split), tiny)
+
     assert torch.equal(out, uncached)
     assert report.full_steps == STEPS
-    assert any(SPLIT_OVER_DEVICES in note for note in report.notes)
+    assert any(SPLIT_READS_FEATURES in note for note in report.notes)
 
 
-def test_the_same_model_without_the_split_is_cached_again(two_cpu_devices, loaded_flux):
+def test_the_same_model_without_the_split_is_cached_on_one_device(two_cpu_devices, loaded_flux):
     tiny = loaded_flux
-    split_run = sample_with_report(fora(_split(tiny.patcher), interval=3), tiny)[1]
     plain_run = sample_with_report(fora(tiny.patcher, interval=3), tiny)[1]
-    assert split_run.full_steps == STEPS
     assert plain_run.full_steps < STEPS
-    assert not any(SPLIT_OVER_DEVICES in note for note in plain_run.notes)
+    assert not any("split over" in note for note in plain_run.notes)

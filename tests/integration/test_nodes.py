@@ -9,8 +9,9 @@ import torch
 
 import node_runner
 import tiny_models
-from helpers import (STEPS, WINDOW, block_modules, count_block_calls, fora, reference, run_node, sample_with_report,
+from helpers import (CFG, STEPS, WINDOW, block_modules, count_block_calls, fora, reference, run_node, sample_with_report,
                      magnitude, taylorseer, teacache)
+from per_block_reference import per_block_cache
 
 from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.profile_io import ProfileError, safe_profile_name
@@ -23,7 +24,7 @@ def test_fora_computes_on_its_schedule_and_logs_one_line(tiny, caplog):
     computed = [s for s, a in enumerate(report.step_actions()) if a == "compute"]
     assert computed == [0, 1, 4, 7]
     assert counts == [4] * len(block_modules(tiny))
-    assert out.shape == tiny.latent_shape and torch.isfinite(out).all()
+    assert out.shape == tiny.sample_shape and torch.isfinite(out).all()
     level = " (whole model)" if report.level == "model" else ""
     assert f"[dit-cache] FORA{level}: 10 steps, 4 full, 6 reused, est. 2.5x" in caplog.text
 
@@ -76,7 +77,7 @@ def test_taylorseer_forecasts_between_computes(tiny):
     assert [s for s, a in enumerate(actions) if a == "compute"] == [0, 1, 2, 5, 8]
     assert actions.count("forecast") == 5
     assert counts == [5] * len(counts)
-    assert out.shape == tiny.latent_shape and torch.isfinite(out).all()
+    assert out.shape == tiny.sample_shape and torch.isfinite(out).all()
 
 
 def test_taylorseer_order_zero_equals_plain_reuse(tiny):
@@ -93,18 +94,18 @@ def test_the_cache_holds_one_stack_residual_per_derivative(tiny, order):
     _, report = sample_with_report(taylorseer(tiny.patcher, order=order), tiny)
     assert report.cache_peak_bytes == (order + 1) * reuse.cache_peak_bytes
     # one residual: the size of the hidden states the last block returns (for a whole-model cache,
-    # the model's output), for the batched cond and uncond
+    # the model's output; all its streams where the family packs them), for the batched cond and uncond
     last_outputs = []
-    watched = tiny.patcher.model.diffusion_model if attached_engine(fora(tiny.patcher)).adapter.level == "model" \
-        else block_modules(tiny)[-1]
+    adapter = attached_engine(fora(tiny.patcher)).adapter
+    watched = tiny.patcher.model.diffusion_model if adapter.level == "model" else block_modules(tiny)[-1]
     hook = watched.register_forward_hook(lambda m, i, out: last_outputs.append(out))
     try:
         tiny_models.sample(tiny.patcher, tiny, steps=1, cfg=3.0)
     finally:
         hook.remove()
-    sizes = {t.numel() * t.element_size() for t in (last_outputs[0] if isinstance(last_outputs[0], tuple)
-                                                  else (last_outputs[0],)) if t is not None}
-    assert reuse.cache_peak_bytes in sizes
+    sizes = [t.numel() * t.element_size() for t in (last_outputs[0] if isinstance(last_outputs[0], tuple)
+                                                  else (last_outputs[0],)) if t is not None]
+    assert reuse.cache_peak_bytes in ({sum(sizes)} if adapter.packs_streams else set(sizes))
 
 
 def test_profiler_saves_a_profile_and_heatmap_that_load_back(tiny, output_dir):
@@ -166,17 +167,25 @@ def test_unsupported_model_passes_through_unchanged_with_a_warning(caplog):
     assert out.shape == unsupported.latent_shape and torch.isfinite(out).all()
 
 
-def test_ltx2_passes_through_every_node_with_the_reason(caplog):
-    """LTX-2 is an LTX-Video subclass whose blocks pass (video, audio) pairs: no node caches it,
-    and each says why instead of failing at the first step."""
+def test_ltx2_caches_its_video_and_its_audio_block_by_block():
+    """LTX-2's blocks pass (video, audio) pairs: both streams stand in on skipped steps, each as a
+    per-block cache of that stream would give it, and the audio is cached, not passed through."""
+    import comfy.utils
+
     ltx2 = tiny_models.tiny_ltx2()
     if ltx2 is None:
         pytest.skip("this ComfyUI has no LTX-2")
-    with caplog.at_level(logging.WARNING):
-        for make in (fora, teacache, taylorseer, magnitude):
-            assert make(ltx2.patcher) is ltx2.patcher
-        assert run_node(BlockProfiler, model=ltx2.patcher, profile_name="x")[0] is ltx2.patcher
-    assert caplog.text.count("LTXAVModel: LTX-2's blocks carry video and audio together") == 5
+    out, report = sample_with_report(fora(ltx2.patcher, interval=3, warmup_steps=1), ltx2)
+    computed = [s for s, a in enumerate(report.step_actions()) if a == "compute"]
+    assert report.level == "block" and computed == [0, 1, 4, 7]
+    reference = tiny_models.sample(per_block_cache(ltx2.patcher, set(computed), 0), ltx2, steps=STEPS, cfg=CFG)
+    uncached = tiny_models.sample(ltx2.patcher, ltx2, steps=STEPS, cfg=CFG)
+    shapes = [ltx2.latent_shape, ltx2.audio_shape]
+    streams = zip(*(comfy.utils.unpack_latents(t, shapes) for t in (out, reference, uncached)))
+    for cached_stream, reference_stream, uncached_stream in streams:   # video, then audio
+        scale = float(reference_stream.abs().max())
+        assert torch.allclose(cached_stream, reference_stream, rtol=1e-4, atol=1e-4 * scale)
+        assert float((cached_stream - uncached_stream).abs().max()) > 1e-3 * scale
 
 
 def test_a_second_cache_node_replaces_the_first_with_a_warning(caplog):
