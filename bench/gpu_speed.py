@@ -288,7 +288,8 @@ def split_over_gpus(patcher, case: Case, device, dtype, gpus: int):
     return split
 
 
-def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = (), gpus: int = 1) -> list[dict]:
+def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = (), gpus: int = 1,
+             consecutive: bool = False) -> list[dict]:
     import torch
     import comfy.sample
     from comfyui_dit_cache.cache_core.attach import attached_engine
@@ -342,11 +343,14 @@ def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = ()
     for label, model, _ in entries:
         sample(model, conds_for(label))  # warm-up (loading, kernels)
     timings: dict[str, list[tuple[float, int]]] = {label: [] for label, _, _ in entries}
-    for round_index in range(repeats):
-        for label, model, _ in entries:
-            if round_index and "cache on CPU" in label:
-                continue  # a memory option an order of magnitude slower: one timed run
-            timings[label].append(sample(model, conds_for(label)))
+    # round after round over every row (a clock drift spreads over all rows), or each row's rounds
+    # back to back (as a user queueing the same workflow again runs the same model)
+    runs = ([(i, entry) for entry in entries for i in range(repeats)] if consecutive
+            else [(i, entry) for i in range(repeats) for entry in entries])
+    for round_index, (label, model, _) in runs:
+        if round_index and "cache on CPU" in label:
+            continue  # a memory option an order of magnitude slower: one timed run
+        timings[label].append(sample(model, conds_for(label)))
 
     def best(label: str) -> tuple[float, int]:
         return min(t for t, _ in timings[label]), max(p for _, p in timings[label])
@@ -422,6 +426,8 @@ def main() -> None:
                         help="ComfyUI 0.26 on: split each step's conditionings over this many GPUs with ComfyUI's "
                              "MultiGPU CFG Split node (needs CFG above 1: see --cfg)")
     parser.add_argument("--cfg", type=float, default=None, help="every case at this CFG instead of its own")
+    parser.add_argument("--consecutive", action="store_true",
+                        help="time each row's rounds back to back instead of round after round over all rows")
     parser.add_argument("--dynamic-vram", action="store_true",
                         help="ComfyUI 0.26 on: turn dynamic VRAM (comfy-aimdo) on as main.py does, instead of "
                              "--highvram with the plain ModelPatcher")
@@ -450,12 +456,13 @@ def main() -> None:
     rows = []
     for case in cases:
         case_rows = run_case(case, device, dtype, args.repeats, tuple(m for m in args.methods.split(",") if m),
-                             args.gpus)
+                             args.gpus, args.consecutive)
         print(table(case_rows, device_name), flush=True)
         rows += case_rows
         if args.out:  # after each model, so a run cut short still leaves what it measured
             methods_arg = f" --methods '{args.methods}'" if args.methods else ""
             methods_arg += (f" --gpus {args.gpus}" if args.gpus > 1 else "") + (f" --cfg {args.cfg}" if args.cfg else "")
+            methods_arg += (" --consecutive" if args.consecutive else "") + (" --dynamic-vram" if args.dynamic_vram else "")
             args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}{methods_arg}`, "
                                 f"ComfyUI {comfyui_version.__version__}, dynamic VRAM {'on' if dynamic else 'off'}, "
                                 f"torch {torch.__version__}: every row warmed up, then {args.repeats} rounds of one run per row "

@@ -78,24 +78,43 @@ def profile(run) -> tuple[float, float, dict[str, float], float, list[float]]:
     return wall, busy_us(intervals) / 1e6, by_name, span, gaps
 
 
+def python_profile(run) -> None:
+    """The host functions that took most of one run's time (cProfile, own time and cumulative)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(15)
+    stats.sort_stats("cumulative").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=int, default=0, help="index into bench/gpu_speed.py's case list")
     parser.add_argument("--method", action="append", default=None, help="a method label of bench/gpu_speed.py")
     parser.add_argument("--conds-on-gpu", action="store_true",
                         help="hand the sampler conditioning that already lives on the GPU")
+    parser.add_argument("--dynamic-vram", action="store_true",
+                        help="ComfyUI 0.26 on: dynamic VRAM (comfy-aimdo) on, as bench/gpu_speed.py turns it on")
+    parser.add_argument("--python-profile", action="store_true",
+                        help="also run each method once under cProfile and print where the host's time went")
     args = parser.parse_args()
 
-    comfy_runtime.boot(("--highvram",))
+    comfy_runtime.boot(("--enable-dynamic-vram",) if args.dynamic_vram else ("--highvram",))
+    import gpu_speed
+    if args.dynamic_vram:
+        print(f"dynamic VRAM {'on' if gpu_speed.enable_dynamic_vram() else 'could not be turned on'}", flush=True)
     comfy_runtime.load_pack()
     import torch
     import comfy.sample
-    import gpu_speed
     from gpu_idle import best_of_two
     from comfyui_dit_cache.cache_core.attach import attached_engine
 
     case = gpu_speed.FULL[args.model]
-    device = torch.device("cuda")
+    import comfy.model_management
+    device = comfy.model_management.get_torch_device()   # cuda:0, as dynamic VRAM keys its state
     patcher = gpu_speed.build(case, device, torch.bfloat16)
     positive, negative = gpu_speed.conditioning(case)
     if args.conds_on_gpu:
@@ -117,6 +136,7 @@ def main() -> None:
           f"{base_span:.3f} s, {len(base_gaps)} gaps > 0.5 ms totalling {sum(base_gaps):.1f} ms", flush=True)
     for label in args.method or ["FORA interval 3"]:
         node, inputs = methods[label]
+        inputs = {**inputs, **gpu_speed.calibration_for(patcher, node, case.steps)}
         model = node_runner.run_node(node, "trace", model=patcher, **inputs)[0]
         reports: list = []
         attached_engine(model).report_listeners.append(reports.append)
@@ -132,6 +152,8 @@ def main() -> None:
                         for n in set(kernels) | set(base_kernels)), reverse=True)
         for extra, name in grown[:8]:
             print(f"  {extra / 1000:+8.2f} ms  {name}")
+        if args.python_profile:
+            python_profile(run)
         print(flush=True)
 
 

@@ -36,6 +36,9 @@ class OutputStream:
 
 def direction(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor,
               cache_device: torch.device | None) -> torch.Tensor:
-    """The sampler's direction of a computed model call, held on the cache device."""
-    d = (x - denoised) / _per_element(sigma, x)
+    """The sampler's direction of a computed model call, held on the cache device; zero where
+    sigma is 0 (a call at the end of the schedule has no direction). Decided on the GPU: reading
+    sigma would make the host wait for the step's work before it queues the next step's."""
+    s = _per_element(sigma, x)
+    d = torch.where(s > 0, (x - denoised) / s, torch.zeros_like(x))
     return d.detach().to(cache_device) if cache_device is not None else d.detach()

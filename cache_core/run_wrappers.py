@@ -171,7 +171,7 @@ def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
     with own_code("beginning a step"):
         run.begin_step(sigma)
         devices = devices_of(model_options)
-        refused = run.split_over_devices(devices) if devices > 1 else None
+        refused = run.split_over_devices(devices) if len(devices) > 1 else None
         if refused is not None:
             run.compute_every_step(refused)
     if refused is not None:
@@ -184,7 +184,7 @@ def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
         calls_before = len(run.report.calls)
     if stand_in is not None:
         return stand_in
-    if devices > 1:
+    if len(devices) > 1:
         with own_code("deciding a step split over devices"):
             run.decide_step()
     denoised = executor(*args, **kwargs)
@@ -199,10 +199,11 @@ def _uncached_step(run, executor, args: tuple, kwargs: dict, label: str) -> torc
     return executor(args[0], args[1], without_run(args[2]), *args[3:], **kwargs)
 
 
-def devices_of(model_options: dict) -> int:
-    """On how many devices ComfyUI runs this step's conditionings, in threads on device clones of
-    the model (`model_options["multigpu_clones"]`, set for the sampling by the MultiGPU nodes)."""
-    return max(1, len(model_options.get("multigpu_clones") or {}))
+def devices_of(model_options: dict) -> list:
+    """The devices on which ComfyUI runs this step's conditionings, in threads on device clones of
+    the model (`model_options["multigpu_clones"]`, set for the sampling by the MultiGPU nodes; the
+    main device first); none without a split."""
+    return list(model_options.get("multigpu_clones") or {})
 
 
 def without_run(model_options: dict) -> dict:

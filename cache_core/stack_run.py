@@ -32,10 +32,12 @@ log = get_logger(__name__)
 
 
 SPLIT_READS_FEATURES = ("this run's model calls are split over several devices (ComfyUI's MultiGPU CFG Split) and this "
-                        "node decides from the model's features on each device (TeaCache-style's signal, TaylorSeer's "
-                        "guard, the Block Profiler), which the devices would not agree on: every step is computed. "
-                        "Apply FORA, TaylorSeer without the guard, Magnitude-Ratio, Calibrated Cache and Block Cache "
-                        "follow the split")
+                        "node probes the model's features on every device (TaylorSeer's guard, the Block Profiler), "
+                        "which the devices would not agree on: every step is computed. Every other caching node, "
+                        "TaylorSeer without the guard included, follows the split")
+# How long a device's call waits for the main device's decision of a split step before it decides
+# on its own: far longer than any model's embeddings take to reach the first block.
+SPLIT_DECISION_WAIT_S = 120.0
 JOINT_ORDER_UNREAD = ("could not tell in which order this model's joint blocks join the image and text tokens (its "
                       "forward joins them in a way the cache has not seen): every step is computed")
 
@@ -68,6 +70,11 @@ class StackRun:
     step_output_calls: tuple[str, ...] = ()      # that step's calls (their layouts), for the report
     call: CallInFlight = field(default_factory=CallInFlight)
     devices: int = 1                  # devices the step's calls run on (ComfyUI's multi-GPU split)
+    # Under a split, for a policy that reads the first block's features: the device whose call
+    # decides each step (the main one); the other devices' calls wait for its decision.
+    deciding_device: Any = None
+    step_decided: threading.Event = field(default_factory=threading.Event)
+    deciding: threading.Lock = field(default_factory=threading.Lock)
     computes_every_step: bool = False
     steps_begun: int = 0              # model evaluations this run has seen (PREDICT_NOISE)
     failed: str | None = None         # the note of an unexpected error of the cache's own code
@@ -99,23 +106,29 @@ class StackRun:
         """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
         self.schedule.new_step(sigma)
 
-    def split_over_devices(self, devices: int) -> str | None:
-        """This step's calls run at once on `devices` devices (ComfyUI's multi-GPU split, one
-        thread per device clone): each device caches its own calls (its streams, on its device)
-        and every device follows the step's one decision, made before the calls (`decide_step`).
-        Why the run cannot follow the split, when a decision reads a device's own features."""
-        if self.policy.reads_signal or self.policy.guard() is not None or self.observer is not None:
+    def split_over_devices(self, devices: list) -> str | None:
+        """This step's calls run at once on `devices` (ComfyUI's multi-GPU split, one thread per
+        device clone, the main device first): each device caches its own calls (its streams, on
+        its device) and every device follows the step's one decision: made before the calls
+        (`decide_step`), or, for a policy that reads the first block's features, by the main
+        device's call, which the others wait for. Why the run cannot follow the split (a guard's
+        probe or the profiler read every device's own features)."""
+        if self.policy.guard() is not None or self.observer is not None:
             return SPLIT_READS_FEATURES
-        if devices > self.devices:
-            self.devices = devices
-            self.report.note(f"split over {devices} devices (ComfyUI's MultiGPU CFG Split): each device caches its own "
+        self.deciding_device = devices[0] if self.policy.reads_signal else None
+        if len(devices) > self.devices:
+            self.devices = len(devices)
+            self.report.note(f"split over {self.devices} devices (ComfyUI's MultiGPU CFG Split): each device caches its own "
                              "calls and every device follows the same step decisions", warn=False)
         return None
 
     def decide_step(self) -> None:
         """The step's decision, made before its calls (which a multi-GPU split runs at once): from
-        the step alone, never a block's features. A stream with nothing cached yet still computes."""
-        if self.schedule.decision is None:
+        the step alone, never a block's features. A stream with nothing cached yet still computes.
+        A policy that reads the features is decided by the deciding device's call instead."""
+        if self.deciding_device is not None:
+            self.step_decided.clear()
+        elif self.schedule.decision is None:
             cached = bool(self.layouts or self.outputs) and all(layout.has_cache for layout in self.layouts.values())
             self.schedule.decide(cached, _no_block_signal)
 
@@ -147,7 +160,7 @@ class StackRun:
                            calls_before: int) -> None:
         """After a step, for a policy that reuses outputs: keep its guided direction if every
         block of every call in it was computed (`calls_before`: the report's call count before)."""
-        records = self._fully_computed_calls(sigma, calls_before)
+        records = self._fully_computed_calls(calls_before)
         if records:
             self.step_output = OutputStream(direction(x, sigma, denoised, self.cache_device), ())
             self.step_output_calls = tuple(r.layout for r in records)
@@ -187,16 +200,15 @@ class StackRun:
                       calls_before: int) -> None:
         """After a model call, for a policy that reuses outputs: keep its direction if every block
         of it was computed (`calls_before`: the report's call count before the call)."""
-        if self._fully_computed_calls(sigma, calls_before):
+        if self._fully_computed_calls(calls_before):
             self.outputs[call_identity(options, x)] = OutputStream(direction(x, sigma, denoised, self.cache_device),
                                                                    self._weights())
             self.report.cache_peak_bytes = max(self.report.cache_peak_bytes, self.cache_bytes())
 
-    def _fully_computed_calls(self, sigma: torch.Tensor, calls_before: int) -> list[CallRecord]:
+    def _fully_computed_calls(self, calls_before: int) -> list[CallRecord]:
         """The report's calls since `calls_before` if there are some, every block of each was
-        computed and the output may be kept (a policy that reuses outputs, sigma above 0);
-        else none."""
-        if not self.policy.reuses_outputs or self.computes_every_step or not bool((sigma > 0).all()):
+        computed and the output may be kept (a policy that reuses outputs); else none."""
+        if not self.policy.reuses_outputs or self.computes_every_step:
             return []
         records = self.report.calls[calls_before:]
         return records if all(set(r.block_actions) == {"C"} for r in records) else []
@@ -270,7 +282,7 @@ class StackRun:
         if not schedule.started:   # the model is called outside ComfyUI's predict_noise
             schedule.new_step(options["sigmas"])
         if schedule.decision is None:
-            schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
+            self._decide(layout, args)
         weights = self._weights()
         decided, self.call.blocks_action = self.call.blocks_action or schedule.decision, None
         if decided is StepAction.REUSE_OUTPUT:   # a call that reached the blocks without a stand-in
@@ -286,6 +298,18 @@ class StackRun:
         layout.begin_call(schedule.step, action, self.call.adds_between_blocks, plan)
         self.call.adds_between_blocks = False
         self.call.layout = layout
+
+    def _decide(self, layout: LayoutCache, args: dict) -> None:
+        """The step's decision at its first call. Under a split whose steps the main device's
+        features decide, another device's call waits for that decision (and decides on its own
+        only if none comes: its own streams stay right either way)."""
+        device = args["transformer_options"].get("multigpu_thread_device")
+        if self.deciding_device is not None and device is not None and device != self.deciding_device:
+            self.step_decided.wait(SPLIT_DECISION_WAIT_S)
+        with self.deciding:
+            if self.schedule.decision is None:
+                self.schedule.decide(layout.has_cache, lambda: self.adapter.modulated_input(self.diffusion_model, args))
+        self.step_decided.set()
 
     def _layout(self, identity: tuple) -> LayoutCache:
         if identity not in self.layouts:

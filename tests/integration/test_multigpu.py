@@ -1,9 +1,9 @@
 """ComfyUI's own multi-GPU CFG split (MultiGPU Work Units, ComfyUI 0.26 on): the conditionings of a
 step run in threads on device clones of the model. Here the clones ComfyUI makes sit on two CPU
-devices. Each device caches its own calls and every device follows the step's one decision, made
-before the calls: every node whose decisions come from the step alone runs the single-device
-run's schedule and output. A node that decides from each device's own features computes every
-step and says why: its output equals the uncached split run exactly."""
+devices. Each device caches its own calls and every device follows the step's one decision (made
+before the calls, or by the main device's first block for TeaCache-style): every caching node runs
+the single-device run's schedule and output. TaylorSeer's guard, which probes each device's own
+features, computes every step and says why: its output equals the uncached split run exactly."""
 from __future__ import annotations
 
 import pytest
@@ -81,9 +81,13 @@ FOLLOWING_NODES = {
 def test_every_device_follows_the_single_device_runs_decisions(node, order, two_cpu_devices, loaded_flux,
                                                                 flux_profile):
     tiny, make = loaded_flux, FOLLOWING_NODES[node]
-    single, single_report = sample_with_report(make(tiny.patcher, flux_profile), tiny)
+    _follows_the_single_device_run(tiny, lambda patcher: make(patcher, flux_profile), order)
+
+
+def _follows_the_single_device_run(tiny, make, order: str) -> None:
+    single, single_report = sample_with_report(make(tiny.patcher), tiny)
     split = _split(tiny.patcher)
-    patched = make(split, flux_profile) if order == "cache after the split" else _split(make(tiny.patcher, flux_profile))
+    patched = make(split) if order == "cache after the split" else _split(make(tiny.patcher))
 
     out, report = sample_with_report(patched, tiny)
 
@@ -98,16 +102,41 @@ def test_every_device_follows_the_single_device_runs_decisions(node, order, two_
     assert float((out - uncached).abs().max()) > 1e-3 * scale   # the cache did act
 
 
-@pytest.mark.parametrize("node", ["TeaCache-style Threshold", "TaylorSeer Forecast with its guard"])
-def test_a_node_deciding_from_each_devices_features_computes_every_step_and_says_why(node, two_cpu_devices,
-                                                                                      loaded_flux):
+def _one_prompt_twice(tiny, which: int):
+    """`tiny` sampled with its positive (0) or its negative (1) prompt as both prompts."""
+    def make_cond(g):
+        g = torch.Generator().manual_seed(1234)   # as tiny_models.sample draws them
+        return [tiny.make_cond(g) for _ in range(which + 1)][which]
+    return tiny_models.TinyModel(tiny.family, tiny.patcher, tiny.latent_shape, make_cond)
+
+
+@pytest.mark.parametrize("order", ["cache after the split", "cache before the split"])
+def test_the_main_devices_features_decide_every_devices_teacache_steps(order, two_cpu_devices, loaded_flux):
+    """TeaCache-style reads the first block's features of the main device's call and the other
+    device waits for its decision. With one text for both prompts that signal equals the batched
+    single-device one, so the schedules and outputs agree."""
+    _follows_the_single_device_run(_one_prompt_twice(loaded_flux, 0), lambda p: teacache(p, rel_l1_thresh=0.6), order)
+
+
+def test_a_split_teacache_step_is_decided_by_the_main_devices_prompt(two_cpu_devices, loaded_flux):
+    """The main device runs the positive prompt: the split run's steps are those of a run on
+    the positive prompt alone, whichever device's call reaches its first block first."""
+    tiny = loaded_flux
+    by_prompt = [sample_with_report(teacache(tiny.patcher, rel_l1_thresh=0.4), _one_prompt_twice(tiny, which))[1]
+                 for which in (0, 1)]
+    assert by_prompt[0].step_actions() != by_prompt[1].step_actions()   # at 0.4 the prompts' signals decide apart
+    for _ in range(3):
+        split_run = sample_with_report(teacache(_split(tiny.patcher), rel_l1_thresh=0.4), tiny)[1]
+        assert split_run.step_actions() == by_prompt[0].step_actions()
+
+
+def test_a_guarded_forecast_probing_each_devices_features_computes_every_step_and_says_why(two_cpu_devices,
+                                                                                           loaded_flux):
     tiny = loaded_flux
     split = _split(tiny.patcher)
     uncached = tiny_models.sample(split, tiny, steps=STEPS)
-    make = (lambda p: teacache(p, rel_l1_thresh=0.6)) if node.startswith("TeaCache") else \
-        (lambda p: taylorseer(p, guard_tolerance=0.5))
 
-    out, report = sample_with_report(make(split), tiny)
+    out, report = sample_with_report(taylorseer(split, guard_tolerance=0.5), tiny)
 
     assert torch.equal(out, uncached)
     assert report.full_steps == STEPS
