@@ -38,8 +38,9 @@ class Case:
     cfg: float
     context: tuple[int, int, int]
     extra: dict
-    checkpoint: str      # the tiny test checkpoint of the same format, for what this ComfyUI's classes add
+    checkpoint: str      # the tiny test checkpoint of the same format, for what this ComfyUI's classes add ("": none)
     tiny: dict = field(default_factory=dict)   # unet settings of the CPU dry run (--scale tiny), beyond the usual
+    audio: tuple[int, ...] | None = None       # a second latent sampled with the first (LTX-2's audio)
 
 
 FULL = [
@@ -81,6 +82,15 @@ FULL = [
               use_cond_type_embedding=True, vision_in_dim=1152),
          (1, 32, 9, 30, 53), 20, 6.0, (1, 256, 3584), {"pooled": 768}, "hunyuan_video_15_c32",
          tiny=dict(in_channels=65, out_channels=32)),
+    # LTX-2 19B (ComfyUI 0.26 on; its class's defaults are the released sizes): 768x512, 97 frames
+    # (VAE 32x spatial, 8x temporal) with about 4 s of audio (25 latent frames a second)
+    Case("LTX-2 19B 768x512x97f with audio", "LTXAV", dict(image_model="ltxav"),
+         (1, 128, 13, 16, 24), 20, 4.0, (1, 256, 3840), {}, "",
+         tiny=dict(num_layers=2, attention_head_dim=16, num_attention_heads=4, audio_attention_head_dim=8,
+                   audio_num_attention_heads=4, cross_attention_dim=64, audio_cross_attention_dim=32,
+                   caption_channels=64, connector_attention_head_dim=16, connector_num_attention_heads=4,
+                   connector_num_layers=1),
+         audio=(1, 8, 100, 16)),
 ]
 
 
@@ -95,8 +105,9 @@ def tiny_cases() -> list[Case]:
         unet.update(case.tiny)
         latent = case.latent[:2] + tuple(min(d, 8) for d in case.latent[2:])
         extra = {k: (64 if k == "pooled" else v) for k, v in case.extra.items()}
+        audio = None if case.audio is None else case.audio[:2] + (min(case.audio[2], 5),) + case.audio[3:]
         cases.append(Case(case.name + " (tiny)", case.config, unet, latent, 6, case.cfg, (1, 8, 64), extra,
-                          case.checkpoint))
+                          case.checkpoint, audio=audio))
     return cases
 
 
@@ -203,6 +214,8 @@ def unet_config(case: Case) -> dict:
     import comfy.model_detection
     import model_from_weights
 
+    if not case.checkpoint:   # a class newer than the tiny checkpoints (read from its own defaults)
+        return dict(case.unet)
     shapes = model_from_weights.read_shapes(CHECKPOINT_SHAPES)[case.checkpoint]
     meta = {key: torch.empty(shape, device="meta") for key, shape in shapes.items()}
     return {**(comfy.model_detection.detect_unet_config(meta, "") or {}), **case.unet}
@@ -301,6 +314,10 @@ def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = ()
     positive, negative = conditioning(case)
     noise = torch.randn(case.latent, generator=torch.Generator().manual_seed(0))
     latent = torch.zeros(case.latent)
+    if case.audio is not None:   # sampled together as ComfyUI's nested latent (LTXVConcatAVLatent's form)
+        import comfy.nested_tensor
+        noise = comfy.nested_tensor.NestedTensor((noise, torch.randn(case.audio, generator=torch.Generator().manual_seed(1))))
+        latent = comfy.nested_tensor.NestedTensor((latent, torch.zeros(case.audio)))
     cuda = device.type == "cuda"
 
     # the same conditioning, already on the GPU: what the pack's move of the conditioning (cache_core/
@@ -317,7 +334,8 @@ def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = ()
         if cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        assert torch.isfinite(out).all(), "non-finite output"
+        for part in (out.unbind() if getattr(out, "is_nested", False) else (out,)):
+            assert torch.isfinite(part).all(), "non-finite output"
         return seconds, torch.cuda.max_memory_allocated() if cuda else 0
 
     # Every model is timed once per round, round after round, so that a drift of the GPU's clock
@@ -391,7 +409,8 @@ def skip_every_block(patcher, synchronize: bool):
     for position, spec in enumerate(adapter_for(patcher).blocks(patcher.model.diffusion_model)):
         def identity(args: dict, extra: dict, outputs=spec.outputs, first=position == 0) -> dict:
             if first and synchronize:
-                float(args["img"].flatten()[0])   # a read of a GPU value: waits for the queue
+                img = args["img"][0] if isinstance(args["img"], tuple) else args["img"]   # LTX-2: (video, audio)
+                float(img.flatten()[0])   # a read of a GPU value: waits for the queue
             return {k: args[k] for k in outputs}
         clone.set_model_patch_replace(identity, "dit", spec.key[0], spec.key[1])
     return clone
