@@ -40,5 +40,5 @@ def direction(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor,
     sigma is 0 (a call at the end of the schedule has no direction). Decided on the GPU: reading
     sigma would make the host wait for the step's work before it queues the next step's."""
     s = _per_element(sigma, x)
-    d = torch.where(s > 0, (x - denoised) / s, torch.zeros_like(x))
+    d = torch.where(s > 0, (x - denoised) / s, 0.0)
     return d.detach().to(cache_device) if cache_device is not None else d.detach()

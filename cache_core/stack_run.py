@@ -69,7 +69,6 @@ class StackRun:
     step_output: OutputStream | None = None      # the guided output of the last fully computed step
     step_output_calls: tuple[str, ...] = ()      # that step's calls (their layouts), for the report
     call: CallInFlight = field(default_factory=CallInFlight)
-    devices: int = 1                  # devices the step's calls run on (ComfyUI's multi-GPU split)
     # Under a split, for a policy that reads the first block's features: the device whose call
     # decides each step (the main one); the other devices' calls wait for its decision.
     deciding_device: Any = None
@@ -116,10 +115,8 @@ class StackRun:
         if self.policy.guard() is not None or self.observer is not None:
             return SPLIT_READS_FEATURES
         self.deciding_device = devices[0] if self.policy.reads_signal else None
-        if len(devices) > self.devices:
-            self.devices = len(devices)
-            self.report.note(f"split over {self.devices} devices (ComfyUI's MultiGPU CFG Split): each device caches its own "
-                             "calls and every device follows the same step decisions", warn=False)
+        self.report.note(f"split over {len(devices)} devices (ComfyUI's MultiGPU CFG Split): each device caches its own "
+                         "calls and every device follows the same step decisions", warn=False)
         return None
 
     def decide_step(self) -> None:
