@@ -479,7 +479,8 @@ def main() -> None:
         print(table(case_rows, device_name), flush=True)
         rows += case_rows
         if args.out:  # after each model, so a run cut short still leaves what it measured
-            methods_arg = f" --methods '{args.methods}'" if args.methods else ""
+            methods_arg = (f" --models {args.models}" if args.models != "all" else "") + (
+                f" --methods '{args.methods}'" if args.methods else "")
             methods_arg += (f" --gpus {args.gpus}" if args.gpus > 1 else "") + (f" --cfg {args.cfg}" if args.cfg else "")
             methods_arg += (" --consecutive" if args.consecutive else "") + (" --dynamic-vram" if args.dynamic_vram else "")
             args.out.write_text(f"# Full-size speed benchmark\n\n`bench/gpu_speed.py --repeats {args.repeats}{methods_arg}`, "

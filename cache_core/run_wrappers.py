@@ -4,6 +4,7 @@ run (`StackRun`) and releases it however sampling ends, `PREDICT_NOISE` begins e
 `transformer_options`, where the block hooks find it."""
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Callable
 
 import torch
@@ -23,6 +24,15 @@ HOOKS_NOT_RUN = ("the model ran without the cache's block hooks (a graph compile
                  "compile node other than ComfyUI's TorchCompileModel, or a node that replaces the model's forward): "
                  "nothing can be cached, so every step is computed. Put the caching node after such nodes, or leave "
                  "them out")
+AUTOREGRESSIVE_SAMPLER = ("ComfyUI's autoregressive video sampler (Sampler AR Video) runs the model's blocks itself, a "
+                          "few frames at a time, with a key-value cache that every model call writes: nothing can be "
+                          "cached, so every step is computed. Leave the caching node out of such workflows")
+
+
+# The `transformer_options` of the model call in progress in this thread (APPLY_MODEL sets them
+# for the call's duration): the block hooks of a forward that does not pass them to its hooks
+# (ComfyUI 0.3.75's Wan2.2 S2V) find the run there.
+_call_options: ContextVar[dict | None] = ContextVar("dit_cache_call_options", default=None)
 
 
 class BlockCacheHook:
@@ -34,11 +44,17 @@ class BlockCacheHook:
         self.inner = inner
 
     def __call__(self, args: dict, extra: dict) -> dict:
+        handed_options = "transformer_options" in args
+
         def compute(block_args: dict) -> dict:
+            if not handed_options:   # the block gets what its forward handed over, nothing more
+                block_args = {k: v for k, v in block_args.items() if k != "transformer_options"}
             if self.inner is not None:
                 return self.inner(block_args, extra)
             return extra["original_block"](block_args)
 
+        if not handed_options:   # a forward that does not hand its hooks the call's options
+            args = {**args, "transformer_options": _call_options.get() or {}}
         run = args["transformer_options"].get(RUN_KEY)
         if run is None or run.computes_every_step:  # outside a sampler (no OUTER_SAMPLE), or nothing cached
             return compute(args)
@@ -238,10 +254,16 @@ def model_call_wrapper(executor, *args, **kwargs):
         computing = run.computes_every_step
     if stand_in is not None:
         return stand_in
-    denoised = executor(*args, **kwargs)
+    scope = _call_options.set(options)
+    try:
+        denoised = executor(*args, **kwargs)
+    finally:
+        _call_options.reset(scope)
     with own_code("recording a model call"):
         if not (computing or run.computes_every_step) and len(run.report.calls) == calls_before:
-            run.compute_every_step(HOOKS_NOT_RUN)   # not one block hook ran in this call
+            # not one block hook ran in this call; a call carrying the autoregressive sampler's
+            # state ran its blocks in the sampler's own loop
+            run.compute_every_step(AUTOREGRESSIVE_SAMPLER if options.get("ar_state") is not None else HOOKS_NOT_RUN)
             run.record_step_without_cache("every call")
         run.record_output(x, sigma, options, denoised, calls_before)
     return denoised

@@ -20,6 +20,8 @@ def _each(fn, *values):
 def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int):
     """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`
     (one set for every block, or a set per block key: a per-block schedule)."""
+    import comfy.patcher_extension
+
     from comfyui_dit_cache.cache_core.attach import adapter_for
 
     clone = patcher.clone()
@@ -38,7 +40,7 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
         outputs = specs[key].outputs
 
         def hook(args: dict, extra: dict) -> dict:
-            options = args["transformer_options"]
+            options = args.get("transformer_options") or call_options[-1]
             sigma = float(options["sigmas"].flatten()[0])
             if key == first_key and (not sigmas or sigmas[-1] != sigma):
                 sigmas.append(sigma)
@@ -71,6 +73,14 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
             return out
         return hook
 
+    def remember_call_options(executor, *args, **kwargs):
+        """APPLY_MODEL: the call's options, for a forward that does not pass them to its hooks."""
+        call_options.append(args[5])
+        return executor(*args, **kwargs)
+
+    call_options: list[dict] = []
+    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "per_block_reference",
+                               remember_call_options)
     for key in specs:
         clone.set_model_patch_replace(hook_for(key), "dit", key[0], key[1])
     return clone

@@ -78,8 +78,11 @@ def _live(kind) -> int:
 
 
 def _tensor_bytes() -> int:
+    """Bytes of the live tensors that hold memory (not the fake and meta tensors torch.compile
+    leaves behind when a compile test ran earlier in the session, whose sizes are symbolic)."""
     gc.collect()
-    return sum(o.numel() * o.element_size() for o in gc.get_objects() if torch.is_tensor(o))
+    return sum(o.numel() * o.element_size() for o in gc.get_objects()
+               if torch.is_tensor(o) and o.device.type != "meta" and isinstance(o.numel(), int))
 
 
 def _pack_objects() -> int:
