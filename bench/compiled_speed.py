@@ -26,8 +26,11 @@ def main() -> None:
     parser.add_argument("--models", default="0", help="comma-separated indexes into gpu_speed's case list")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--dynamic-vram", action="store_true",
+                        help="ComfyUI 0.26 on: dynamic VRAM (comfy-aimdo) on, as ComfyUI runs a CUDA GPU by default")
     args = parser.parse_args()
-    comfy_runtime.boot(("--highvram",))
+    comfy_runtime.boot(("--enable-dynamic-vram",) if args.dynamic_vram else ("--highvram",))
+    dynamic = gpu_speed.enable_dynamic_vram() if args.dynamic_vram else False
     comfy_runtime.load_pack()
     import torch
     import torch._dynamo.utils
@@ -48,8 +51,9 @@ def main() -> None:
                 ("TaylorSeer interval 4, order 2", TaylorSeerForecast,
                  dict(interval=4, warmup_steps=3, order=2, guard_tolerance=0.0, **window))]
     lines = [f"# Cached runs under TorchCompileModel, ComfyUI {comfyui_version.__version__}", "",
-             f"`bench/compiled_speed.py --models {args.models} --repeats {args.repeats}`, {torch.cuda.get_device_name()}, "
-             f"torch {torch.__version__}: each row run once to compile, then timed {args.repeats} times (best kept); "
+             f"`bench/compiled_speed.py --models {args.models} --repeats {args.repeats}"
+             f"{' --dynamic-vram' if args.dynamic_vram else ''}`, {torch.cuda.get_device_name()}, "
+             f"dynamic VRAM {'on' if dynamic else 'off'}, torch {torch.__version__}: each row run once to compile, then timed {args.repeats} times (best kept); "
              "*graphs compiled* counts dynamo's compiled graphs during the timed runs.", "",
              "| model | method | time (s) | achieved | ideal | achieved/ideal | graphs compiled (first run / timed runs) |",
              "|---|---|---:|---:|---:|---:|---:|"]
