@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import tiny_models
-from helpers import CFG, STEPS, attached_engine, fora, sample_with_report
+from helpers import CFG, STEPS, attached_engine, computed_steps, fora, sample_with_report
 from per_block_reference import per_block_cache
 
 from comfyui_dit_cache.cache_core.attach import adapter_for
@@ -24,7 +24,7 @@ def test_every_wan_model_of_this_comfyui_is_cached_as_a_per_block_cache_would(wa
     config, tiny = wan_variant
     assert adapter_for(tiny.patcher).family == "wan", config
     out, report = sample_with_report(fora(tiny.patcher, interval=3, warmup_steps=1), tiny)
-    computed = [s for s, a in enumerate(report.step_actions()) if a == "compute"]
+    computed = computed_steps(report)
     assert report.level == "block" and computed == [0, 1, 4, 7] and not report.notes, (config, report.notes)
     reference = tiny_models.sample(per_block_cache(tiny.patcher, set(computed), 0), tiny, steps=STEPS, cfg=CFG)
     uncached = tiny_models.sample(tiny.patcher, tiny, steps=STEPS, cfg=CFG)
