@@ -1,6 +1,7 @@
 # DiT Cache developer commands. `make test` and `make demo` work on a fresh clone: they build
 # the runtime first (.venv + a pinned ComfyUI 0.3.75, or COMFYUI_PATH=/path/to/ComfyUI).
-# RUNTIME=0.26.0 runs any of them on ComfyUI 0.26.0 instead (.venv-0.26.0 + .comfyui-0.26.0).
+# RUNTIME=0.26.0 or RUNTIME=0.33.0 runs any of them on that ComfyUI instead (.venv-<version> +
+# .comfyui-<version>, from ../shared/comfyui/).
 RUNTIME ?= 0.3.75
 VENV := $(if $(filter 0.3.75,$(RUNTIME)),.venv,.venv-$(RUNTIME))
 PY := $(VENV)/bin/python

@@ -1,6 +1,9 @@
-"""Full-size speed benchmark: FLUX.1-dev, Wan2.1-T2V-1.3B and HunyuanVideo at their real
-sizes (random weights, bf16) in ComfyUI's own classes, sampled through `comfy.sample.sample` with
-every method at a fixed schedule. Prints, per method: wall time, achieved speedup, ideal speedup
+"""Full-size speed benchmark: FLUX.1-dev, Wan2.1-T2V-1.3B, HunyuanVideo, ..., MiniMax H3 at their
+real sizes (random weights, bf16), each written as a diffusion-model checkpoint in a temporary
+folder and loaded as a user's download is, through ComfyUI's own loader (`UNETLoader`'s
+`comfy.sd.load_diffusion_model`: detection, dtype, and ModelPatcherDynamic where dynamic VRAM is
+on; bench/checkpoint_file.py), then sampled through `comfy.sample.sample` with every method at a
+fixed schedule. Prints, per method: wall time, achieved speedup, ideal speedup
 (block evaluations / blocks computed), their ratio, and the cache's extra peak GPU memory.
 
 Two `floor` rows replace every block by a hook that returns its input: what a step costs when
@@ -10,6 +13,9 @@ it, *ceiling* is the speedup a cache with no cost of its own would reach on the 
 achieved/ceiling is what the cache's own work leaves of it. The floor rows and the row
 "uncached, conditioning handed over on the GPU" get the prompt already on the GPU, as the pack's
 cached runs have it (cache_core/conditioning.py); that row shows what the move alone is worth.
+The row "FORA interval 3, the model call as one block" caches the same schedule around the model
+call (the whole-model cache's call level, cache_core/call_level.py, forced onto a family that has
+its block adapter): what skipping the whole call costs or gains against skipping the blocks.
 
 Run on a GPU through the device tool (see bench/README.md); `--scale tiny` runs the same code on tiny
 configs on CPU to check it.
@@ -18,12 +24,16 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import bench_paths  # noqa: E402,F401  (puts scripts/ and reference/ on the path)
 
+import checkpoint_file  # noqa: E402
 import comfy_runtime  # noqa: E402
 import node_runner  # noqa: E402
 
@@ -41,6 +51,9 @@ class Case:
     checkpoint: str      # the tiny test checkpoint of the same format, for what this ComfyUI's classes add ("": none)
     tiny: dict = field(default_factory=dict)   # unet settings of the CPU dry run (--scale tiny), beyond the usual
     audio: tuple[int, ...] | None = None       # a second latent sampled with the first (LTX-2's audio)
+    # a tiny dry run's sizes, which the loader's detection is told (its checkpoint cannot tell
+    # them all: checkpoint_file.detection_with); a full-size case is detected as it is
+    sizes_told: bool = False
 
 
 FULL = [
@@ -91,6 +104,17 @@ FULL = [
                    caption_channels=64, connector_attention_head_dim=16, connector_num_attention_heads=4,
                    connector_num_layers=1),
          audio=(1, 8, 100, 16)),
+    # MiniMax H3 (ComfyUI 0.33 on; its class's defaults are the released sizes: 33.1 B parameters,
+    # a 61.7 GiB checkpoint in bf16, the patch projections in fp32): a 480x832 clip of 22 frames at 24 fps (VAE 16x spatial, patch 2:
+    # 15x26 tokens a frame, 7 latent frames) with its 0.9 s of stereo audio (40 latent frames a
+    # second), sampled as ComfyUI's nested [video, audio] latent; Qwen3-VL-32B text (5120 wide).
+    # At CFG ComfyUI calls it once per condition (it runs one latent at a time).
+    Case("MiniMax H3 832x480x22f with audio", "MiniMaxH3", dict(image_model="minimax_h3"),
+         (1, 24, 7, 30, 52), 20, 5.0, (1, 256, 5120), {}, "",
+         tiny=dict(hidden_size=128, num_layers=3, token_refiner_num_layers=1, num_attention_heads=1,
+                   attention_head_dim=128, ffn_hidden_size=256, text_dim=64, timestep_input_dim=32,
+                   time_embed_hidden_size=64, time_embed_dim=64),
+         audio=(1, 32, 2, 37)),
 ]
 
 
@@ -100,18 +124,19 @@ def tiny_cases() -> list[Case]:
         unet = dict(case.unet)
         for key, value in dict(hidden_size=128, num_heads=4, depth=1, depth_single_blocks=2, dim=128, ffn_dim=256,
                                num_layers=3, axes_dim=[8, 12, 12], context_in_dim=64, text_dim=64, vec_in_dim=64).items():
-            if key in unet:
+            if unet.get(key) is not None:
                 unet[key] = value
         unet.update(case.tiny)
         latent = case.latent[:2] + tuple(min(d, 8) for d in case.latent[2:])
         extra = {k: (64 if k == "pooled" else v) for k, v in case.extra.items()}
         audio = None if case.audio is None else case.audio[:2] + (min(case.audio[2], 5),) + case.audio[3:]
         cases.append(Case(case.name + " (tiny)", case.config, unet, latent, 6, case.cfg, (1, 8, 64), extra,
-                          case.checkpoint, audio=audio))
+                          case.checkpoint, audio=audio, sizes_told=True))
     return cases
 
 
 UNCACHED_CONDS_ON_GPU = "uncached, conditioning handed over on the GPU"
+CALL_LEVEL_ROW = "FORA interval 3, the model call as one block (call level)"
 CHECKPOINT_SHAPES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "checkpoint_shapes.json"
 
 
@@ -132,6 +157,8 @@ def methods():
     return {
         "FORA interval 3": (ApplyFORA, dict(interval=3, warmup_steps=1, **common)),
         "FORA interval 3, cache on CPU": (ApplyFORA, dict(interval=3, warmup_steps=1, **{**common, "cache_device": "cpu"})),
+        # the same schedule around the model call (the whole-model cache's call level, forced)
+        CALL_LEVEL_ROW: (ApplyFORA, dict(interval=3, warmup_steps=1, **common)),
         "TeaCache-style, reuse 2 of 3": (TeaCacheThreshold, dict(rel_l1_thresh=10.0, coefficients="auto",
                                                                   max_consecutive_reuse=2, **common)),
         # the policy reads only its curve, so the schedule is fixed whatever the (random) weights
@@ -221,23 +248,67 @@ def unet_config(case: Case) -> dict:
     return {**(comfy.model_detection.detect_unet_config(meta, "") or {}), **case.unet}
 
 
-def build(case: Case, device, dtype):
-    import torch
-    import comfy.model_patcher
+def build(case: Case, device, dtype, folders: list[str]):
+    """The case's model as a user's is made: a diffusion-model checkpoint of random weights (its
+    class's own tensors, in `dtype`) written to a temporary file in the first of `folders` with
+    room, then loaded by ComfyUI's `UNETLoader` path (`comfy.sd.load_diffusion_model`, default
+    options), which detects the configuration back, chooses the dtype and makes the patcher
+    ComfyUI makes (ModelPatcherDynamic where dynamic VRAM is on). Where no folder has room (a
+    65 GB model on a 64 GiB disk), the same tensors go to the loader's in-memory entry,
+    `comfy.sd.load_diffusion_model_state_dict`, which the file loader calls after reading the file.
+    The patcher and its file (None: in memory), to delete once the case is done."""
     import comfy.supported_models
 
-    config = getattr(comfy.supported_models, case.config)(unet_config(case))
+    sizes = unet_config(case)
+    config = getattr(comfy.supported_models, case.config)(sizes)
     config.set_inference_dtype(dtype, None)
-    model = config.get_model({}, device=device)
-    generators: dict = {}   # one per device: some modules (HunyuanVideo 1.5's) are made on the CPU
-    with torch.no_grad():
-        for p in model.diffusion_model.parameters():
-            generator = generators.setdefault(p.device, torch.Generator(device=p.device).manual_seed(0))
-            p.normal_(0.0, 0.02, generator=generator)
-    model.diffusion_model.to(device)
-    # the patcher ComfyUI's loaders make: ModelPatcherDynamic where dynamic VRAM is on (0.26 on)
-    patcher_class = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
-    return patcher_class(model, load_device=device, offload_device=torch.device("cpu"))
+    geometry = checkpoint_file.checkpoint_geometry(config)
+    with checkpoint_file.detection_with(sizes if case.sizes_told else {}):
+        patcher, path, where, written = load_random_checkpoint(case, config, geometry, device, folders)
+    loaded = {k: tuple(v.shape) for k, v in patcher.model.diffusion_model.state_dict().items()}
+    if type(patcher.model.model_config) is not type(config) or loaded != {k: g[0] for k, g in geometry.items()}:
+        raise SystemExit(f"[dit-cache] {case.name}: the loader built {type(patcher.model.model_config).__name__} "
+                         f"with other tensors than the checkpoint's")
+    print(f"[dit-cache] {case.name}: {sum(math.prod(g[0]) for g in geometry.values()) / 1e6:,.1f} M parameters, "
+          f"checkpoint of {checkpoint_file.checkpoint_bytes(geometry) / 2**30:.1f} GiB {where} in {written:.0f} s, "
+          f"loaded as {type(patcher).__name__} ({patcher.model.get_dtype()})", flush=True)
+    return patcher, path
+
+
+def load_random_checkpoint(case: Case, config, geometry: dict, device, folders: list[str]):
+    """The checkpoint written and loaded (or held in memory and loaded): the patcher, the file
+    (None: in memory), where it went and the seconds its weights took to make."""
+    import comfy.sd
+
+    problems = checkpoint_file.detection_mismatches(geometry, config)
+    if problems:
+        raise SystemExit(f"[dit-cache] {case.name}: ComfyUI's detection does not read the checkpoint back as "
+                         f"written: {'; '.join(problems)}")
+    size = checkpoint_file.checkpoint_bytes(geometry)
+    folder = checkpoint_file.checkpoint_directory(size, folders)
+    start = time.perf_counter()
+    path = None
+    if folder is None:
+        where = f"held in memory (no folder of {folders} has room)"
+        weights = dict(checkpoint_file.random_tensors(geometry, device))
+        written = time.perf_counter() - start
+        patcher = comfy.sd.load_diffusion_model_state_dict(weights)
+        del weights
+        if patcher is None:
+            raise SystemExit(f"[dit-cache] {case.name}: ComfyUI's loader found no model in the state dict")
+    else:
+        handle, name = tempfile.mkstemp(prefix="dit-cache-bench-", suffix=".safetensors", dir=folder)
+        os.close(handle)
+        path = Path(name)
+        where = f"written to {folder}"
+        try:
+            checkpoint_file.write_random_checkpoint(path, geometry, device)
+            written = time.perf_counter() - start
+            patcher = comfy.sd.load_diffusion_model(str(path))
+        except BaseException:
+            path.unlink()
+            raise
+    return patcher, path, where, written
 
 
 def enable_dynamic_vram() -> bool:
@@ -245,8 +316,18 @@ def enable_dynamic_vram() -> bool:
     on), in its order: the allocator before any ComfyUI model module is imported (they bind to
     it at import), the devices after. Whether it is on."""
     import comfy_aimdo.control
+    from comfy.cli_args import args
 
-    comfy_aimdo.control.init()
+    headroom = None if args.reserve_vram is None else int(args.reserve_vram * 1024 ** 3)
+    # main.py's protocols, newest first: NVML memory pressure (comfy-aimdo 0.4.13, ComfyUI 0.33),
+    # the headroom (0.4.10), neither (0.4.9)
+    for settings in (dict(simple_vram_headroom=headroom, nvml_pressure=not getattr(args, "disable_nvml_pressure", False)),
+                     dict(simple_vram_headroom=headroom), {}):
+        try:
+            comfy_aimdo.control.init(**settings)
+            break
+        except TypeError:
+            continue
     comfy_runtime.load_pack()
     import comfy.cli_args
     import comfy.memory_management
@@ -286,14 +367,13 @@ def conditioning_on(device, *conds) -> tuple:
                   for c, extra in cond] for cond in conds)
 
 
-def split_over_gpus(patcher, case: Case, device, dtype, gpus: int):
+def split_over_gpus(patcher, gpus: int):
     """The model through ComfyUI's MultiGPU CFG Split node (0.26 on), as a workflow puts it after
-    the loader: one device clone per extra GPU, rebuilt through the loader record ComfyUI asks
-    loaders to set (`cached_patcher_init`), each step's conditionings run at once, one thread per
-    GPU. Every row of the case, the uncached ones too, then runs split."""
+    the loader: one device clone per extra GPU, rebuilt from the checkpoint through the record
+    ComfyUI's loader sets (`cached_patcher_init`), each step's conditionings run at once, one
+    thread per GPU. Every row of the case, the uncached ones too, then runs split."""
     from comfy_extras.nodes_multigpu import MultiGPUCFGSplitNode
 
-    patcher.cached_patcher_init = (build, (case, device, dtype))
     split = node_runner.run_node(MultiGPUCFGSplitNode, "bench", model=patcher, max_gpus=gpus)[0]
     clones = len(split.get_additional_models_with_key("multigpu"))
     if clones != gpus - 1:
@@ -301,16 +381,51 @@ def split_over_gpus(patcher, case: Case, device, dtype, gpus: int):
     return split
 
 
+def at_call_level(patcher, inputs: dict):
+    """Apply FORA with `inputs` on `patcher` as on a model with no family adapter whose forward
+    runs no DIFFUSION_MODEL wrapper (PixArt's, ERNIE-Image's): an engine with the whole-model
+    adapter, without the wrapper it would run inside the forward, so the run's first call settles
+    the call level and the model call (APPLY_MODEL) is the one block."""
+    import comfy.patcher_extension
+    from comfyui_dit_cache.cache_core.adapters.whole_model import WholeModelAdapter
+    from comfyui_dit_cache.cache_core.attach import WRAPPER_KEY, attach_engine
+    from comfyui_dit_cache.cache_core.engine import CacheEngine
+    from comfyui_dit_cache.cache_core.policies import ReuseSchedule
+
+    adapter = WholeModelAdapter(type(patcher.model.diffusion_model))
+    policy = ReuseSchedule(interval=inputs["interval"], warmup_steps=inputs["warmup_steps"])
+    engine = CacheEngine("FORA", adapter, policy, adapter.blocks(patcher.model.diffusion_model))
+    patched = attach_engine(patcher, engine)
+    patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY)
+    return patched
+
+
 def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = (), gpus: int = 1,
-             consecutive: bool = False) -> list[dict]:
+             consecutive: bool = False, folders: tuple[str, ...] = ("temp",)) -> list[dict]:
+    patcher, checkpoint = build(case, device, dtype, list(folders))
+    try:
+        return sample_case(case, patcher, device, repeats, only, gpus, consecutive)
+    finally:
+        import comfy.model_management
+
+        del patcher
+        comfy.model_management.unload_all_models()   # the next case's model gets the GPU (and the file's mapping goes)
+        gc.collect()
+        comfy.model_management.soft_empty_cache()
+        if checkpoint is not None:
+            checkpoint.unlink()
+
+
+def sample_case(case: Case, patcher, device, repeats: int, only: tuple[str, ...], gpus: int,
+                consecutive: bool) -> list[dict]:
     import torch
     import comfy.sample
+    from comfyui_dit_cache.cache_core.adapters.whole_model import CALL_LEVEL
     from comfyui_dit_cache.cache_core.attach import attached_engine
     from comfyui_dit_cache.cache_core.policies import StepAction
 
-    patcher = build(case, device, dtype)
     if gpus > 1:
-        patcher = split_over_gpus(patcher, case, device, dtype, gpus)
+        patcher = split_over_gpus(patcher, gpus)
     positive, negative = conditioning(case)
     noise = torch.randn(case.latent, generator=torch.Generator().manual_seed(0))
     latent = torch.zeros(case.latent)
@@ -348,8 +463,15 @@ def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = ()
     for label, (node, inputs) in methods().items():
         if only and not label.startswith(only):
             continue
+        if label == CALL_LEVEL_ROW and case.audio is not None:
+            print(f"[dit-cache] {case.name}: no call-level row (its latent is two, video and audio: the call level "
+                  f"caches one latent tensor)", flush=True)
+            continue
         inputs = {**inputs, **calibration_for(patcher, node, case.steps)}
-        patched = node_runner.run_node(node, "bench", model=patcher, **inputs)[0]
+        if label == CALL_LEVEL_ROW:
+            patched = at_call_level(patcher, inputs)
+        else:
+            patched = node_runner.run_node(node, "bench", model=patcher, **inputs)[0]
         reports: list = []
         attached_engine(patched).report_listeners.append(reports.append)
         entries.append((label, patched, reports))
@@ -385,16 +507,14 @@ def run_case(case: Case, device, dtype, repeats: int, only: tuple[str, ...] = ()
                              steps=("C" if label.startswith("uncached") else "-") * case.steps))
             continue
         report = reports[-1]
+        if (label == CALL_LEVEL_ROW) != (report.level == CALL_LEVEL):
+            raise SystemExit(f"[dit-cache] {case.name}, {label}: the run cached at the {report.level} level")
         ideal = report.estimated_speedup
         ceiling = base_seconds / (floor_seconds + block_seconds / ideal)
         rows.append(dict(case=case.name, method=label, seconds=seconds, achieved=base_seconds / seconds, ideal=ideal,
                          ratio=base_seconds / seconds / ideal, ceiling=ceiling,
                          extra_mib=max(peak - base_peak, 0) / 2**20, cache_mib=report.cache_peak_bytes / 2**20,
                          steps="".join(StepAction(a).letter for a in report.step_actions())))
-    del entries, patcher
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
     return rows
 
 
@@ -450,6 +570,9 @@ def main() -> None:
     parser.add_argument("--dynamic-vram", action="store_true",
                         help="ComfyUI 0.26 on: turn dynamic VRAM (comfy-aimdo) on as main.py does, instead of "
                              "--highvram with the plain ModelPatcher")
+    parser.add_argument("--weights-dir", default="temp,/dev/shm",
+                        help="comma-separated folders for each case's random-weight checkpoint, the first with room "
+                             "taken ('temp': the system's temporary folder); none with room: held in memory")
     args = parser.parse_args()
 
     boot_args = ("--cpu",) if args.scale == "tiny" else ("--enable-dynamic-vram",) if args.dynamic_vram else ("--highvram",)
@@ -473,9 +596,14 @@ def main() -> None:
         cases = [replace(case, cfg=args.cfg) for case in cases]
     device_name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     rows = []
+    import comfy.supported_models
+
     for case in cases:
+        if not hasattr(comfy.supported_models, case.config):
+            print(f"[dit-cache] {case.name}: ComfyUI {comfyui_version.__version__} has no {case.config}", flush=True)
+            continue
         case_rows = run_case(case, device, dtype, args.repeats, tuple(m for m in args.methods.split(",") if m),
-                             args.gpus, args.consecutive)
+                             args.gpus, args.consecutive, tuple(args.weights_dir.split(",")))
         print(table(case_rows, device_name), flush=True)
         rows += case_rows
         if args.out:  # after each model, so a run cut short still leaves what it measured

@@ -1,8 +1,8 @@
 """How the engine attaches to a MODEL: a cloned `ModelPatcher` with one
 `patches_replace["dit"]` hook per block (for a whole-model cache, a `DIFFUSION_MODEL` wrapper
-instead) and four wrappers: three that scope and drive the run
-(run_wrappers.py) and `SAMPLER_SAMPLE`, which moves the run's conditioning to the model's device
-(see conditioning.py: why a skipped step needs it).
+instead) and five wrappers: four that scope and drive the run (run_wrappers.py: the run, the
+sampler's step reports, each evaluation, each model call) and a `SAMPLER_SAMPLE` one that moves
+the run's conditioning to the model's device (see conditioning.py: why a skipped step needs it).
 
 Nothing is stored on the model object and no ComfyUI class is patched: the engine rides in
 the clone's `transformer_options`, and the run (`StackRun`) exists only inside the wrapper,
@@ -11,15 +11,16 @@ which hands it to the block hooks through the run's own copy of those options.
 from __future__ import annotations
 
 import comfy.patcher_extension
+import torch
 from comfy.model_patcher import ModelPatcher
 
-from .adapters import ModelAdapter, find_adapter, supported_families
+from .adapters import ModelAdapter, find_adapter
 from .containment import GraphError
 from .conditioning import conditioning_on_device_wrapper
 from .engine import CacheEngine
 from .log import get_logger
-from .run_wrappers import (ENGINE_KEY, BlockCacheHook, model_call_wrapper, run_scope_wrapper, step_wrapper,
-                           whole_model_wrapper)
+from .run_wrappers import (ENGINE_KEY, BlockCacheHook, model_call_wrapper, run_scope_wrapper, sampler_steps_wrapper,
+                           step_wrapper, whole_model_wrapper)
 
 log = get_logger(__name__)
 
@@ -27,24 +28,22 @@ WRAPPER_KEY = "dit_cache"
 
 
 class UnsupportedModelError(GraphError):
-    """The MODEL is not a diffusion transformer this pack has an adapter for."""
+    """The MODEL input holds no diffusion model (a wrapped or foreign object in a MODEL socket)."""
 
 
 def adapter_for(model: ModelPatcher) -> ModelAdapter:
     """The adapter for `model`, or UnsupportedModelError naming what was found instead."""
     diffusion_model = getattr(getattr(model, "model", None), "diffusion_model", None)
-    adapter = find_adapter(diffusion_model) if diffusion_model is not None else None
-    if adapter is None:
-        found = type(diffusion_model).__name__ if diffusion_model is not None else type(model).__name__
+    if not isinstance(diffusion_model, torch.nn.Module):
         raise UnsupportedModelError(
-            f"{found} is neither a supported diffusion transformer (supported: {supported_families()}) nor a model "
-            "whose forward offers ComfyUI's diffusion-model wrapper (which caches any other model whole); "
-            "the model is passed through without caching")
-    return adapter
+            f"the MODEL input is a {type(model).__name__} without a diffusion model (model.diffusion_model), so there "
+            "is nothing to cache; the model is passed through without caching. Connect the model loader's MODEL")
+    return find_adapter(diffusion_model)
 
 
 WRAPPERS = ((comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, run_scope_wrapper),
             (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, conditioning_on_device_wrapper),
+            (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, sampler_steps_wrapper),
             (comfy.patcher_extension.WrappersMP.PREDICT_NOISE, step_wrapper),
             (comfy.patcher_extension.WrappersMP.APPLY_MODEL, model_call_wrapper))
 
@@ -70,8 +69,9 @@ def attach_engine(model: ModelPatcher, engine: CacheEngine) -> ModelPatcher:
                 inner = inner.inner
             patched.set_model_patch_replace(BlockCacheHook(position, inner), "dit", spec.key[0], spec.key[1])
     patched.model_options["transformer_options"][ENGINE_KEY] = engine
-    for wrapper_type, wrapper in WRAPPERS:
+    for wrapper_type in {wrapper_type for wrapper_type, _ in WRAPPERS}:
         patched.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
+    for wrapper_type, wrapper in WRAPPERS:
         patched.add_wrapper_with_key(wrapper_type, WRAPPER_KEY, wrapper)
     return patched
 

@@ -15,7 +15,7 @@ from .policies.base import CachePolicy
 from .report import RunReport
 from .schedule_part import schedule_part
 from .stack_run import StackRun
-from .step_schedule import SigmaWindow, StepSchedule
+from .step_schedule import SamplerSteps, SigmaWindow, StepSchedule
 
 log = get_logger(__name__)
 
@@ -53,15 +53,17 @@ class CacheEngine:
                              whole_schedule=self.start_percent == 0.0 and self.end_percent == 1.0)
         part = schedule_part(model_sampling, sigmas)
         self.policy.check_steps(part.total_steps, part.first_step, total_steps)
+        self.policy.check_sigmas(sigmas[:-1].detach().float().cpu().tolist(), part.first_step)
         run = StackRun(
             adapter=self.adapter,
             policy=self.policy,
             blocks=self.blocks,
             diffusion_model=diffusion_model,
-            schedule=StepSchedule(self.policy, self.policy.new_run_memory(), part, window),
+            schedule=StepSchedule(self.policy, self.policy.new_run_memory(), part, window, run_sigmas=sigmas),
             report=RunReport(self.method, self.adapter.family, self.policy.describe(), total_steps=total_steps,
                              level=self.adapter.level, schedule_steps=part.total_steps, first_step=part.first_step),
             cache_device=torch.device("cpu") if self.offload_cache else None,
+            sampler_steps=SamplerSteps(total_steps),
             observer=self.observer_factory(self.blocks, self.adapter) if self.observer_factory else None,
             weight_keyframes=weight_keyframes,
         )

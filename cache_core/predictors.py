@@ -21,7 +21,9 @@ class ResidualPredictor(ABC):
 
     @abstractmethod
     def update(self, step: int, residual: torch.Tensor) -> None:
-        """Record the residual computed at `step`."""
+        """Record the residual computed at `step`. A step's first computed call stands for it: a
+        sampler's further evaluations of the step (heun's, dpm_2's) are not recorded again, so a
+        forecast's steps stay apart."""
 
     @abstractmethod
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -54,9 +56,11 @@ class LastResidual(ResidualPredictor):
     def __init__(self, cache_device: torch.device | None) -> None:
         super().__init__(cache_device)
         self.residual: torch.Tensor | None = None
+        self.step: int | None = None
 
     def update(self, step: int, residual: torch.Tensor) -> None:
-        self.residual = self._store(residual)
+        if step != self.step:
+            self.residual, self.step = self._store(residual), step
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         return self.residual.to(device=like.device, dtype=like.dtype)
@@ -76,6 +80,8 @@ class TaylorResidual(ResidualPredictor):
         self.last_step: int | None = None
 
     def update(self, step: int, residual: torch.Tensor) -> None:
+        if step == self.last_step:
+            return
         new = [self._store(residual)]
         if self.last_step is not None and step > self.last_step:
             distance = float(step - self.last_step)

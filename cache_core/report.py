@@ -32,7 +32,7 @@ class RunReport:
     family: str
     settings: str
     total_steps: int
-    level: str = "block"   # "model": the whole diffusion model was cached as one block
+    level: str = "block"   # "model": the diffusion model's forward as one block; "call": the model call as one
     # where the run's steps lie in the whole schedule (a split sampler, denoise below 1): the
     # whole schedule's step count and the run's first step in it
     schedule_steps: int = 0
@@ -106,7 +106,7 @@ class RunReport:
 
     def summary_line(self) -> str:
         actions = self.step_actions()
-        where = " (whole model)" if self.level == "model" else ""
+        where = {"model": " (whole model)", "call": " (model call)"}.get(self.level, "")
         parts = [f"{self.method}{where}: {self.steps} steps, {actions.count('compute')} full"]
         if actions.count("reuse"):
             parts.append(f"{actions.count('reuse')} reused")

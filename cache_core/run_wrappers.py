@@ -10,9 +10,12 @@ from typing import Callable
 import torch
 from comfy.model_patcher import create_model_options_clone
 
+from .adapters.whole_model import CALL_LEVEL, MODEL_LEVEL
+from .call_level import call_as_block, settle_whole_level, whole_level_of_call
 from .compiled_blocks import WHOLE_MODEL_LEVEL_COMPILED, compile_blocks_for_run
 from .containment import CacheInternalError, GraphError, internal_error_note, is_cancel, own_code
 from .engine import CacheEngine
+from .step_schedule import OWN_STEPS
 from .log import get_logger
 
 log = get_logger(__name__)
@@ -172,7 +175,7 @@ def step_wrapper(executor, *args, **kwargs):
     run = options.get(RUN_KEY)
     if run is None:
         return executor(*args, **kwargs)
-    run.steps_begun += 1
+    run.sampler_steps.evaluation_begins()
     if run.computes_every_step:   # set too by an internal error (run.fail)
         return _uncached_step(run, executor, args, kwargs, "every call")
     try:
@@ -180,6 +183,25 @@ def step_wrapper(executor, *args, **kwargs):
     except CacheInternalError as err:
         run.fail(internal_error_note(err), err.error)
         return _uncached_step(run, executor, args, kwargs, "every call")
+
+
+def sampler_steps_wrapper(executor, *args, **kwargs):
+    """SAMPLER_SAMPLE wrapper: the run hears the sampler report each step done (its progress
+    callback, args[3]; the user's callback, if any, still gets every report), which is how a
+    model evaluation is placed in its sampler step (step_schedule.SamplerSteps). args: guider,
+    sigmas, extra_args, callback, noise, ..."""
+    run = args[2].get("model_options", {}).get("transformer_options", {}).get(RUN_KEY) if len(args) > 3 else None
+    if run is None:
+        return executor(*args, **kwargs)
+    callback = args[3]
+
+    def step_done(step: int, *report):
+        run.sampler_steps.step_done(step)
+        if step >= run.sampler_steps.steps and not run.computes_every_step:
+            run.compute_every_step(OWN_STEPS)
+        return callback(step, *report) if callback is not None else None
+
+    return executor(*args[:3], step_done, *args[4:], **kwargs)
 
 
 def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
@@ -195,8 +217,7 @@ def _cached_step(run, executor, args: tuple, kwargs: dict) -> torch.Tensor:
     stand_in = None
     with own_code("standing in for a step"):
         if run.policy.reuses_outputs:
-            stand_in = run.step_stand_in(x, sigma, may_add_between_blocks(run, executor.class_obj,
-                                                                          model_options["transformer_options"]))
+            stand_in = run.step_stand_in(x, sigma, calls_must_run(run, executor.class_obj, model_options))
         calls_before = len(run.report.calls)
     if stand_in is not None:
         return stand_in
@@ -229,13 +250,18 @@ def without_run(model_options: dict) -> dict:
     return options
 
 
-def may_add_between_blocks(run, guider, transformer_options: dict) -> bool:
-    """Whether a model call of this step may add terms between blocks: a ControlNet on one of the
-    guider's conditionings, or what the family's adapter says of the model and its patches."""
+def calls_must_run(run, guider, model_options: dict) -> bool:
+    """Whether this step's model calls must run through ComfyUI's guidance even where the model's
+    output stands in: a call may add terms between blocks (a ControlNet on one of the guider's
+    conditionings, or what the family's adapter says of the model and its patches), or a
+    post-CFG function reads each call's output (CFG++ samplers keep the uncond prediction there;
+    a stand-in for the whole step would leave them an earlier step's)."""
+    if model_options.get("sampler_post_cfg_function"):
+        return True
     conds = getattr(guider, "conds", None) or {}
     if any(cond.get("control") is not None for group in conds.values() for cond in group):
         return True
-    return run.adapter.call_adds_between_blocks(run.diffusion_model, None, transformer_options, {})
+    return run.adapter.call_adds_between_blocks(run.diffusion_model, None, model_options["transformer_options"], {})
 
 
 def model_call_wrapper(executor, *args, **kwargs):
@@ -252,11 +278,17 @@ def model_call_wrapper(executor, *args, **kwargs):
         stand_in = run.output_stand_in(x, sigma, options)
         calls_before = len(run.report.calls)
         computing = run.computes_every_step
+        whole_level = whole_level_of_call(run) if not computing else None
     if stand_in is not None:
         return stand_in
     scope = _call_options.set(options)
     try:
-        denoised = executor(*args, **kwargs)
+        if whole_level == CALL_LEVEL:
+            denoised = call_as_block(run, executor, args, kwargs)
+        elif whole_level is None and run.adapter.level == MODEL_LEVEL and not computing:
+            denoised = settle_whole_level(run, executor, args, kwargs)
+        else:
+            denoised = executor(*args, **kwargs)
     finally:
         _call_options.reset(scope)
     with own_code("recording a model call"):
@@ -279,6 +311,7 @@ def whole_model_wrapper(executor, *args, **kwargs):
     run = options.get(RUN_KEY)
     if run is None:
         return executor(*args, **kwargs)
+    run.call.model_wrapper_ran = True
     out = run.run_block(0, {"img": args[0], "transformer_options": options},
                         lambda block_args: {"img": executor(*args, **kwargs)})
     return out["img"]

@@ -26,7 +26,7 @@ from .log import get_logger
 from .output_cache import OutputStream, direction
 from .policies.base import CachePolicy, StepAction
 from .report import CallRecord, RunReport
-from .step_schedule import StepSchedule
+from .step_schedule import SamplerSteps, StepSchedule
 
 log = get_logger(__name__)
 
@@ -50,6 +50,7 @@ class CallInFlight(threading.local):
     adds_between_blocks: bool = False        # told by the APPLY_MODEL wrapper before each call
     # what the call's blocks do on a REUSE_OUTPUT step whose output could not stand in
     blocks_action: StepAction | None = None
+    model_wrapper_ran: bool = False          # a whole-model cache's DIFFUSION_MODEL wrapper ran in it
 
 
 @dataclass
@@ -61,6 +62,7 @@ class StackRun:
     schedule: StepSchedule
     report: RunReport
     cache_device: torch.device | None
+    sampler_steps: SamplerSteps
     observer: Any = None
     # The strengths of weight-changing hook keyframes (a LoRA scheduled over the steps), when any.
     weight_keyframes: Callable[[], tuple] | None = None
@@ -75,8 +77,13 @@ class StackRun:
     step_decided: threading.Event = field(default_factory=threading.Event)
     deciding: threading.Lock = field(default_factory=threading.Lock)
     computes_every_step: bool = False
-    steps_begun: int = 0              # model evaluations this run has seen (PREDICT_NOISE)
+    whole_level: str | None = None    # a whole-model cache's level, settled by the first call (call_level.py)
     failed: str | None = None         # the note of an unexpected error of the cache's own code
+
+    @property
+    def steps_begun(self) -> int:
+        """Sampler steps this run has begun."""
+        return self.sampler_steps.begun
 
     def compute_every_step(self, reason: str) -> None:
         """The cache cannot be sure of any skipped step in this run: compute them all, say why once."""
@@ -102,8 +109,11 @@ class StackRun:
         self.report.calls.append(CallRecord(step, label, StepAction.COMPUTE.letter * len(self.blocks)))
 
     def begin_step(self, sigma: torch.Tensor) -> None:
-        """A model evaluation begins (the PREDICT_NOISE wrapper): the next step."""
-        self.schedule.new_step(sigma)
+        """A model evaluation begins (the PREDICT_NOISE wrapper): its sampler step begins,
+        unless it already has (a sampler's further evaluations of a step follow its decision)."""
+        index = self.sampler_steps.current
+        if self.schedule.step != self.schedule.part.first_step + index:
+            self.schedule.new_step(sigma, index)
 
     def split_over_devices(self, devices: list) -> str | None:
         """This step's calls run at once on `devices` (ComfyUI's multi-GPU split, one thread per
@@ -134,19 +144,21 @@ class StackRun:
         self.call.adds_between_blocks = self.adapter.call_adds_between_blocks(
             self.diffusion_model, control, transformer_options, model_kwargs)
 
-    def step_stand_in(self, x: torch.Tensor, sigma: torch.Tensor, may_add_between_blocks: bool) -> torch.Tensor | None:
+    def step_stand_in(self, x: torch.Tensor, sigma: torch.Tensor, calls_must_run: bool) -> torch.Tensor | None:
         """At the step (the PREDICT_NOISE wrapper), for a policy that reuses outputs: the guided
         denoised latent that stands in for every model call of a REUSE_OUTPUT step, so that not
         even ComfyUI's batching of the conditioning runs. It equals the calls' own stand-ins
         (guidance, areas and context windows combine the calls' outputs with weights that sum to
-        one), so it is used wherever nothing else can differ: not when a call may add terms
-        between blocks, nor under weight keyframes (ComfyUI moves them inside the model calls);
-        there the calls decide (`output_stand_in`)."""
-        if (not self.policy.reuses_outputs or self.computes_every_step or may_add_between_blocks
+        one), so it is used wherever nothing else can differ: not when the calls must run
+        (`run_wrappers.calls_must_run`: terms between blocks, a post-CFG function), nor under
+        weight keyframes (ComfyUI moves them inside the model calls); there the calls decide
+        (`output_stand_in`)."""
+        if (not self.policy.reuses_outputs or self.computes_every_step or calls_must_run
                 or self.weight_keyframes is not None):
             return None
         schedule = self.schedule
-        schedule.decide(self.step_output is not None, _no_block_signal)
+        if schedule.decision is None:
+            schedule.decide(self.step_output is not None, _no_block_signal)
         if schedule.decision is not StepAction.REUSE_OUTPUT:
             return None
         for label in self.step_output_calls:

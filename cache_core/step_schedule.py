@@ -1,9 +1,12 @@
 """The step clock and the step's decision: the one writer of which step a model call belongs
 to, what was decided for it, and the counters the policies read.
 
-A step begins with each model evaluation (ComfyUI's `predict_noise`, see attach.py): every
-model call until the next one (cond and uncond, batched or split, each context window, each
-area) belongs to it. The sigma tensors are kept, not read: reading a value waits for every
+A step is a sampler step (`SamplerSteps`): every model evaluation (ComfyUI's `predict_noise`)
+from the sampler's report of one step to its report of the next belongs to one step, so a
+sampler that evaluates the model twice a step (heun, dpm_2, dpmpp_sde, dpmpp_2s_ancestral, ...)
+is counted in steps, not calls, and both evaluations follow the step's one decision. Every model
+call of an evaluation (cond and uncond, batched or split, each context window, each area) belongs
+to its step. The sigma tensors are kept, not read: reading a value waits for every
 queued kernel, and the GPU then idles while Python prepares the step, which is most of what a
 skipped step costs. They are read once, when the run ends (`sigma_values`), or when a window
 needs them.
@@ -43,6 +46,39 @@ class SchedulePart:
     total_steps: int
 
 
+OWN_STEPS = ("this sampler reports more steps than its schedule has (dpm_adaptive chooses its own): its steps "
+             "cannot be placed in the schedule, so every step from there on is computed")
+
+
+@dataclass
+class SamplerSteps:
+    """Which sampler step a model evaluation belongs to, from the steps the sampler reports
+    (its progress callback, after each step's first evaluation or at its end): an evaluation
+    after the report of step i belongs to step i + 1. Before the sampler's first report (and
+    for a sampler that never reports) each evaluation begins a step. No sigma is read: reading
+    one waits for the GPU. An evaluation after the last step's report (a predictor-corrector
+    sampler's last correction) belongs to the last step."""
+
+    steps: int                      # the run's steps (its sigmas less one)
+    begun: int = 0                  # sampler steps this run has begun
+    reported: int | None = None     # the last step the sampler reported done (its own index)
+
+    def evaluation_begins(self) -> None:
+        """A model evaluation begins: in the step after the last one reported, or, before any
+        report, in a step of its own (`current` is its index)."""
+        index = self.begun if self.reported is None else self.reported + 1
+        self.begun = max(self.begun, min(index, self.steps - 1) + 1)
+
+    @property
+    def current(self) -> int:
+        """The index, in this run, of the step in progress."""
+        return self.begun - 1
+
+    def step_done(self, index: int) -> None:
+        """The sampler reports step `index` (of this run) done."""
+        self.reported = index
+
+
 @dataclass
 class StepSchedule:
     policy: CachePolicy
@@ -53,6 +89,9 @@ class StepSchedule:
     decision: StepAction | None = None
     last_compute_step: int = -1
     consecutive_skips: int = 0
+    # the run's sigmas (a step's sigma is where the schedule puts its start, whatever sigmas the
+    # sampler's further evaluations of it are at); None: each step's first evaluation's
+    run_sigmas: torch.Tensor | None = None
     _step_sigmas: list[torch.Tensor] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -63,9 +102,12 @@ class StepSchedule:
     def started(self) -> bool:
         return bool(self._step_sigmas)
 
-    def new_step(self, sigma: torch.Tensor) -> None:
-        """A model evaluation begins: the next step, not yet decided."""
-        self.step += 1
+    def new_step(self, sigma: torch.Tensor, index: int | None = None) -> None:
+        """A step begins, not yet decided: the run's step `index` (its first step is the
+        schedule part's first), or the next one."""
+        self.step = self.part.first_step + index if index is not None else self.step + 1
+        if index is not None and self.run_sigmas is not None and index < len(self.run_sigmas):
+            sigma = self.run_sigmas[index]
         self._step_sigmas.append(sigma.detach().flatten()[0])
         self.decision = None
 

@@ -8,8 +8,9 @@ CACHE_DEVICES = ["model device", "cpu"]
 
 
 def model_input(tooltip: str = "The diffusion model to cache") -> io.Model.Input:
-    return io.Model.Input("model", tooltip=f"{tooltip} ({supported_families()}). Any other model is passed "
-                                           "through unchanged, with a warning.")
+    return io.Model.Input("model", tooltip=f"{tooltip}: block by block for {supported_families()}; any other "
+                                           "diffusion model is cached whole (inside its forward, or around the "
+                                           "model call).")
 
 
 def cached_model_output() -> io.Model.Output:

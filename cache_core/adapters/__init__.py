@@ -16,7 +16,7 @@ import torch
 from ..log import get_logger
 from .base import BlockKey, BlockSpec, ModelAdapter
 from .presets import MagnitudePreset, TeaCachePreset
-from .whole_model import WholeModelAdapter, offers_model_wrapper
+from .whole_model import WholeModelAdapter
 
 log = get_logger(__name__)
 
@@ -53,16 +53,14 @@ def uncompiled(diffusion_model: torch.nn.Module) -> torch.nn.Module:
     return getattr(diffusion_model, "_orig_mod", diffusion_model)
 
 
-def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter | None:
-    """The adapter of `diffusion_model`'s family; else the whole-model level where its forward
-    offers ComfyUI's DIFFUSION_MODEL wrapper; else None."""
+def find_adapter(diffusion_model: torch.nn.Module) -> ModelAdapter:
+    """The adapter of `diffusion_model`'s family; else the whole model as one block (its level,
+    inside the forward or around the model call, is settled by the run: whole_model.py)."""
     diffusion_model = uncompiled(diffusion_model)
     for adapter in ADAPTERS:
         if adapter.matches(diffusion_model):
             return adapter
-    if offers_model_wrapper(diffusion_model):
-        return WholeModelAdapter(type(diffusion_model))
-    return None
+    return WholeModelAdapter(type(diffusion_model))
 
 
 def supported_families() -> str:

@@ -113,6 +113,11 @@ class CachePolicy(ABC):
         raise StepsMismatchError, naming the fix, if the policy cannot serve it (a plan calibrated
         for another step count, a profile of another part of the schedule)."""
 
+    def check_sigmas(self, sigmas: list[float], first_step: int) -> None:
+        """Before a run whose steps start at these sigmas (from step `first_step` of the whole
+        schedule): raise StepsMismatchError, naming the fix, if the policy was fitted to other
+        noise levels."""
+
     def block_letters(self, memory: Any) -> str:
         """For a policy that `decides_blocks`, after `decide` answered a skip: per block, `C` to
         compute it, another letter to stand in with its own residual."""

@@ -21,8 +21,18 @@ from .base import CachePolicy, ProfiledPart, StepAction, StepContext, StepsMisma
 PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0}   # letter -> Taylor order of the blocks' stand-in
 
 
+# How far a run's step sigma may lie from the calibration's (relative) before the plan is
+# refused: rounding and dtype differences are far below it, another scheduler or shift far above.
+SIGMA_TOLERANCE = 0.02
+SIGMA_FLOOR = 1e-3
+
+
 class PlanStepsError(StepsMismatchError):
     """A plan calibrated for one step count, sampled at another."""
+
+
+class PlanScheduleError(StepsMismatchError):
+    """A plan calibrated on one schedule, sampled on another of the same step count."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,9 @@ class PlannedSchedule(CachePolicy):
     # the others stand in with their own residual
     kept_blocks: tuple[int, ...] = ()
     block_count: int = 0
+    # the sigma of each step it was calibrated on (from the calibrated part's first step); empty:
+    # not known (a profile from before they were kept)
+    calibrated_sigmas: tuple[float, ...] = ()
 
     name = "Calibrated"
     skip_action = StepAction.FORECAST
@@ -99,6 +112,23 @@ class PlannedSchedule(CachePolicy):
                 f"DiT Cache: the calibrated plan is for {len(self.plan)} steps, but this sampler runs {total_steps}; "
                 f"set the sampler to {len(self.plan)} steps, or calibrate at {total_steps} steps (Block Profiler with "
                 "calibrate_speedups, then Load Cache Profile)")
+
+    def check_sigmas(self, sigmas: list[float], first_step: int) -> None:
+        """Refuse a run whose steps lie at other noise levels than the calibration's (another
+        scheduler, shift or denoise at the same step count): the plan's skips were chosen for
+        those."""
+        offset = first_step - (self.calibrated_part.first if self.calibrated_part else 0)
+        for index, sigma in enumerate(sigmas):
+            step = offset + index
+            if not 0 <= step < len(self.calibrated_sigmas):
+                continue
+            calibrated = self.calibrated_sigmas[step]
+            if abs(sigma - calibrated) > SIGMA_TOLERANCE * max(calibrated, SIGMA_FLOOR):
+                raise PlanScheduleError(
+                    f"DiT Cache: the calibrated plan was made on another schedule than this run's: step "
+                    f"{first_step + index + 1} has sigma {calibrated:.4g} in the calibration and {sigma:.4g} here "
+                    "(another scheduler, shift or denoise). Set the sampler's scheduler, the model's shift and the "
+                    "denoise as they were when profiling, or profile again with these settings")
 
     def decide(self, ctx: StepContext, memory: Any) -> StepAction:
         letter = self.plan[ctx.step] if ctx.step < len(self.plan) else "C"

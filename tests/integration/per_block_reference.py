@@ -1,7 +1,8 @@
 """An independent cache to check the engine against: every block, on steps outside
 `computed_steps`, returns its input plus its own residual forecast by a Taylor series of
 `order` (0: the last computed residual). Written here with plain `patches_replace["dit"]`
-hooks and none of the engine's code (only the adapter's list of blocks): per block and per
+hooks and none of the engine's code (only the adapter's list of blocks, and its views of a hook
+that names its hidden states otherwise: SeedVR2's): per block and per
 stream of calls (conditionings, context window), so it is right by construction where terms are
 added between blocks (ControlNet, VACE) and where a step makes several model calls. A hidden
 state passed as a tuple of tensors (LTX-2's (video, audio)) is cached tensor by tensor."""
@@ -25,9 +26,10 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
     from comfyui_dit_cache.cache_core.attach import adapter_for
 
     clone = patcher.clone()
-    specs = {spec.key: spec for spec in adapter_for(patcher).blocks(patcher.model.diffusion_model)}
+    adapter = adapter_for(patcher)
+    specs = {spec.key: spec for spec in adapter.blocks(patcher.model.diffusion_model)}
     first_key = next(iter(specs))
-    copy_inputs = adapter_for(patcher).blocks_modify_inputs
+    copy_inputs = adapter.blocks_modify_inputs
     sigmas: list[float] = []
     history: dict = {}   # (block, output, stream) -> (last computed step, derivatives)
 
@@ -47,13 +49,18 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
             step = len(sigmas) - 1
             stream = stream_of(options)
             computed = computed_steps[key] if isinstance(computed_steps, dict) else computed_steps
+            # a hook that names its hidden states otherwise (SeedVR2's `vid`): they are read and
+            # returned through the adapter's views
+            renamed = any(k not in args for k in outputs)
+            hidden = adapter.engine_view(args) if renamed else args
             if step in computed:
-                inputs = {k: _each(lambda t: t.clone(), args[k]) if copy_inputs else args[k] for k in outputs}
+                inputs = {k: _each(lambda t: t.clone(), hidden[k]) if copy_inputs else hidden[k] for k in outputs}
                 out = extra["original_block"](args)
+                out_hidden = adapter.engine_view(out) if renamed else out
                 for k in outputs:
-                    if out.get(k) is None:   # SD3's last block computes no text
+                    if out_hidden.get(k) is None:   # SD3's last block computes no text
                         continue
-                    residual = _each(lambda o, i: o - i, out[k], inputs[k])
+                    residual = _each(lambda o, i: o - i, out_hidden[k], inputs[k])
                     last = history.get((key, k, stream))
                     derivatives = [residual]
                     if last is not None:
@@ -64,13 +71,13 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
             out = {}
             for k in outputs:
                 if (key, k, stream) not in history:
-                    out[k] = args[k]
+                    out[k] = hidden[k]
                     continue
                 last_step, derivatives = history[(key, k, stream)]
                 distance = step - last_step
                 out[k] = _each(lambda a, *ds: a + sum(d * distance**n / math.factorial(n) for n, d in enumerate(ds)),
-                               args[k], *derivatives)
-            return out
+                               hidden[k], *derivatives)
+            return adapter.model_view(out, args) if renamed else out
         return hook
 
     def remember_call_options(executor, *args, **kwargs):

@@ -4,6 +4,7 @@ module is missing is skipped without stopping the others."""
 from __future__ import annotations
 
 import logging
+import math
 import sys
 
 import pytest
@@ -153,3 +154,45 @@ def test_a_call_carrying_post_block_patches_is_accounted_block_by_block(block_ti
     adapter = find_adapter(diffusion_model)
     with_patch = {"patches": {"double_block": [lambda args: args]}}
     assert adapter.call_adds_between_blocks(diffusion_model, None, with_patch, {})
+
+
+# What the adapters' comments say of each shipped preset (their step counts and the settings
+# published with them) and the README's Nodes table of the TeaCache thresholds. The published
+# sources (the TeaCache and MagCache authors' repositories) are not in this repository, so the
+# numbers are checked against these statements and for internal consistency, not against the
+# sources themselves. None: not stated.
+STATED_MAGNITUDE = {   # preset: (steps of the curve, threshold, max_skip)
+    "flux": (28, None, None), "flux_kontext": (20, 0.05, 4),
+    "wan2.1_t2v_1.3b": (50, 0.12, 2), "wan2.1_t2v_14b": (50, 0.24, 6), "wan2.1_i2v_480p": (40, 0.24, 6),
+    "wan2.1_i2v_720p": (40, 0.24, 6), "wan2.1_vace_1.3b": (None, 0.02, 3),
+    "wan2.2_t2v_a14b": (40, 0.12, 2), "wan2.2_i2v_a14b": (40, 0.12, 2), "wan2.2_ti2v_5b": (50, 0.12, 2),
+    "hunyuan_video": (50, None, None), "hunyuan_video1.5": (20, 0.03, 2), "hunyuan_video1.5_40steps": (40, 0.03, 2),
+    "chroma": (26, 0.10, 2), "qwen_image": (40, 0.10, 2),
+}
+STATED_TEACACHE = {   # preset: the recommended threshold
+    "flux": 0.4, "hunyuan_video": 0.15, "wan2.1_t2v_1.3b": 0.08, "wan2.1_t2v_14b": 0.2, "wan2.1_i2v_480p": 0.26,
+    "wan2.1_i2v_720p": 0.25, "ltxv": 0.06,
+}
+
+
+def test_the_shipped_magnitude_curves_are_what_their_sources_are_stated_to_be():
+    shipped = {p.name: p for p in registry.magnitude_presets()}
+    assert set(shipped) == set(STATED_MAGNITUDE)   # a new preset states its source's numbers here
+    for name, (steps, threshold, max_skip) in STATED_MAGNITUDE.items():
+        preset = shipped[name]
+        if steps is not None:
+            assert len(preset.ratios) == steps, name
+        assert preset.ratios[0] == 1.0, name   # a step's ratio to itself opens every published curve
+        assert all(math.isfinite(r) and 0.25 < r < 4.0 for r in preset.ratios), name   # ratios of order 1
+        if threshold is not None:
+            assert (preset.threshold, preset.max_skip) == (threshold, max_skip), name
+
+
+def test_the_shipped_teacache_polynomials_are_what_their_sources_are_stated_to_be():
+    shipped = {p.name: p for p in registry.teacache_presets()}
+    assert set(shipped) == set(STATED_TEACACHE)
+    for name, threshold in STATED_TEACACHE.items():
+        preset = shipped[name]
+        assert preset.threshold == threshold, name
+        # the TeaCache authors fit degree-4 polynomials (five coefficients, highest power first)
+        assert len(preset.coefficients) == 5 and all(math.isfinite(c) for c in preset.coefficients), name

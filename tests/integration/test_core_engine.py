@@ -27,7 +27,8 @@ def test_compute_all_is_bit_identical_with_cfg(tiny, reference_outputs):
     patched, reports = attach_policy(tiny, AlwaysCompute())
     out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
     assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
-    assert {frozenset(c.layout.split("+")) for c in reports[0].calls} == {frozenset({"cond", "uncond"})}
+    batched = {frozenset({"cond", "uncond"})} if tiny.calls_per_step == 1 else {frozenset({"cond"}), frozenset({"uncond"})}
+    assert {frozenset(c.layout.split("+")) for c in reports[0].calls} == batched
 
 
 def test_hooks_see_every_block_of_every_step(tiny):
@@ -36,16 +37,16 @@ def test_hooks_see_every_block_of_every_step(tiny):
         tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
     report = reports[0]
     n_blocks = len(block_modules(tiny))
-    assert [c.step for c in report.calls] == list(range(STEPS))
+    assert [c.step for c in report.calls] == [s for s in range(STEPS) for _ in range(tiny.calls_per_step)]
     assert all(c.block_actions == "C" * n_blocks for c in report.calls)
-    assert counts == [STEPS] * n_blocks
+    assert counts == [STEPS * tiny.calls_per_step] * n_blocks
 
 
 def test_reuse_every_other_step_skips_real_block_computation(tiny, reference_outputs):
     patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
     with count_block_calls(tiny) as counts:
         out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
-    assert counts == [STEPS // 2] * len(counts)
+    assert counts == [STEPS // 2 * tiny.calls_per_step] * len(counts)
     assert reports[0].step_actions() == ["compute", "reuse"] * (STEPS // 2)
     assert out.shape == tiny.sample_shape and torch.isfinite(out).all()
     assert not torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
@@ -59,8 +60,6 @@ def test_cond_and_uncond_in_separate_calls_make_one_step(tiny, request):
     """A negative prompt of another length cannot be batched with the positive one, so ComfyUI
     calls the model twice per step; both calls belong to the same step and follow its decision."""
     padded = request.node.callspec.params["tiny"] in PADS_PROMPTS
-    import comfy.sample
-
     g = torch.Generator().manual_seed(1234)
     positive, negative = tiny.make_cond(g), tiny.make_cond(g)
     options = dict(negative[0][1])
@@ -68,10 +67,8 @@ def test_cond_and_uncond_in_separate_calls_make_one_step(tiny, request):
         options["attention_mask"] = options["attention_mask"][:, :7]
     negative = [[negative[0][0][:, :7], options]]   # 7 tokens against 8
     patched, reports = attach_policy(tiny, ReuseSchedule(interval=2))
-    noise = torch.randn(tiny.latent_shape, generator=torch.Generator().manual_seed(0))
     with count_block_calls(tiny) as counts:
-        comfy.sample.sample(patched, noise, STEPS, 3.0, "euler", "simple", positive, negative,
-                            torch.zeros(tiny.latent_shape), seed=0, disable_pbar=True)
+        tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0, conds=(positive, negative))
     report = reports[0]
     calls_per_step = 1 if padded else 2
     assert sorted(c.layout for c in report.calls if c.step == 0) == (["uncond+cond"] if padded else ["cond", "uncond"])
@@ -115,9 +112,12 @@ def test_attaching_leaves_the_original_patcher_unchanged(tiny, reference_outputs
                        reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
 
 
-def test_unsupported_model_is_named_in_the_error():
-    with pytest.raises(UnsupportedModelError, match="PixArtMS is neither a supported diffusion transformer"):
-        adapter_for(tiny_models.tiny_pixart().patcher)
+def test_a_model_socket_without_a_diffusion_model_is_named_in_the_error():
+    import comfy.model_patcher
+
+    foreign = comfy.model_patcher.ModelPatcher(torch.nn.Linear(2, 2), torch.device("cpu"), torch.device("cpu"))
+    with pytest.raises(UnsupportedModelError, match="ModelPatcher without a diffusion model"):
+        adapter_for(foreign)
 
 
 def test_the_runs_conditioning_moves_to_the_device_and_the_users_stays(tiny):

@@ -52,7 +52,7 @@ def test_magnitude_accumulates_the_predicted_error(tiny):
     with count_block_calls(tiny) as counts:
         out, report = sample_with_report(patched, tiny)
     assert computed_steps(report) == [0, 2, 4, 6, 8]
-    assert counts == [5] * len(counts)
+    assert counts == [5 * tiny.calls_per_step] * len(counts)
     assert torch.isfinite(out).all()
 
 
@@ -155,7 +155,8 @@ def test_a_guard_over_plain_reuse_changes_nothing_but_the_first_block(block_tiny
         guarded, report = sample_with_report(taylorseer(tiny.patcher, order=0, guard_tolerance=10.0), tiny)
     assert torch.equal(guarded, plain)
     assert report.step_actions() == plain_report.step_actions() and report.fallbacks == 0
-    assert counts[0] == STEPS and counts[1:] == [STEPS - len(FORECAST_STEPS)] * (len(counts) - 1)
+    calls = tiny.calls_per_step
+    assert counts[0] == STEPS * calls and counts[1:] == [(STEPS - len(FORECAST_STEPS)) * calls] * (len(counts) - 1)
     assert "fallbacks" not in report.summary_line()
 
 
@@ -167,11 +168,32 @@ def test_an_accepted_probe_rescales_the_forecast(block_tiny):
     plain, plain_report = sample_with_report(taylorseer(tiny.patcher), tiny)
     guarded, report = sample_with_report(taylorseer(tiny.patcher, guard_tolerance=10.0), tiny)
     assert report.step_actions() == plain_report.step_actions() and report.fallbacks == 0
-    assert len(report.forecast_scales) == len(FORECAST_STEPS)
+    assert len(report.forecast_scales) == len(FORECAST_STEPS) * tiny.calls_per_step
     assert all(0.0 <= s <= 1.0 for s in report.forecast_scales)
     assert torch.equal(guarded, plain) == all(s == 1.0 for s in report.forecast_scales)
     mean = sum(report.forecast_scales) / len(report.forecast_scales)
     assert f"forecast scale {mean:.2f}" in report.summary_line()
+
+
+@pytest.mark.parametrize("family", ["flux", "wan", "hunyuan_video", "qwen_image", "sd3", "ltxv"])
+def test_an_accepted_probe_scales_the_forecast_as_an_independent_guard_fits_it(family, tiny_cache):
+    """The scales the guard fitted and the picture it made equal an independent guard's
+    (guarded_reference.py: per block, the first block's least-squares scale of its own Taylor
+    terms, every block forecast at that scale) on the same computed steps."""
+    from guarded_reference import guarded_per_block_cache
+
+    tiny = tiny_cache.setdefault(family, tiny_models.BUILDERS[family]())
+    guarded, report = sample_with_report(taylorseer(tiny.patcher, guard_tolerance=10.0), tiny)
+    reference_model = guarded_per_block_cache(tiny.patcher, set(computed_steps(report)), order=2)
+    expected = tiny_models.sample(reference_model, tiny, steps=STEPS, cfg=3.0)
+    scales = reference_model.fitted_scales
+    assert len(scales) == len(report.forecast_scales) == len(FORECAST_STEPS) * tiny.calls_per_step
+    assert report.forecast_scales == pytest.approx(scales, abs=1e-4)
+    assert any(s < 0.999 for s in scales), scales   # a scale below 1: the guard acted
+    unscaled, _ = sample_with_report(taylorseer(tiny.patcher), tiny)
+    scale = float(expected.abs().max())
+    assert float((unscaled - expected).abs().max()) > 1e-3 * scale   # the scales changed the picture
+    assert torch.allclose(guarded, expected, rtol=1e-4, atol=1e-4 * scale)
 
 
 def test_the_report_counts_forecasts_fitted_to_plain_reuse():
@@ -192,7 +214,7 @@ def test_a_guard_that_never_accepts_computes_everything_exactly(block_tiny, refe
             taylorseer(tiny.patcher, guard_tolerance=1e-9), tiny)
     assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
     assert report.fallbacks == fallbacks and report.full_steps == STEPS
-    assert counts == [STEPS] * len(counts)
+    assert counts == [STEPS * tiny.calls_per_step] * len(counts)
     assert f"{fallbacks} fallbacks" in report.summary_line()
     assert report.to_dict()["fallbacks"] == fallbacks
 

@@ -8,10 +8,12 @@ import json
 import random
 
 import pytest
+import torch
 
 import tiny_models
 from helpers import STEPS, WINDOW, run_node
 
+from comfyui_dit_cache.cache_core.attach import attached_engine
 from comfyui_dit_cache.cache_core.containment import GraphError
 from comfyui_dit_cache.cache_core.heatmap import render_heatmap
 from comfyui_dit_cache.cache_core.profile_io import ProfileError
@@ -75,35 +77,82 @@ def _mutated(profile: dict, rng: random.Random) -> str:
     return json.dumps(changed).replace('"__DEEP__"', DEEP)
 
 
-def _consume(profile: dict, flux) -> None:
-    """Every node that reads a profile, with it."""
+def _consume(profile: dict, flux) -> list:
+    """Every node that reads a profile, with it: the models they return."""
     render_heatmap(profile)
-    run_node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=0.3, coefficients="auto", max_consecutive_reuse=2,
-             profile=profile, **WINDOW)
-    run_node(MagnitudeThreshold, model=flux.patcher, threshold=0.1, max_skip=2, retention_ratio=0.2, curve="auto",
-             profile=profile, **WINDOW)
-    run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=2.0, cache_device="model device")
+    return [run_node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=0.3, coefficients="auto",
+                     max_consecutive_reuse=2, profile=profile, **WINDOW)[0],
+            run_node(MagnitudeThreshold, model=flux.patcher, threshold=0.1, max_skip=2, retention_ratio=0.2,
+                     curve="auto", profile=profile, **WINDOW)[0],
+            run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=2.0, cache_device="model device")[0]]
+
+
+def _sample_works(models: list, flux, uncached: torch.Tensor) -> None:
+    """A short run through each model gives a finite latent of the right shape, close to the
+    uncached one (every cache here computes at least half the steps), and a run report with no
+    error of the pack's own code."""
+    for model in models:
+        reports = []
+        attached_engine(model).report_listeners.append(reports.append)
+        out = tiny_models.sample(model, flux, steps=STEPS)
+        (report,) = reports
+        assert out.shape == uncached.shape and bool(torch.isfinite(out).all())
+        assert report.failure is None and not report.interrupted and report.steps == STEPS
+        assert not any("unexpected error in its own code" in note for note in report.notes), report.notes
+        assert float((out - uncached).abs().max()) < float(uncached.abs().max())
 
 
 def test_the_real_profile_is_used_by_every_node(real_profile, flux):
     profile, _, _ = run_node(LoadCacheProfile, profile="real.json")
-    _consume(profile, flux)
+    _sample_works(_consume(profile, flux), flux, tiny_models.sample(flux.patcher, flux, steps=STEPS))
 
 
 def test_every_mutation_of_a_real_profile_gives_a_profile_error_or_a_working_node(real_profile, output_dir, flux):
+    """...and each node a mutated profile loads into samples working output (a short run)."""
     rng = random.Random(0)
     path = output_dir / "dit_cache" / "profiles" / "mutated.json"
-    refused = used = 0
+    uncached = tiny_models.sample(flux.patcher, flux, steps=STEPS)
+    refused = used = null_sigma_failures = 0
     for attempt in range(MUTATIONS):
         text = _mutated(real_profile, rng)
         path.write_text(text)
         try:
             profile, _, _ = run_node(LoadCacheProfile, profile="mutated.json")
-            _consume(profile, flux)
-            used += 1
+            models = _consume(profile, flux)
         except GraphError as err:
             assert "mutated" in str(err) or isinstance(err, ProfileError), (attempt, str(err)[:200])
             refused += 1
+            continue
         except Exception as err:  # noqa: BLE001  (the point: no other exception)
             pytest.fail(f"mutation {attempt} ({text[:300]}...) raised {type(err).__name__}: {err}")
-    assert refused > MUTATIONS // 2 and used > 0, (refused, used)
+        try:
+            _sample_works(models, flux, uncached)
+            used += 1
+        except GraphError as err:   # refused when sampling, saying why (a plan of other sigmas than the run's)
+            assert "profile again" in str(err), (attempt, str(err)[:200])
+            refused += 1
+        except Exception as err:  # noqa: BLE001  (a profile that loads must sample)
+            if _null_sigma(profile):   # the known bug (see the xfail below): it must still fail
+                null_sigma_failures += 1
+                continue
+            pytest.fail(f"mutation {attempt} ({text[:300]}...) loaded but sampling raised {type(err).__name__}: {err}")
+        assert not _null_sigma(profile), "a null sigma samples now: drop the known-bug exception and the xfail"
+    assert refused > MUTATIONS // 2 and used > MUTATIONS // 10, (refused, used)
+
+
+def _null_sigma(profile: dict) -> bool:
+    return isinstance(profile.get("sigmas"), list) and any(s is None for s in profile["sigmas"])
+
+
+@pytest.mark.xfail(strict=True, reason="pack bug: the schema lets a profile's sigmas hold null (as measurements may), "
+                                       "Calibrated Cache then fails starting the run (TypeError in PlannedSchedule."
+                                       "check_sigmas: float - None): an internal error, the run uncached, no report")
+def test_a_profile_with_a_null_sigma_is_refused_on_loading_or_samples_cached(real_profile, output_dir, flux):
+    path = output_dir / "dit_cache" / "profiles" / "null_sigma.json"
+    path.write_text(json.dumps({**real_profile, "sigmas": [None] + real_profile["sigmas"][1:]}))
+    try:
+        profile, _, _ = run_node(LoadCacheProfile, profile="null_sigma.json")
+    except ProfileError as err:
+        assert "sigmas" in str(err)
+        return
+    _sample_works(_consume(profile, flux), flux, tiny_models.sample(flux.patcher, flux, steps=STEPS))

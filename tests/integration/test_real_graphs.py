@@ -167,6 +167,25 @@ def test_with_vace_the_engine_matches_a_per_block_cache(order):
     assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
 
 
+@pytest.mark.parametrize("graph", ["flux controlnet", "hunyuan_video controlnet", "wan_vace"])
+def test_a_guarded_forecast_with_real_blocks_matches_an_independent_guard(graph):
+    """TaylorSeer's guard where terms are added between real blocks: the scales fitted and the
+    output equal an independent per-block guard's (guarded_reference.py) on the same steps."""
+    from guarded_reference import guarded_per_block_cache
+
+    family = graph.split()[0]
+    tiny = tiny_models.BUILDERS[family]()
+    positive, negative = with_controlnet(tiny) if graph.endswith("controlnet") else vace_prompts(tiny)
+    patched = taylorseer(tiny.patcher, interval=3, warmup_steps=2, order=2, guard_tolerance=10.0)
+    cached, report = run_with_report(patched, tiny, positive, negative)
+    assert report.forecast_scales and report.full_steps < STEPS and report.fallbacks == 0
+    reference_model = guarded_per_block_cache(tiny.patcher, set(computed_steps(report)), order=2)
+    reference = sample_prompts(reference_model, tiny, positive, negative)
+    assert report.forecast_scales == pytest.approx(reference_model.fitted_scales, abs=1e-4)
+    scale = float(reference.abs().max())
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
 # ---- context windows ----------------------------------------------------------------------------------
 LONG_VIDEO = (1, 16, 12, 8, 8)   # 12 latent frames: three windows of 5 with overlap 2
 
@@ -193,6 +212,35 @@ def test_context_windows_keep_one_step_per_evaluation_and_a_cache_per_window():
     reference = sample_prompts(per_block_cache(with_context_windows(tiny.patcher), set(computed_steps(report)), 0),
                                tiny, positive, negative, latent_shape=LONG_VIDEO)
     scale = float(reference.abs().max())
+    assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
+
+
+def with_wan_context_windows(patcher):
+    """ComfyUI's WAN Context Windows (Manual): lengths in pixel frames, 17 and 8 giving 5 latent
+    frames a window with an overlap of 2."""
+    from comfy_extras.nodes_context_windows import WanContextWindowsManualNode
+
+    return run_node(WanContextWindowsManualNode, model=patcher, context_length=17, context_overlap=8,
+                    context_schedule="standard_static", context_stride=1, closed_loop=False,
+                    fuse_method="pyramid")[0]
+
+
+def test_wan_context_windows_keep_one_step_per_evaluation_and_a_cache_per_window():
+    tiny = tiny_models.BUILDERS["wan"]()
+    g = torch.Generator().manual_seed(1234)
+    positive, negative = tiny.make_cond(g), tiny.make_cond(g)
+    windowed = fora(with_wan_context_windows(tiny.patcher), interval=3, warmup_steps=1)
+    cached, report = run_with_report(windowed, tiny, positive, negative, latent_shape=LONG_VIDEO)
+    assert report.steps == STEPS and computed_steps(report) == [0, 1, 4, 7]
+    calls = {s: [c.block_actions for c in report.calls if c.step == s] for s in range(STEPS)}
+    assert len({len(letters) for letters in calls.values()}) == 1 and len(calls[0]) > 1   # a call per window
+    assert all(len(set(letters)) == 1 for letters in calls.values())   # every window follows the step
+    uncached = sample_prompts(with_wan_context_windows(tiny.patcher), tiny, positive, negative,
+                              latent_shape=LONG_VIDEO)
+    reference = sample_prompts(per_block_cache(with_wan_context_windows(tiny.patcher), set(computed_steps(report)), 0),
+                               tiny, positive, negative, latent_shape=LONG_VIDEO)
+    scale = float(reference.abs().max())
+    assert float((reference - uncached).abs().max()) > 1e-2 * scale   # the caches did act
     assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)
 
 
@@ -241,14 +289,26 @@ def k_sampler_advanced(patcher, tiny, start: int, end: int, latent: torch.Tensor
 
 def start_latent(tiny) -> torch.Tensor:
     """A latent to start from, not all zeros (KSamplerAdvanced would take an all-zero latent of
-    another channel count for an empty one and resize it to the model's latent format)."""
+    another channel count for an empty one and resize it to the model's latent format); nested
+    with its audio for a model that takes nothing else."""
+    if tiny.one_audio_video:
+        import comfy.nested_tensor
+
+        return comfy.nested_tensor.NestedTensor((torch.full(tiny.latent_shape, 0.01), torch.full(tiny.audio_shape, 0.01)))
     return torch.full(tiny.latent_shape, 0.01)
+
+
+def packed(latent) -> torch.Tensor:
+    """A sampled latent as one tensor (a nested one packed as the sampler sees it)."""
+    import comfy.utils
+
+    return latent if isinstance(latent, torch.Tensor) else comfy.utils.pack_latents(latent.unbind())[0]
 
 
 def split_run(high, low, tiny, at: int) -> torch.Tensor:
     latent = start_latent(tiny)
     middle = k_sampler_advanced(high, tiny, 0, at, latent, first=True, last=False)
-    return k_sampler_advanced(low, tiny, at, 10000, middle, first=False, last=True)
+    return packed(k_sampler_advanced(low, tiny, at, 10000, middle, first=False, last=True))
 
 
 def reports_of(patched) -> list:
@@ -264,13 +324,13 @@ def test_a_run_split_over_two_samplers_decides_and_samples_as_the_run_in_one_pie
     patched = fora(tiny.patcher, interval=3, warmup_steps=1)
     reports = reports_of(patched)
     latent = start_latent(tiny)
-    whole = k_sampler_advanced(patched, tiny, 0, 10000, latent, first=True, last=True)
+    whole = packed(k_sampler_advanced(patched, tiny, 0, 10000, latent, first=True, last=True))
     split = split_run(patched, patched, tiny, at=4)
     whole_report, first, second = reports
     assert [c.step for c in second.calls if c.block_actions][0] == 4
     assert first.step_actions() + second.step_actions() == whole_report.step_actions()
     uncached_gap = (split_run(tiny.patcher, tiny.patcher, tiny, at=4) -
-                    k_sampler_advanced(tiny.patcher, tiny, 0, 10000, latent, first=True, last=True)).abs().max()
+                    packed(k_sampler_advanced(tiny.patcher, tiny, 0, 10000, latent, first=True, last=True))).abs().max()
     assert float((split - whole).abs().max()) <= 4 * float(uncached_gap) + 1e-6 * float(whole.abs().max())
 
 

@@ -54,9 +54,10 @@ def _run(patched, tiny, steps, cfg, sampler, batch=1, scale=1):
 
 
 def test_one_patched_model_serves_runs_of_any_shape_and_sampler_each_as_if_alone(tiny):
+    variants = [v for v in RUN_VARIANTS if not (tiny.one_audio_video and v.get("batch", 1) > 1)]
     shared, _ = attach_policy(tiny, AdaptiveThreshold(TEACACHE_FLUX, 0.5, max_consecutive_reuse=2))
-    in_sequence = [_run(shared, tiny, **v) for v in RUN_VARIANTS]
-    for variant, output in zip(RUN_VARIANTS, in_sequence):
+    in_sequence = [_run(shared, tiny, **v) for v in variants]
+    for variant, output in zip(variants, in_sequence):
         alone, _ = attach_policy(tiny, AdaptiveThreshold(TEACACHE_FLUX, 0.5, max_consecutive_reuse=2))
         assert torch.equal(output, _run(alone, tiny, **variant)), variant
         assert torch.isfinite(output).all()
@@ -117,9 +118,12 @@ def _lora_like_patch(patcher, strength: float = 0.5):
     """A weight patch of the kind a LoRA loader adds (a full diff on one block's weight)."""
     from comfyui_dit_cache.cache_core.attach import adapter_for
 
-    first_block = adapter_for(patcher).block_modules(patcher.model.diffusion_model)[0]
+    model = patcher.model.diffusion_model
+    first_block = adapter_for(patcher).block_modules(model)[0]
     # A linear layer's weight, as LoRAs target (not a bare parameter such as LTX-Video's scale table).
-    block_weight = next(m.weight for m in first_block.modules() if isinstance(m, torch.nn.Linear))
+    # A model cached whole is one block, whose first submodule may hold none (a convolution, Cosmos's
+    # rotary table): any of the model's linear layers is then in the block.
+    block_weight = next(m.weight for m in [*first_block.modules(), *model.modules()] if isinstance(m, torch.nn.Linear))
     key = next(k for k, p in patcher.model.named_parameters() if p is block_weight)
     weight = patcher.model_state_dict()[key]
     patched = patcher.clone()

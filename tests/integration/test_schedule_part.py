@@ -33,6 +33,13 @@ def gives(schedule: torch.Tensor, run: torch.Tensor) -> bool:
     return len(schedule) >= len(run) and torch.allclose(schedule[:len(run)], run, rtol=1e-4, atol=1e-6)
 
 
+# Where the same sigmas are a part of two schedules, nothing tells them apart: a part of normal
+# that stops before the end is also the beginning of sgm_uniform with one step fewer (found as
+# that: the same first step, a total one step shorter), and one of ddim_uniform from its first
+# step is sgm_uniform's from its second (found as that: the first step one later).
+SAME_SIGMAS_AS = {"normal": "sgm_uniform", "ddim_uniform": "sgm_uniform"}
+
+
 @pytest.mark.parametrize("total", [10, 28, 50, 200])
 def test_every_part_of_every_scheduler_is_found(model_sampling, total):
     import comfy.samplers
@@ -46,6 +53,11 @@ def test_every_part_of_every_scheduler_is_found(model_sampling, total):
             # scheduler may: sgm_uniform's n steps begin as normal's n + 1)
             assert any(gives(whole_schedule(model_sampling, name, part.total_steps)[part.first_step:], run)
                        for name in comfy.samplers.SCHEDULER_NAMES), (scheduler, first, steps, part)
+            if (part.first_step, part.total_steps) != (first, total):
+                # the part sampled, unless its twin's schedule holds the very same sigmas
+                twin = SAME_SIGMAS_AS.get(scheduler)
+                assert twin and gives(whole_schedule(model_sampling, twin, part.total_steps)[part.first_step:], run), \
+                    (scheduler, total, first, steps, "found", part.first_step, part.total_steps)
 
 
 def schedules_tried(monkeypatch, model_sampling, sigmas: torch.Tensor) -> int:

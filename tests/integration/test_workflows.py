@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import numbers
+import re
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,15 @@ def test_workflow_runs_end_to_end_on_tiny_models(name, runtime, flux_profile, ca
         assert caplog.text.count(expected) >= 1, f"node #{node['id']}: no '{expected}' in the log"
     reports = [line for line in caplog.text.splitlines() if "[dit-cache] " in line and " steps, " in line]
     assert len(reports) == len(cache_nodes), reports
+    for line in reports:   # every caching node skipped something (the profiler computes every step)
+        found = re.search(r"\[dit-cache\] (\w+)[^:]*: (\d+) steps, (\d+) full(.*)", line)
+        assert found, line
+        method, steps, full, rest = found[1], int(found[2]), int(found[3]), found[4]
+        if method == "Profiler":
+            assert full == steps, line
+        else:
+            blocks = re.search(r"blocks computed (\d+)/(\d+)", rest)
+            assert full < steps or (blocks and int(blocks[1]) < int(blocks[2])), f"nothing skipped: {line}"
     saved = [item for out in executor.history_result["outputs"].values() for item in out.get("images", [])
              if item["type"] == "output"]
     assert saved, "the workflow saved nothing"

@@ -23,13 +23,29 @@ def test_taylor_first_order_extrapolates_a_line_exactly():
     assert torch.allclose(taylor.predict(4, torch.zeros(1)), torch.tensor([9.0]))
 
 
-def test_taylor_second_order_extrapolates_a_parabola_exactly():
+def test_taylor_second_order_is_the_taylor_series_of_backward_differences():
+    """TaylorSeer's derivatives are backward differences at the last computed step, so its second-
+    order forecast of a parabola is not exact: it misses k * f'' / 2 at distance k (the backward-
+    difference interpolation would add k(k+1)/2 * f'', not k^2/2). Expected values from numpy's
+    differences, and the true parabola for the gap."""
+    import math
+
+    import numpy as np
+
+    steps = np.arange(3)
+    values = steps.astype(float) ** 2
     taylor = TaylorResidual(None, order=2)
-    for step in (0, 1, 2):
-        taylor.update(step, torch.tensor([float(step**2)]))
-    # finite differences of step^2 with unit spacing are exact up to the backward-difference shift
-    predicted = taylor.predict(3, torch.zeros(1))
-    assert torch.allclose(predicted, torch.tensor([4.0 + 3.0 * 1 + 2.0 / 2]))
+    for step, value in zip(steps, values):
+        taylor.update(int(step), torch.tensor([float(value)]))
+    first, second = np.diff(values)[-1], np.diff(values, n=2)[-1]      # 3 and 2 at step 2
+    for k in (1, 2, 3):
+        expected = values[-1] + k * first + k**2 / 2 * second
+        predicted = taylor.predict(2 + k, torch.zeros(1))
+        assert float(predicted) == pytest.approx(expected)
+        true = np.polyval(np.polyfit(steps, values, 2), 2 + k)      # the parabola itself: (2 + k)^2
+        assert true == pytest.approx((2 + k) ** 2)
+        assert true - float(predicted) == pytest.approx(k * second / 2)
+    assert math.isclose(float(taylor.predict(3, torch.zeros(1))), 8.0)   # (not the parabola's 9)
 
 
 def test_cache_device_holds_the_tensors_and_predictions_return_to_the_caller():
@@ -72,12 +88,16 @@ def test_a_deferred_read_gives_the_values_it_was_handed():
 
 
 def test_the_reused_output_is_the_last_direction_from_this_latent():
+    """Hand-derived: row 0 was computed at x = 2, sigma 0.5 with denoised 1 (direction
+    (2 - 1) / 0.5 = 2); at x = 1.5, sigma 0.25 the stand-in is 1.5 - 0.25 * 2 = 1.0. Row 1: x = -1,
+    sigma 0.8, denoised 0.6 (direction -2); at x = -0.5, sigma 0.4: -0.5 + 0.4 * 2 = 0.3."""
     from cache_core.output_cache import OutputStream, direction
 
-    x, denoised, sigma = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3), torch.tensor([0.8, 0.5])
+    def rows(a: float, b: float) -> torch.Tensor:
+        return torch.stack([torch.full((4, 3, 3), a), torch.full((4, 3, 3), b)])
+
+    x, denoised, sigma = rows(2.0, -1.0), rows(1.0, 0.6), torch.tensor([0.5, 0.8])
     stream = OutputStream(direction(x, sigma, denoised, None), weights=())
     assert torch.allclose(stream.stand_in(x, sigma), denoised, atol=1e-6)     # same point: the same output
-    later = x * 0.9
-    expected = later - sigma.view(2, 1, 1, 1) * (x - denoised) / sigma.view(2, 1, 1, 1)
-    assert torch.allclose(stream.stand_in(later, sigma), expected, atol=1e-6)
+    assert torch.allclose(stream.stand_in(rows(1.5, -0.5), torch.tensor([0.25, 0.4])), rows(1.0, 0.3), atol=1e-6)
     assert stream.nbytes() == x.numel() * 4

@@ -1,0 +1,158 @@
+"""The README's "Works with" table, made from the code: one row per model class of the running
+ComfyUI's `comfy.supported_models`, with the level the pack caches it at, whether a tiny model of
+it runs in the test suite, and its published presets.
+
+    python scripts/works_with.py            # print the table
+    python scripts/works_with.py --write    # rewrite the table in README.md (run on the newest
+                                            # ComfyUI the tests cover)
+
+The diffusion-model class of a config is read by building the config's model on the meta device
+(no memory, no weights); where its own settings are not enough to build it (detection fills them
+from a checkpoint), the class is read from the frame of ComfyUI's `BaseModel.__init__`, which
+holds it as `unet_model` when the construction failed."""
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests" / "fixtures")]
+
+import comfy_runtime  # noqa: E402
+
+BEGIN, END = "<!-- works-with: begin", "<!-- works-with: end -->"
+WHOLE = "whole model"
+
+
+def config_classes() -> dict[str, type]:
+    """Every model config of this ComfyUI's `comfy.supported_models`, by name."""
+    import comfy.supported_models as supported
+    import comfy.supported_models_base as base
+
+    return {name: c for name, c in sorted(vars(supported).items())
+            if inspect.isclass(c) and issubclass(c, base.BASE) and c.__module__ == supported.__name__}
+
+
+def diffusion_class(config: type) -> type | None:
+    """The class of the diffusion model `config` builds (None: it could not be found)."""
+    import comfy.model_base
+    import torch
+
+    try:
+        model_config = config(dict(config.unet_config))
+        model_config.set_inference_dtype(torch.float32, None)
+        with torch.device("meta"):
+            model = model_config.get_model({}, device=torch.device("meta"))
+        return type(model.diffusion_model)
+    except Exception as err:   # the config needs a checkpoint's settings: read what it was building
+        traceback = err.__traceback__
+        while traceback is not None:
+            frame = traceback.tb_frame
+            if frame.f_code is comfy.model_base.BaseModel.__init__.__code__:
+                return frame.f_locals.get("unet_model")
+            traceback = traceback.tb_next
+    return None
+
+
+def family_adapter(model_class: type):
+    """The block-level adapter of `model_class` (the least refined of those that describe it)."""
+    from comfyui_dit_cache.cache_core.adapters import ADAPTERS
+
+    matching = [a for a in ADAPTERS if issubclass(model_class, a.model_class)]
+    if not matching:
+        return None
+    deepest = max(len(a.model_class.__mro__) for a in matching)
+    return min((a for a in matching if len(a.model_class.__mro__) == deepest), key=lambda a: len(type(a).__mro__))
+
+
+def tiny_levels(built: dict | None = None) -> dict[str, tuple[str, type | None]]:
+    """The configs the suite's tiny models are built from: the level each name says it is cached
+    at (the suite checks that its runs' reports say the same) and its diffusion-model class.
+    `built`: tiny models already built, by name."""
+    import tiny_models
+
+    built = {} if built is None else built
+    levels = {config: ("blocks", None) for config in tiny_models.wan_configs()}   # test_wan_variants: each one
+    for name, build in tiny_models.BUILDERS.items():
+        if name not in built:
+            built[name] = build()
+        model = built[name].patcher.model
+        levels.setdefault(type(model.model_config).__name__,
+                          (tiny_models.tested_level(name), type(model.diffusion_model)))
+    return levels
+
+
+def sampled(config: type) -> bool:
+    """Whether ComfyUI samples this config's model (it has a latent format: detection and
+    segmentation models in supported_models have none)."""
+    import comfy.supported_models_base as base
+
+    return config.latent_format is not base.BASE.latent_format
+
+
+def presets(adapter) -> str:
+    """The family's published presets: how many of each, and the default."""
+    kinds = [(label, found) for label, found in (("TeaCache", adapter.teacache_presets if adapter else ()),
+                                                 ("MagCache", adapter.magnitude_presets if adapter else ())) if found]
+    if not kinds:
+        return "none: defaults until profiled"
+    return ", ".join(f"{label} {len(found)} (default `{found[0].name}`)" for label, found in kinds)
+
+
+def rows(tested: dict[str, tuple[str, type | None]]) -> list[tuple[str, str, str, str, str]]:
+    out = []
+    for name, config in config_classes().items():
+        tested_level, tiny_class = tested.get(name, (None, None))
+        model_class = diffusion_class(config) or tiny_class
+        adapter = family_adapter(model_class) if model_class is not None else None
+        if not sampled(config):
+            level = "not sampled (no latent format)"
+        elif adapter is not None:
+            level = f"blocks ({adapter.display_name})"
+        else:
+            level = WHOLE if model_class is not None else "found from the checkpoint"
+        found = f"`{model_class.__name__}`" if model_class is not None else "(read from a checkpoint)"
+        out.append((f"`{name}`", found, level, f"yes ({tested_level})" if tested_level else "no", presets(adapter)))
+    return out
+
+
+def table(tested: dict[str, tuple[str, type | None]]) -> str:
+    import comfyui_version
+
+    lines = [f"{BEGIN} made by scripts/works_with.py on ComfyUI {comfyui_version.__version__} -->",
+             "| ComfyUI config | diffusion model | level | tiny model in the suite | published presets |",
+             "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(tested)]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def readme_table(readme: str) -> str:
+    found = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), readme, re.S)
+    return found.group(0) if found else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="rewrite the table in README.md")
+    args = parser.parse_args()
+    comfy_runtime.boot()
+    comfy_runtime.load_pack()
+    made = table(tiny_levels())
+    if not args.write:
+        print(made)
+        return
+    readme_path = ROOT / "README.md"
+    readme = readme_path.read_text()
+    current = readme_table(readme)
+    if not current:
+        raise SystemExit("[dit-cache] README.md has no works-with markers")
+    readme_path.write_text(readme.replace(current, made))
+    print(f"[dit-cache] README.md: {len(made.splitlines()) - 4} rows")
+
+
+if __name__ == "__main__":
+    main()
