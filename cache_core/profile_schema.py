@@ -55,7 +55,12 @@ def check_profile(profile: dict[str, Any]) -> None:
     if not isinstance(blocks, list) or not blocks or not all(isinstance(b, str) for b in blocks):
         raise SchemaError(f"blocks must be a list of block names (got {_shown(blocks)})")
     steps = _integer(profile.get("steps"), "steps", 1, 10000)
-    for field in ("sigmas", "modulated_input_rel_l1", "output_rel_l1"):
+    sigmas = profile.get("sigmas")
+    if not isinstance(sigmas, list) or len(sigmas) != steps:
+        raise SchemaError(f"sigmas must be a list of {steps} numbers (got {_shown(sigmas)})")
+    for index, sigma in enumerate(sigmas):   # each step's noise level: a calibrated plan checks runs against them
+        _finite(sigma, f"sigmas[{index}]", 0.0)
+    for field in ("modulated_input_rel_l1", "output_rel_l1"):
         _measurements(profile.get(field), field, steps)
     if "residual_magnitude_ratio" in profile:
         _measurements(profile["residual_magnitude_ratio"], "residual_magnitude_ratio", steps)

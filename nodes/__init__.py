@@ -4,8 +4,9 @@ from .calibrated import CalibratedCache
 from .fora import ApplyFORA
 from .magnitude import MagnitudeThreshold
 from .profiler import BlockProfiler, LoadCacheProfile
+from .quality_check import CacheQualityCheck
 from .taylorseer import TaylorSeerForecast
 from .teacache import TeaCacheThreshold
 
 NODE_LIST = [ApplyFORA, TeaCacheThreshold, MagnitudeThreshold, TaylorSeerForecast, BlockCache, CalibratedCache,
-             BlockProfiler, LoadCacheProfile]
+             BlockProfiler, LoadCacheProfile, CacheQualityCheck]

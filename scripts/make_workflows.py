@@ -226,6 +226,43 @@ def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | 
     return g
 
 
+def flux_quality_check(method: str, settings: dict[str, Any]) -> Graph:
+    """FLUX.1-dev sampled twice with the same settings, through the cache and without it, both
+    decoded into Cache Quality Check: its summary and difference image show what the cache cost."""
+    g = Graph()
+    unet = g.add("UNETLoader", 0, 0, unet_name="flux1-dev.safetensors", weight_dtype="default")
+    clip = g.add("DualCLIPLoader", 0, 1, clip_name1="clip_l.safetensors", clip_name2="t5xxl_fp16.safetensors",
+                 type="flux")
+    vae = g.add("VAELoader", 0, 2.5, vae_name="ae.safetensors")
+    cache = _cache_node(g, method, settings, 1, 0)
+    g.link(unet, 0, cache, "model")
+    positive, negative = g.prompts(clip, 1.5, "a lighthouse on a cliff at sunset, waves below, oil painting", "",
+                                   negative_title="Negative prompt (unused at CFG 1)")
+    guidance = g.add("FluxGuidance", 2, 1.5, guidance=3.5)
+    g.link(positive, 0, guidance, "conditioning")
+    latent = g.add("EmptySD3LatentImage", 2, 2.5, width=1024, height=1024, batch_size=1)
+    decoded = []
+    for row, (model, title) in enumerate(((cache, "KSampler (cached)"), (unet, "KSampler (uncached, same settings)"))):
+        ksampler = g.add("KSampler", 3, 2.2 * row, title=title, seed=42, steps=28, cfg=1.0, sampler_name="euler",
+                         scheduler="simple", denoise=1.0)
+        g.link(model, 0, ksampler, "model")
+        g.link(guidance, 0, ksampler, "positive")
+        g.link(negative, 0, ksampler, "negative")
+        g.link(latent, 0, ksampler, "latent_image")
+        decode = g.add("VAEDecode", 4, 2.2 * row)
+        g.link(ksampler, 0, decode, "samples")
+        g.link(vae, 0, decode, "vae")
+        decoded.append(decode)
+    save = g.add("SaveImage", 5, 0, filename_prefix="dit_cache/flux_quality_check")
+    g.link(decoded[0], 0, save, "images")
+    check = g.add("DiTCacheQualityCheck", 5, 2.2)
+    g.link(decoded[0], 0, check, "cached")
+    g.link(decoded[1], 0, check, "uncached")
+    preview = g.add("PreviewImage", 6, 2.2, title="Where they differ (brighter: more)")
+    g.link(check, 0, preview, "images")
+    return g
+
+
 def wan_t2v(method: str, settings: dict[str, Any]) -> Graph:
     """Wan2.1 T2V 1.3B, as ComfyUI's Wan example wires it."""
     g = Graph()
@@ -412,6 +449,11 @@ def workflows() -> dict[str, tuple[Graph, str]]:
                      profile=f"{PROFILE_NAME}.json"),
             "FLUX.1-dev with Block Cache (profiled): each block recomputed on its own when its change, measured by "
             "the profile flux_dev_block_profiler.json saves (run that one first), adds up to the threshold."),
+        "flux_dev_t2i_quality_check.json": (
+            flux_quality_check("fora", dict(interval=3, warmup_steps=1, **WINDOW)),
+            "What the cache costs on your own image: FLUX.1-dev sampled with Apply FORA interval 3 and again "
+            "without it (same seed and settings); Cache Quality Check shows PSNR and SSIM and where the two "
+            "differ."),
         "wan21_t2v_1.3b_teacache.json": (
             wan_t2v("teacache", dict(rel_l1_thresh=0.08, coefficients="wan2.1_t2v_1.3b", max_consecutive_reuse=3,
                                      **WINDOW)),

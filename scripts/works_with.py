@@ -76,13 +76,30 @@ def tiny_levels(built: dict | None = None) -> dict[str, tuple[str, type | None]]
 
     built = {} if built is None else built
     levels = {config: ("blocks", None) for config in tiny_models.wan_configs()}   # test_wan_variants: each one
-    for name, build in tiny_models.BUILDERS.items():
+    checks = {name: build for name, (_, build) in tiny_models.acceleration_checks().items()}
+    for name, build in [*tiny_models.BUILDERS.items(), *checks.items()]:
         if name not in built:
             built[name] = build()
         model = built[name].patcher.model
-        levels.setdefault(type(model.model_config).__name__,
-                          (tiny_models.tested_level(name), type(model.diffusion_model)))
+        level = tiny_models.tested_level(name) + ("; FORA check" if name in checks else "")
+        levels.setdefault(type(model.model_config).__name__, (level, type(model.diffusion_model)))
     return levels
+
+
+# Sampled configs with no tiny model of their own, and why (the table's tiny-model column).
+NO_TINY_MODEL = {
+    "ACEStep": "no: its lyric encoder is fixed by the class (6 conformer blocks 1024 wide, about 90M weights), "
+               "too big for a tiny model",
+    "CogVideoX_I2V": "no: the image latent is concatenated to the noise (32 channels in, 16 out), and the "
+                     "whole-model cache cannot yet keep a residual of an output narrower than its input: "
+                     "computed uncached",
+    "CogVideoX_Inpaint": "no: the image and mask latents are concatenated to the noise (48 channels in, 16 out), "
+                         "and the whole-model cache cannot yet keep a residual of an output narrower than its "
+                         "input: computed uncached",
+    "CosmosI2V": "no: the conditioning mask is concatenated to the noise (17 channels in, 16 out), and the "
+                 "whole-model cache cannot yet keep a residual of an output narrower than its input: "
+                 "computed uncached",
+}
 
 
 def sampled(config: type) -> bool:
@@ -102,11 +119,24 @@ def presets(adapter) -> str:
     return ", ".join(f"{label} {len(found)} (default `{found[0].name}`)" for label, found in kinds)
 
 
+def tiny_column(name: str, classes: dict[str, type | None], tested: dict[str, tuple[str, type | None]]) -> str:
+    """What the table says of `name`'s tiny model: the level its own is tested at, why it has none,
+    or the config whose tiny model is of the same diffusion-model class (`classes`: each config's)."""
+    tested_level = tested.get(name, (None, None))[0]
+    if tested_level:
+        return f"yes ({tested_level})"
+    if name in NO_TINY_MODEL:
+        return NO_TINY_MODEL[name]
+    same = sorted(other for other in tested if classes[name] is not None and classes.get(other) is classes[name])
+    return f"as `{same[0]}` (same class)" if same else "no"
+
+
 def rows(tested: dict[str, tuple[str, type | None]]) -> list[tuple[str, str, str, str, str]]:
+    configs = config_classes()
+    classes = {name: diffusion_class(config) or tested.get(name, (None, None))[1] for name, config in configs.items()}
     out = []
-    for name, config in config_classes().items():
-        tested_level, tiny_class = tested.get(name, (None, None))
-        model_class = diffusion_class(config) or tiny_class
+    for name, config in configs.items():
+        model_class = classes[name]
         adapter = family_adapter(model_class) if model_class is not None else None
         if not sampled(config):
             level = "not sampled (no latent format)"
@@ -115,7 +145,7 @@ def rows(tested: dict[str, tuple[str, type | None]]) -> list[tuple[str, str, str
         else:
             level = WHOLE if model_class is not None else "found from the checkpoint"
         found = f"`{model_class.__name__}`" if model_class is not None else "(read from a checkpoint)"
-        out.append((f"`{name}`", found, level, f"yes ({tested_level})" if tested_level else "no", presets(adapter)))
+        out.append((f"`{name}`", found, level, tiny_column(name, classes, tested), presets(adapter)))
     return out
 
 

@@ -112,7 +112,7 @@ def test_every_mutation_of_a_real_profile_gives_a_profile_error_or_a_working_nod
     rng = random.Random(0)
     path = output_dir / "dit_cache" / "profiles" / "mutated.json"
     uncached = tiny_models.sample(flux.patcher, flux, steps=STEPS)
-    refused = used = null_sigma_failures = 0
+    refused = used = 0
     for attempt in range(MUTATIONS):
         text = _mutated(real_profile, rng)
         path.write_text(text)
@@ -132,21 +132,10 @@ def test_every_mutation_of_a_real_profile_gives_a_profile_error_or_a_working_nod
             assert "profile again" in str(err), (attempt, str(err)[:200])
             refused += 1
         except Exception as err:  # noqa: BLE001  (a profile that loads must sample)
-            if _null_sigma(profile):   # the known bug (see the xfail below): it must still fail
-                null_sigma_failures += 1
-                continue
             pytest.fail(f"mutation {attempt} ({text[:300]}...) loaded but sampling raised {type(err).__name__}: {err}")
-        assert not _null_sigma(profile), "a null sigma samples now: drop the known-bug exception and the xfail"
     assert refused > MUTATIONS // 2 and used > MUTATIONS // 10, (refused, used)
 
 
-def _null_sigma(profile: dict) -> bool:
-    return isinstance(profile.get("sigmas"), list) and any(s is None for s in profile["sigmas"])
-
-
-@pytest.mark.xfail(strict=True, reason="pack bug: the schema lets a profile's sigmas hold null (as measurements may), "
-                                       "Calibrated Cache then fails starting the run (TypeError in PlannedSchedule."
-                                       "check_sigmas: float - None): an internal error, the run uncached, no report")
 def test_a_profile_with_a_null_sigma_is_refused_on_loading_or_samples_cached(real_profile, output_dir, flux):
     path = output_dir / "dit_cache" / "profiles" / "null_sigma.json"
     path.write_text(json.dumps({**real_profile, "sigmas": [None] + real_profile["sigmas"][1:]}))

@@ -14,6 +14,7 @@ EXPECTED = {
     "DiTCacheCalibrated": "Calibrated Cache",
     "DiTCacheBlockProfiler": "Block Profiler",
     "DiTCacheLoadProfile": "Load Cache Profile",
+    "DiTCacheQualityCheck": "Cache Quality Check",
 }
 
 

@@ -97,7 +97,8 @@ def test_every_workflow_asked_for_is_there():
             "wan21_i2v_480p_fora.json", "hunyuan_video_t2v_taylorseer.json", PROFILER_WORKFLOW,
             "qwen_image_t2i_magnitude.json", "flux2_dev_t2i_taylorseer.json",
             "wan22_t2v_a14b_two_experts_magnitude.json", "hunyuan_video_15_t2v_magnitude.json",
-            "flux_dev_t2i_calibrated.json", "flux_dev_t2i_block_cache.json"} <= set(WORKFLOWS)
+            "flux_dev_t2i_calibrated.json", "flux_dev_t2i_block_cache.json", "flux_dev_t2i_quality_check.json"} <= set(
+                WORKFLOWS)
 
 
 def _value_fits(spec: wf.InputSpec, value) -> bool:

@@ -1,7 +1,8 @@
 """The README's "Works with" table is what the code makes: every model class of the running
 ComfyUI has its row, and on the ComfyUI the table was made on, every row is what
 `scripts/works_with.py` makes now (levels, tiny models, presets). A tiny model cached whole
-reports the level its name says."""
+(the suite's, and each FORA check of `tiny_models.ACCELERATION_CHECKS`) is sped up by Apply FORA
+and reports the level its name says."""
 from __future__ import annotations
 
 import re
@@ -32,11 +33,22 @@ def test_the_table_is_what_the_code_makes(tiny_cache):
 
 
 WHOLE = [name for name in sorted(tiny_models.BUILDERS) if name not in tiny_models.BLOCK_LEVEL]
+CHECKS = sorted(tiny_models.acceleration_checks())
 
 
-@pytest.mark.parametrize("name", WHOLE)
+def _built(name: str, tiny_cache: dict):
+    if name not in tiny_cache:
+        build = tiny_models.BUILDERS[name] if name in tiny_models.BUILDERS else tiny_models.ACCELERATION_CHECKS[name][1]
+        tiny_cache[name] = build()
+    return tiny_cache[name]
+
+
+@pytest.mark.parametrize("name", WHOLE + CHECKS)
 def test_a_whole_model_reports_the_level_its_name_says_and_skips_model_computes(name, tiny_cache):
-    tiny = tiny_cache.setdefault(name, tiny_models.BUILDERS[name]())
+    """Apply FORA (interval 3) samples each tiny model cached whole (the suite's, and the FORA
+    checks of the other model classes ComfyUI samples) with fewer full steps than steps, a finite
+    output, at the level its name says."""
+    tiny = _built(name, tiny_cache)
     out, report = sample_with_report(fora(tiny.patcher, interval=3), tiny)
     assert report.level == tiny_models.REPORT_LEVELS[tiny_models.tested_level(name)]
     assert report.full_steps < report.steps and torch.isfinite(out).all()

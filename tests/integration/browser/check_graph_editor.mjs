@@ -24,8 +24,9 @@ try {
   page.on("pageerror", (err) => findings.console_errors.push(String(err)));
   await page.goto(url);
   await page.waitForFunction(() => window.app?.graph && window.app.extensionManager, null, { timeout: 120_000 });
-  // A first visit opens the template browser, where the pack's workflows are listed.
-  const templates = page.locator(".p-dialog").filter({ hasText: "comfyui-dit-cache" });
+  // A first visit opens the template browser, where the pack's workflows are listed (a PrimeVue
+  // dialog up to frontend 1.45, a role=dialog element of another library in 1.49).
+  const templates = page.locator(".p-dialog, [role=dialog]").filter({ hasText: "comfyui-dit-cache" });
   findings.templates_listed = await templates.waitFor({ timeout: 20_000 }).then(() => true, () => false);
   if (findings.templates_listed) {
     await page.screenshot({ path: join(screenshotDir, "graph_editor_templates.png") });
