@@ -60,17 +60,17 @@ def call_as_block(run, executor: Callable, args: tuple, kwargs: dict) -> torch.T
 
 def settle_whole_level(run, executor: Callable, args: tuple, kwargs: dict) -> torch.Tensor:
     """A whole-model cache's first model call of the run: computed, and what it did settles the
-    level. If the model's forward ran the DIFFUSION_MODEL wrapper, that wrapper cached it inside
-    the forward (the model level); otherwise the call is recorded here, as the call level's
-    first computed block."""
+    level. If the model's forward ran the DIFFUSION_MODEL wrapper and its output could be a
+    residual of its input, that wrapper cached it inside the forward (the model level); otherwise
+    the call is recorded here, as the call level's first computed block."""
     x = args[0]
-    run.call.model_wrapper_ran = False
+    run.call.cached_in_forward = False
     view = None
     if isinstance(x, torch.Tensor):
         with own_code("beginning a model call"):
             view, scale = _call_view(x, args[1], args[5])
     denoised = executor(*args, **kwargs)
-    if run.call.model_wrapper_ran:
+    if run.call.cached_in_forward:
         run.whole_level = MODEL_LEVEL
         return denoised
     if view is None or not isinstance(denoised, torch.Tensor):

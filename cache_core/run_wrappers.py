@@ -309,9 +309,19 @@ def whole_model_wrapper(executor, *args, **kwargs):
     if not isinstance(options, dict):
         options = next((a for a in args if isinstance(a, dict) and RUN_KEY in a), {})
     run = options.get(RUN_KEY)
-    if run is None:
+    if run is None or run.whole_level == CALL_LEVEL:
         return executor(*args, **kwargs)
-    run.call.model_wrapper_ran = True
-    out = run.run_block(0, {"img": args[0], "transformer_options": options},
+    x = args[0]
+    if run.whole_level is None:
+        # the run's first call: cached in the forward only if the output can be a residual of
+        # the input (a model that takes an image or mask joined to its latent has more input
+        # channels than output ones: it is cached around the call instead, call_level.py)
+        out = executor(*args, **kwargs)
+        run.call.cached_in_forward = isinstance(x, torch.Tensor) and isinstance(out, torch.Tensor) and x.shape == out.shape
+        if run.call.cached_in_forward:
+            with own_code("recording a model call"):
+                run.run_block(0, {"img": x, "transformer_options": options}, lambda _: {"img": out})
+        return out
+    out = run.run_block(0, {"img": x, "transformer_options": options},
                         lambda block_args: {"img": executor(*args, **kwargs)})
     return out["img"]

@@ -50,7 +50,7 @@ class CallInFlight(threading.local):
     adds_between_blocks: bool = False        # told by the APPLY_MODEL wrapper before each call
     # what the call's blocks do on a REUSE_OUTPUT step whose output could not stand in
     blocks_action: StepAction | None = None
-    model_wrapper_ran: bool = False          # a whole-model cache's DIFFUSION_MODEL wrapper ran in it
+    cached_in_forward: bool = False          # a whole-model cache's DIFFUSION_MODEL wrapper cached the call
 
 
 @dataclass

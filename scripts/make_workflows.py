@@ -200,16 +200,23 @@ def _shifted_cache(g: Graph, unet: int, sampling: tuple[str, float], method: str
 WEBP = dict(lossless=False, quality=90, method="default")
 
 
-def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | None = None) -> Graph:
-    """FLUX.1-dev text to image, as ComfyUI's flux example wires it, with a cache node between
-    the diffusion model loader and the sampler."""
-    g = Graph()
+def _flux_loaders(g: Graph, method: str, settings: dict[str, Any]) -> tuple[int, int, int, int]:
+    """FLUX.1-dev's loaders in column 0 and the cache node after the diffusion model loader:
+    (diffusion model, text encoders, VAE, cache node)."""
     unet = g.add("UNETLoader", 0, 0, unet_name="flux1-dev.safetensors", weight_dtype="default")
     clip = g.add("DualCLIPLoader", 0, 1, clip_name1="clip_l.safetensors", clip_name2="t5xxl_fp16.safetensors",
                  type="flux")
     vae = g.add("VAELoader", 0, 2.5, vae_name="ae.safetensors")
     cache = _cache_node(g, method, settings, 1, 0)
     g.link(unet, 0, cache, "model")
+    return unet, clip, vae, cache
+
+
+def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | None = None) -> Graph:
+    """FLUX.1-dev text to image, as ComfyUI's flux example wires it, with a cache node between
+    the diffusion model loader and the sampler."""
+    g = Graph()
+    _, clip, vae, cache = _flux_loaders(g, method, settings)
     if profile is not None:
         loaded = g.add("DiTCacheLoadProfile", 0, 5, profile=profile)
         g.link(loaded, 0, cache, "profile")
@@ -230,12 +237,7 @@ def flux_quality_check(method: str, settings: dict[str, Any]) -> Graph:
     """FLUX.1-dev sampled twice with the same settings, through the cache and without it, both
     decoded into Cache Quality Check: its summary and difference image show what the cache cost."""
     g = Graph()
-    unet = g.add("UNETLoader", 0, 0, unet_name="flux1-dev.safetensors", weight_dtype="default")
-    clip = g.add("DualCLIPLoader", 0, 1, clip_name1="clip_l.safetensors", clip_name2="t5xxl_fp16.safetensors",
-                 type="flux")
-    vae = g.add("VAELoader", 0, 2.5, vae_name="ae.safetensors")
-    cache = _cache_node(g, method, settings, 1, 0)
-    g.link(unet, 0, cache, "model")
+    unet, clip, vae, cache = _flux_loaders(g, method, settings)
     positive, negative = g.prompts(clip, 1.5, "a lighthouse on a cliff at sunset, waves below, oil painting", "",
                                    negative_title="Negative prompt (unused at CFG 1)")
     guidance = g.add("FluxGuidance", 2, 1.5, guidance=3.5)

@@ -86,19 +86,33 @@ def tiny_levels(built: dict | None = None) -> dict[str, tuple[str, type | None]]
     return levels
 
 
+def _concat_input(what: str, channels_in: int, channels_out: int) -> str:
+    return (f"no tiny model of its own: {what} joined to the noise ({channels_in} channels in, {channels_out} "
+            "out), so it is cached around the model call, as the tested `CogVideoX_I2V` and "
+            "`SD15_instructpix2pix` are")
+
+
 # Sampled configs with no tiny model of their own, and why (the table's tiny-model column).
 NO_TINY_MODEL = {
     "ACEStep": "no: its lyric encoder is fixed by the class (6 conformer blocks 1024 wide, about 90M weights), "
                "too big for a tiny model",
-    "CogVideoX_I2V": "no: the image latent is concatenated to the noise (32 channels in, 16 out), and the "
-                     "whole-model cache cannot yet keep a residual of an output narrower than its input: "
-                     "computed uncached",
-    "CogVideoX_Inpaint": "no: the image and mask latents are concatenated to the noise (48 channels in, 16 out), "
-                         "and the whole-model cache cannot yet keep a residual of an output narrower than its "
-                         "input: computed uncached",
-    "CosmosI2V": "no: the conditioning mask is concatenated to the noise (17 channels in, 16 out), and the "
-                 "whole-model cache cannot yet keep a residual of an output narrower than its input: "
-                 "computed uncached",
+    "CogVideoX_Inpaint": _concat_input("the image and mask latents are", 48, 16),
+    "CosmosI2V": _concat_input("the conditioning mask is", 17, 16),
+    "SDXL_instructpix2pix": _concat_input("the image latent is", 8, 4),
+    "SD_X4Upscaler": _concat_input("the low-resolution image is", 7, 4),
+    "SVD_img2vid": _concat_input("the image latent is", 8, 4),
+    "SV3D_u": _concat_input("the image latent is", 8, 4),
+    "SV3D_p": _concat_input("the image latent is", 8, 4),
+    "Ideogram4": "no: its config fixes the width (18 heads of 256, a 12288-wide MLP, a 53248-wide text input), "
+                 "too big for a tiny model",
+    "MiniMaxMusic3": "no: its class fixes its widths (a 4096-to-2048 conditioning convolution and its transformer), "
+                     "too big for a tiny model",
+    "HiDreamO1": "no: its conditioning is built from the token ids of its own Qwen3-VL language model "
+                 "(`text_input_ids`); no tiny model of it yet",
+    "Trellis2": "no: it samples the structured 3D latents its Trellis 2 nodes lay out (image embeddings, voxel "
+                "coordinates per stage); no tiny model of it yet",
+    "TripoSplat": "no: it samples a nested latent and camera (`latent_shapes`) from DINOv3 image tokens, as its "
+                  "TripoSplat nodes make them; no tiny model of it yet",
 }
 
 
