@@ -41,17 +41,22 @@ class CalibratedCache(io.ComfyNode):
     @classmethod
     def execute(cls, model, profile: dict, speedup: float, cache_device: str) -> io.NodeOutput:
         def make_policy(adapter) -> PlannedSchedule:
-            chosen = calibrated_plan(profile, speedup, adapter.family)
-            blocks = len(adapter.blocks(model.model.diffusion_model))
-            kept = tuple(chosen.get("kept_blocks") or ())
-            if any(b >= blocks for b in kept):
-                raise ProfileError(f"profile '{profile.get('name', '?')}' keeps block {max(kept)} computed, but this "
-                                   f"model has {blocks} blocks: it is a profile of another model; profile this model")
-            policy = PlannedSchedule(chosen["plan"], profiled_part(profile), kept, blocks,
-                                     tuple(profile.get("sigmas") or ()))
-            log.info("Calibrated Cache: %s from profile '%s', %gx asked; worst calibration case %.1f dB",
-                     policy.describe(), profile.get("name", "?"), speedup, chosen["psnr_worst"])
-            return policy
+            return calibrated_policy(model, adapter, profile, speedup)
 
         return io.NodeOutput(apply_cache(model, "Calibrated", make_policy, node_id=cls.hidden.unique_id,
                                          cache_device=cache_device))
+
+
+def calibrated_policy(model, adapter, profile: dict, speedup: float) -> PlannedSchedule:
+    """The profile's plan for `speedup` on `model`, refused (ProfileError) where it cannot be this
+    model's; shared with the DiT Cache node's Calibrated speed."""
+    chosen = calibrated_plan(profile, speedup, adapter.family)
+    blocks = len(adapter.blocks(model.model.diffusion_model))
+    kept = tuple(chosen.get("kept_blocks") or ())
+    if any(b >= blocks for b in kept):
+        raise ProfileError(f"profile '{profile.get('name', '?')}' keeps block {max(kept)} computed, but this "
+                           f"model has {blocks} blocks: it is a profile of another model; profile this model")
+    policy = PlannedSchedule(chosen["plan"], profiled_part(profile), kept, blocks, tuple(profile.get("sigmas") or ()))
+    log.info("Calibrated Cache: %s from profile '%s', %gx asked; worst calibration case %.1f dB",
+             policy.describe(), profile.get("name", "?"), speedup, chosen["psnr_worst"])
+    return policy

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_FOLDERS = ("nodes/", "cache_core/", "web/", "example_workflows/")
 SHIPPED_FILES = ("__init__.py", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", ".comfyignore")
 NODE_IDS = ("DiTCacheApplyFORA", "DiTCacheBlockCache", "DiTCacheBlockProfiler", "DiTCacheCalibrated",
-            "DiTCacheLoadProfile", "DiTCacheMagnitudeThreshold", "DiTCacheQualityCheck", "DiTCacheTaylorSeerForecast",
-            "DiTCacheTeaCacheThreshold")
+            "DiTCacheLoadProfile", "DiTCacheMagnitudeThreshold", "DiTCacheQualityCheck", "DiTCacheSpeed",
+            "DiTCacheTaylorSeerForecast", "DiTCacheTeaCacheThreshold")
 
 
 def tracked_files(repo: Path) -> list[str]:

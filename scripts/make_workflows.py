@@ -182,7 +182,7 @@ def _cache_node(g: Graph, method: str, settings: dict[str, Any], column: int, ro
     node_ids = {"teacache": "DiTCacheTeaCacheThreshold", "taylorseer": "DiTCacheTaylorSeerForecast",
                 "fora": "DiTCacheApplyFORA", "magnitude": "DiTCacheMagnitudeThreshold",
                 "profiler": "DiTCacheBlockProfiler", "calibrated": "DiTCacheCalibrated",
-                "blockcache": "DiTCacheBlockCache"}
+                "blockcache": "DiTCacheBlockCache", "dit_cache": "DiTCacheSpeed"}
     return g.add(node_ids[method], column, row, **settings)
 
 
@@ -422,6 +422,12 @@ PROFILE_NAME = "flux-dev-28steps"
 # the profile that the profiled workflow loads.
 def workflows() -> dict[str, tuple[Graph, str]]:
     return {
+        "flux_dev_t2i_dit_cache.json": (
+            flux_t2i("dit_cache", dict(speed="Balanced (~2.5x)", cache_device="model device"),
+                     "dit_cache/flux_dit_cache"),
+            "FLUX.1-dev text to image with DiT Cache at Balanced (~2.5x): the node runs what the pack's benchmarks "
+            "measured best for FLUX at that speed, and its report says what that is. Safe (~2x) keeps more of the "
+            "uncached image."),
         "flux_dev_t2i_teacache.json": (
             flux_t2i("teacache", dict(rel_l1_thresh=0.4, coefficients="auto", max_consecutive_reuse=3, **WINDOW),
                      "dit_cache/flux_teacache"),

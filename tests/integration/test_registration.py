@@ -6,6 +6,7 @@ import pytest
 from helpers import ROOT
 
 EXPECTED = {
+    "DiTCacheSpeed": "DiT Cache",
     "DiTCacheApplyFORA": "Apply FORA",
     "DiTCacheTeaCacheThreshold": "TeaCache-style Threshold",
     "DiTCacheMagnitudeThreshold": "Magnitude-Ratio Threshold (MagCache-style)",

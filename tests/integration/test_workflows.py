@@ -22,7 +22,8 @@ WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))
 PROFILER_WORKFLOW = "flux_dev_block_profiler.json"
 METHOD_OF = {"DiTCacheTeaCacheThreshold": "TeaCache", "DiTCacheTaylorSeerForecast": "TaylorSeer",
              "DiTCacheApplyFORA": "FORA", "DiTCacheMagnitudeThreshold": "MagnitudeRatio",
-             "DiTCacheBlockProfiler": "Profiler", "DiTCacheCalibrated": "Calibrated", "DiTCacheBlockCache": "BlockCache"}
+             "DiTCacheBlockProfiler": "Profiler", "DiTCacheCalibrated": "Calibrated", "DiTCacheBlockCache": "BlockCache",
+             "DiTCacheSpeed": "DiT Cache"}
 
 
 class Transport:
