@@ -43,8 +43,13 @@ def loaded_flux():
 
 
 def _split(patcher):
+    import comfy.model_management
     from comfy_extras.nodes_multigpu import MultiGPUCFGSplitNode
 
+    # Earlier tests leave loaded models whose patcher is gone (their clones keep the model alive);
+    # ComfyUI 0.33's device cloning reads every loaded model's patcher and fails on such an entry.
+    # A server unloads between workflows as memory asks; here it is done before the split.
+    comfy.model_management.unload_all_models()
     split = run_node(MultiGPUCFGSplitNode, model=patcher, max_gpus=2)[0]
     assert len(split.get_additional_models_with_key("multigpu")) == 1, "ComfyUI made no device clone"
     return split
