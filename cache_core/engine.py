@@ -36,7 +36,8 @@ class CacheEngine:
     observer_factory: ObserverFactory | None = None
     report_listeners: list[ReportListener] = field(default_factory=list)
     log_reports: bool = True       # False for the calibration's own runs: dozens, summed up once
-    notes: tuple[str, ...] = ()    # said in every run's report (an uncalibrated default, say)
+    notes: tuple[str, ...] = ()    # said in every run's report, as warnings (an uncalibrated default, say)
+    info_notes: tuple[str, ...] = ()   # said in every run's report, as information (what a node chose)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.start_percent <= 1.0 or not 0.0 <= self.end_percent <= 1.0:
@@ -69,6 +70,8 @@ class CacheEngine:
         )
         for note in self.notes:
             run.report.note(note)
+        for note in self.info_notes:
+            run.report.note(note, warn=False)
         if replaced_blocks:
             run.compute_every_step(
                 f"another node replaced the cache's hook on {len(replaced_blocks)} block(s) ({replaced_blocks[0][0]} "

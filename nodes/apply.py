@@ -36,10 +36,12 @@ def apply_cache(model: Any, method: str, make_policy: Callable[[Any], CachePolic
                 start_percent: float = 0.0, end_percent: float = 1.0, cache_device: str = "model device",
                 observer_factory: Callable | None = None,
                 listeners: tuple[Callable[[RunReport], None], ...] = (),
-                run_note: Callable[[Any], str | None] | None = None) -> Any:
+                run_note: Callable[[Any], str | None] | None = None,
+                run_info: Callable[[Any], str | None] | None = None) -> Any:
     """A clone of `model` that samples through `method`; `model` itself unchanged if the family
     is not supported. `make_policy(adapter)` builds the policy once the family is known;
-    `run_note(adapter)` is what every run's report then says of the setting (None: nothing)."""
+    `run_note(adapter)` is what every run's report then warns of the setting, `run_info(adapter)`
+    what it tells of it (None: nothing)."""
     try:
         adapter = adapter_for(model)
     except UnsupportedModelError as err:
@@ -61,6 +63,7 @@ def apply_cache(model: Any, method: str, make_policy: Callable[[Any], CachePolic
         offload_cache=cache_device == "cpu",
         observer_factory=observer_factory,
         notes=tuple(n for n in [run_note(adapter) if run_note else None] if n),
+        info_notes=tuple(n for n in [run_info(adapter) if run_info else None] if n),
         report_listeners=[*listeners, lambda report: publish_report(node_id, report)],
     )
     return attach_engine(model, engine)

@@ -98,12 +98,12 @@ class DiTCacheSpeed(io.ComfyNode):
             choice = speed_choice(adapter, speed)
             return POLICY_OF[choice.node](adapter, choice.inputs)
 
-        def run_note(adapter: ModelAdapter) -> str:
+        def run_info(adapter: ModelAdapter) -> str:
             unused = "; the connected profile is used only by 'Calibrated'" if profile is not None else ""
             return speed_choice(adapter, speed).note() + unused
 
         return io.NodeOutput(apply_cache(model, METHOD, make_policy, node_id=cls.hidden.unique_id,
-                                         cache_device=cache_device, run_note=run_note))
+                                         cache_device=cache_device, run_info=run_info))
 
     @classmethod
     def calibrated(cls, model, profile: dict | None, cache_device: str) -> Any:
@@ -114,9 +114,9 @@ class DiTCacheSpeed(io.ComfyNode):
                                "to this node's profile input; or pick a named speed")
         speedup = nearest_calibrated_speedup(profile)
 
-        def run_note(adapter: ModelAdapter) -> str:
+        def run_info(adapter: ModelAdapter) -> str:
             return (f"Calibrated runs the plan profile '{profile.get('name', '?')}' calibrated for {speedup:g}x "
                     f"(its nearest to {CALIBRATED_SPEEDUP:g}x), as Calibrated Cache would")
 
         return apply_cache(model, METHOD, lambda adapter: calibrated_policy(model, adapter, profile, speedup),
-                           node_id=cls.hidden.unique_id, cache_device=cache_device, run_note=run_note)
+                           node_id=cls.hidden.unique_id, cache_device=cache_device, run_info=run_info)
