@@ -31,8 +31,8 @@ class CacheQualityCheck(io.ComfyNode):
                                         f"difference times {DIFFERENCE_GAIN:g}: a difference of "
                                         f"{1 / DIFFERENCE_GAIN:g} or more is white). Preview it"),
                 io.String.Output(display_name="summary",
-                                 tooltip="PSNR and SSIM: mean over the frames and the worst frame. Above about 30 dB "
-                                         "PSNR and 0.95 SSIM differences are hard to see"),
+                                 tooltip="PSNR and SSIM: mean over the frames and the worst frame (higher: closer "
+                                         "to the uncached images)"),
             ],
         )
 

@@ -113,6 +113,16 @@ NO_TINY_MODEL = {
                 "coordinates per stage); no tiny model of it yet",
     "TripoSplat": "no: it samples a nested latent and camera (`latent_shapes`) from DINOv3 image tokens, as its "
                   "TripoSplat nodes make them; no tiny model of it yet",
+    # configs that build their model only from a checkpoint's settings (this script cannot name their class)
+    "SD20": "no tiny model of its own: an SD2 `UNetModel` (its config needs a checkpoint), cached whole as the tested "
+            "`SD15`",
+    "SD21UnclipH": "no tiny model of its own: an SD2 `UNetModel` with an image embedding (its config needs a "
+                   "checkpoint), cached whole as the tested `SD15`",
+    "SD21UnclipL": "no tiny model of its own: an SD2 `UNetModel` with an image embedding (its config needs a "
+                   "checkpoint), cached whole as the tested `SD15`",
+    "Stable_Zero123": "no tiny model of its own: a `UNetModel` with the image latent joined to the noise (8 channels "
+                      "in, 4 out; its config needs a checkpoint), cached around the model call as the tested "
+                      "`SD15_instructpix2pix`",
 }
 
 
