@@ -30,14 +30,6 @@ def _call_view(x: torch.Tensor, sigma: torch.Tensor, options: dict) -> tuple[dic
     return {"img": x / scale, "signal": x, "transformer_options": options}, scale
 
 
-def whole_level_of_call(run) -> str | None:
-    """The whole-model level this run's calls take (None: not a whole-model cache, or not yet
-    settled: the run's first call settles it)."""
-    if run.adapter.level != MODEL_LEVEL:
-        return None
-    return run.whole_level
-
-
 def call_as_block(run, executor: Callable, args: tuple, kwargs: dict) -> torch.Tensor:
     """A model call of a call-level cache: computed (and recorded) or stood in for."""
     x, sigma, options = args[0], args[1], args[5]

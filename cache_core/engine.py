@@ -52,9 +52,10 @@ class CacheEngine:
         window = SigmaWindow(start_sigma=float(model_sampling.percent_to_sigma(self.start_percent)),
                              end_sigma=float(model_sampling.percent_to_sigma(self.end_percent)),
                              whole_schedule=self.start_percent == 0.0 and self.end_percent == 1.0)
-        part = schedule_part(model_sampling, sigmas)
+        values = sigmas.detach().float().cpu()   # once per run: the schedule's sigmas, on the host
+        part = schedule_part(model_sampling, values)
         self.policy.check_steps(part.total_steps, part.first_step, total_steps)
-        self.policy.check_sigmas(sigmas[:-1].detach().float().cpu().tolist(), part.first_step)
+        self.policy.check_sigmas(values[:-1].tolist(), part.first_step)
         run = StackRun(
             adapter=self.adapter,
             policy=self.policy,

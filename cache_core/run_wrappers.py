@@ -11,7 +11,7 @@ import torch
 from comfy.model_patcher import create_model_options_clone
 
 from .adapters.whole_model import CALL_LEVEL, MODEL_LEVEL
-from .call_level import call_as_block, settle_whole_level, whole_level_of_call
+from .call_level import call_as_block, settle_whole_level
 from .compiled_blocks import WHOLE_MODEL_LEVEL_COMPILED, compile_blocks_for_run
 from .containment import CacheInternalError, GraphError, internal_error_note, is_cancel, own_code
 from .engine import CacheEngine
@@ -278,14 +278,14 @@ def model_call_wrapper(executor, *args, **kwargs):
         stand_in = run.output_stand_in(x, sigma, options)
         calls_before = len(run.report.calls)
         computing = run.computes_every_step
-        whole_level = whole_level_of_call(run) if not computing else None
+        cached_whole = run.adapter.level == MODEL_LEVEL and not computing
     if stand_in is not None:
         return stand_in
     scope = _call_options.set(options)
     try:
-        if whole_level == CALL_LEVEL:
+        if cached_whole and run.whole_level == CALL_LEVEL:
             denoised = call_as_block(run, executor, args, kwargs)
-        elif whole_level is None and run.adapter.level == MODEL_LEVEL and not computing:
+        elif cached_whole and run.whole_level is None:
             denoised = settle_whole_level(run, executor, args, kwargs)
         else:
             denoised = executor(*args, **kwargs)

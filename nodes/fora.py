@@ -29,10 +29,15 @@ class ApplyFORA(io.ComfyNode):
             hidden=[io.Hidden.unique_id],
         )
 
+    @staticmethod
+    def policy(adapter, interval: int, warmup_steps: int) -> ReuseSchedule:
+        """The node's policy (DiT Cache builds it the same way when it picks this node)."""
+        return ReuseSchedule(interval, warmup_steps)
+
     @classmethod
     def execute(cls, model, interval: int, warmup_steps: int, start_percent: float, end_percent: float,
                 cache_device: str) -> io.NodeOutput:
-        patched = apply_cache(model, "FORA", lambda adapter: ReuseSchedule(interval, warmup_steps),
+        patched = apply_cache(model, "FORA", lambda adapter: cls.policy(adapter, interval, warmup_steps),
                               node_id=cls.hidden.unique_id, start_percent=start_percent, end_percent=end_percent,
                               cache_device=cache_device)
         return io.NodeOutput(patched)

@@ -54,12 +54,19 @@ class MagnitudeThreshold(io.ComfyNode):
             hidden=[io.Hidden.unique_id],
         )
 
+    @staticmethod
+    def policy(adapter, threshold: float, max_skip: int, retention_ratio: float, curve: str,
+               profile: dict | None = None) -> MagnitudeRatioThreshold:
+        """The node's policy for `adapter`'s family (DiT Cache builds it the same way when it picks
+        this node)."""
+        return MagnitudeRatioThreshold(magnitude_curve(adapter, curve, profile), threshold, max_skip, retention_ratio,
+                                       profiled_part(profile) if profile is not None else None)
+
     @classmethod
     def execute(cls, model, threshold: float, max_skip: int, retention_ratio: float, curve: str,
                 start_percent: float, end_percent: float, cache_device: str, profile: dict | None = None) -> io.NodeOutput:
         def make_policy(adapter) -> MagnitudeRatioThreshold:
-            return MagnitudeRatioThreshold(magnitude_curve(adapter, curve, profile), threshold, max_skip,
-                                           retention_ratio, profiled_part(profile) if profile is not None else None)
+            return cls.policy(adapter, threshold, max_skip, retention_ratio, curve, profile)
 
         patched = apply_cache(model, "MagnitudeRatio", make_policy, node_id=cls.hidden.unique_id,
                               start_percent=start_percent, end_percent=end_percent, cache_device=cache_device,

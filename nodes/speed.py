@@ -4,34 +4,28 @@ setting the pack's own benchmarks measured best for the model's family at that c
 calibrated plan; the run report says which and why."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from comfy_api.latest import io
 
 from ..cache_core.adapters import ADAPTERS, ModelAdapter
-from ..cache_core.calibration import magnitude_curve, teacache_coefficients
-from ..cache_core.policies import (AdaptiveThreshold, CachePolicy, MagnitudeRatioThreshold, ReuseSchedule,
-                                   TaylorForecastSchedule)
+from ..cache_core.policies import CachePolicy
 from ..cache_core.profile_io import ProfileError
 from ..cache_core.speed_choices import CALIBRATED, CALIBRATED_SPEEDUP, SpeedChoice, choose, speed_names
 from .apply import apply_cache
 from .calibrated import calibrated_policy
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input
+from .fora import ApplyFORA
+from .magnitude import MagnitudeThreshold
 from .profile_type import CacheProfile
+from .taylorseer import TaylorSeerForecast
+from .teacache import TeaCacheThreshold
 
 METHOD = "DiT Cache"
 
-# The policy each chosen node would build from the same inputs, without a profile (nodes/fora.py,
-# teacache.py, magnitude.py, taylorseer.py); the policies and calibration.py check the values.
-POLICY_OF: dict[str, Callable[[ModelAdapter, dict[str, Any]], CachePolicy]] = {
-    "DiTCacheApplyFORA": lambda adapter, s: ReuseSchedule(s["interval"], s["warmup_steps"]),
-    "DiTCacheTeaCacheThreshold": lambda adapter, s: AdaptiveThreshold(
-        teacache_coefficients(adapter, s["coefficients"], None), s["rel_l1_thresh"], s["max_consecutive_reuse"]),
-    "DiTCacheMagnitudeThreshold": lambda adapter, s: MagnitudeRatioThreshold(
-        magnitude_curve(adapter, s["curve"], None), s["threshold"], s["max_skip"], s["retention_ratio"], None),
-    "DiTCacheTaylorSeerForecast": lambda adapter, s: TaylorForecastSchedule(
-        s["interval"], s["warmup_steps"], s["order"], s["guard_tolerance"]),
-}
+# The node each choice names, whose own policy builder (without a profile) runs its inputs.
+NODE_OF: dict[str, type] = {node.GET_SCHEMA().node_id: node
+                            for node in (ApplyFORA, TeaCacheThreshold, MagnitudeThreshold, TaylorSeerForecast)}
 
 
 def family_names() -> dict[str, str]:
@@ -96,7 +90,7 @@ class DiTCacheSpeed(io.ComfyNode):
 
         def make_policy(adapter: ModelAdapter) -> CachePolicy:
             choice = speed_choice(adapter, speed)
-            return POLICY_OF[choice.node](adapter, choice.inputs)
+            return NODE_OF[choice.node].policy(adapter, **choice.inputs)
 
         def run_info(adapter: ModelAdapter) -> str:
             unused = "; the connected profile is used only by 'Calibrated'" if profile is not None else ""

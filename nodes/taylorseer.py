@@ -39,10 +39,15 @@ class TaylorSeerForecast(io.ComfyNode):
             hidden=[io.Hidden.unique_id],
         )
 
+    @staticmethod
+    def policy(adapter, interval: int, warmup_steps: int, order: int, guard_tolerance: float) -> TaylorForecastSchedule:
+        """The node's policy (DiT Cache builds it the same way when it picks this node)."""
+        return TaylorForecastSchedule(interval, warmup_steps, order, guard_tolerance)
+
     @classmethod
     def execute(cls, model, interval: int, warmup_steps: int, order: int, guard_tolerance: float,
                 start_percent: float, end_percent: float, cache_device: str) -> io.NodeOutput:
-        policy = TaylorForecastSchedule(interval, warmup_steps, order, guard_tolerance)
+        policy = cls.policy(None, interval, warmup_steps, order, guard_tolerance)
         patched = apply_cache(model, "TaylorSeer", lambda adapter: policy, node_id=cls.hidden.unique_id,
                               start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
         return io.NodeOutput(patched)

@@ -49,12 +49,19 @@ class TeaCacheThreshold(io.ComfyNode):
             hidden=[io.Hidden.unique_id],
         )
 
+    @staticmethod
+    def policy(adapter, rel_l1_thresh: float, coefficients: str, max_consecutive_reuse: int,
+               profile: dict | None = None) -> AdaptiveThreshold:
+        """The node's policy for `adapter`'s family (DiT Cache builds it the same way when it picks
+        this node)."""
+        return AdaptiveThreshold(teacache_coefficients(adapter, coefficients, profile), rel_l1_thresh,
+                                 max_consecutive_reuse)
+
     @classmethod
     def execute(cls, model, rel_l1_thresh: float, coefficients: str, max_consecutive_reuse: int,
                 start_percent: float, end_percent: float, cache_device: str, profile: dict | None = None) -> io.NodeOutput:
         def make_policy(adapter) -> AdaptiveThreshold:
-            return AdaptiveThreshold(teacache_coefficients(adapter, coefficients, profile), rel_l1_thresh,
-                                     max_consecutive_reuse)
+            return cls.policy(adapter, rel_l1_thresh, coefficients, max_consecutive_reuse, profile)
 
         patched = apply_cache(model, "TeaCache", make_policy, node_id=cls.hidden.unique_id,
                               start_percent=start_percent, end_percent=end_percent, cache_device=cache_device,

@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from per_block_reference import stream_of
+
 
 def _terms(derivatives: list, distance: int) -> torch.Tensor | None:
     """What the Taylor series adds to the last residual at `distance` steps (None: nothing)."""
@@ -45,11 +47,6 @@ def guarded_per_block_cache(patcher, computed_steps: set[int], order: int):
     scale_of: dict = {}  # (step, stream) -> the scale the probe fitted
     fitted_scales: list[float] = []
     call_options: list[dict] = []
-
-    def stream_of(options: dict) -> tuple:
-        window = options.get("context_window")
-        return (tuple(options.get("cond_or_uncond", ())), tuple(options.get("uuids", ())),
-                tuple(window.index_list) if window is not None else ())
 
     def record(key, outputs, inputs, out, stream, step):
         for k in outputs:

@@ -18,6 +18,13 @@ def _each(fn, *values):
     return fn(*values)
 
 
+def stream_of(options: dict) -> tuple:
+    """Which stream of calls a hook's call is: its conditionings and its context window."""
+    window = options.get("context_window")
+    return (tuple(options.get("cond_or_uncond", ())), tuple(options.get("uuids", ())),
+            tuple(window.index_list) if window is not None else ())
+
+
 def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int):
     """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`
     (one set for every block, or a set per block key: a per-block schedule)."""
@@ -32,11 +39,6 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
     copy_inputs = adapter.blocks_modify_inputs
     sigmas: list[float] = []
     history: dict = {}   # (block, output, stream) -> (last computed step, derivatives)
-
-    def stream_of(options: dict) -> tuple:
-        window = options.get("context_window")
-        return (tuple(options.get("cond_or_uncond", ())), tuple(options.get("uuids", ())),
-                tuple(window.index_list) if window is not None else ())
 
     def hook_for(key):
         outputs = specs[key].outputs
