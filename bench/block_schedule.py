@@ -6,12 +6,13 @@ from __future__ import annotations
 import torch
 
 from comfyui_dit_cache.cache_core.policies import ProfiledBlockSchedule, StepAction
-from comfyui_dit_cache.cache_core.step_schedule import SchedulePart, SigmaWindow, StepSchedule
+from comfyui_dit_cache.cache_core.policies.base import SchedulePart
+from comfyui_dit_cache.cache_core.run.step_schedule import SigmaWindow, StepSchedule
 
 
 def block_computes(policy: ProfiledBlockSchedule, steps: int) -> float:
     """Blocks computed over block evaluations on a run of `steps` (the first step computes all)."""
-    schedule = StepSchedule(policy, policy.new_run_memory(), SchedulePart(0, steps),
+    schedule = StepSchedule(policy, policy.new_run_memory(), SchedulePart(0, steps, steps),
                             SigmaWindow(1.0, 0.0, whole_schedule=True))
     computed, has_cache = 0, False
     for step in range(steps):

@@ -40,7 +40,7 @@ def main() -> None:
     import comfyui_version
     from comfy_extras.nodes_torch_compile import TorchCompileModel
 
-    from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
     from comfyui_dit_cache.nodes import ApplyFORA, TaylorSeerForecast, TeaCacheThreshold
 
     device = comfy.model_management.get_torch_device()

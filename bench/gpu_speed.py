@@ -12,9 +12,9 @@ it, *ceiling* is the speedup a cache with no cost of its own would reach on the 
 (the blocks' share of the uncached time divided by the ideal, plus the floor), and
 achieved/ceiling is what the cache's own work leaves of it. The floor rows and the row
 "uncached, conditioning handed over on the GPU" get the prompt already on the GPU, as the pack's
-cached runs have it (cache_core/conditioning.py); that row shows what the move alone is worth.
+cached runs have it (cache_core/attachment/conditioning.py); that row shows what the move alone is worth.
 The row "FORA interval 3, the model call as one block" caches the same schedule around the model
-call (the whole-model cache's call level, cache_core/call_level.py, forced onto a family that has
+call (the whole-model cache's call level, cache_core/attachment/call_level.py, forced onto a family that has
 its block adapter): what skipping the whole call costs or gains against skipping the blocks.
 
 Run on a GPU through the device tool (see bench/README.md); `--scale tiny` runs the same code on tiny
@@ -201,8 +201,8 @@ def calibration_for(patcher, node, steps: int) -> dict:
     profile (the rows run fixed schedules: TeaCache's never reaches its threshold, the magnitude
     curve is flat), so that every family runs the same rows; Calibrated Cache gets a profile with
     the plans of `CALIBRATED_SHAPES` at the case's step count (timing needs no search)."""
-    from comfyui_dit_cache.cache_core.attach import adapter_for
-    from comfyui_dit_cache.cache_core.plan_search import PlanShape, computes_for, computes_with_kept
+    from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
+    from comfyui_dit_cache.cache_core.calibration.plan_search import PlanShape, computes_for, computes_with_kept
     from comfyui_dit_cache.nodes import BlockCache, CalibratedCache, MagnitudeThreshold, TeaCacheThreshold
 
     adapter = adapter_for(patcher)
@@ -388,8 +388,8 @@ def at_call_level(patcher, inputs: dict):
     the call level and the model call (APPLY_MODEL) is the one block."""
     import comfy.patcher_extension
     from comfyui_dit_cache.cache_core.adapters.whole_model import WholeModelAdapter
-    from comfyui_dit_cache.cache_core.attach import WRAPPER_KEY, attach_engine
-    from comfyui_dit_cache.cache_core.engine import CacheEngine
+    from comfyui_dit_cache.cache_core.attachment.attach import WRAPPER_KEY, attach_engine
+    from comfyui_dit_cache.cache_core.run.engine import CacheEngine
     from comfyui_dit_cache.cache_core.policies import ReuseSchedule
 
     adapter = WholeModelAdapter(type(patcher.model.diffusion_model))
@@ -421,7 +421,7 @@ def sample_case(case: Case, patcher, device, repeats: int, only: tuple[str, ...]
     import torch
     import comfy.sample
     from comfyui_dit_cache.cache_core.adapters.whole_model import CALL_LEVEL
-    from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
     from comfyui_dit_cache.cache_core.policies import StepAction
 
     if gpus > 1:
@@ -436,7 +436,7 @@ def sample_case(case: Case, patcher, device, repeats: int, only: tuple[str, ...]
     cuda = device.type == "cuda"
 
     # the same conditioning, already on the GPU: what the pack's move of the conditioning (cache_core/
-    # conditioning.py) alone is worth to an uncached run
+    # attachment/conditioning.py) alone is worth to an uncached run
     on_gpu = conditioning_on(device, positive, negative)
 
     def sample(model, conds=(positive, negative)) -> tuple[float, int]:
@@ -523,7 +523,7 @@ def skip_every_block(patcher, synchronize: bool):
     its input, so a step costs only what lies outside the blocks (embeddings, final layer, the
     sampler, ComfyUI's calls). With `synchronize` the first hook also waits for the GPU, as
     reading a GPU value once per call does."""
-    from comfyui_dit_cache.cache_core.attach import adapter_for
+    from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
 
     clone = patcher.clone()
     for position, spec in enumerate(adapter_for(patcher).blocks(patcher.model.diffusion_model)):

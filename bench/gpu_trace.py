@@ -9,7 +9,7 @@ Why: bench/gpu_speed.py shows cached runs a few percent short of their ideal. If
 busy all along, the cost is kernels the cache added (they are listed); if it idled, the host
 could not queue work fast enough (the Python of skipped steps, or a wait). This is how the
 per-step wait on ComfyUI's copy of the prompt from pageable memory was found (42 gaps per FORA
-run on FLUX.1-dev, 3 once the pack moved the conditioning; see cache_core/conditioning.py) and
+run on FLUX.1-dev, 3 once the pack moved the conditioning; see cache_core/attachment/conditioning.py) and
 the `isfinite` check of the CPU latent before the first step (57 ms under the profiler, now a
 min/max pass).
 `--conds-on-gpu` hands the sampler a prompt already on the GPU (the uncached run then shows
@@ -110,7 +110,7 @@ def main() -> None:
     import torch
     import comfy.sample
     from gpu_idle import best_of_two
-    from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 
     case = gpu_speed.FULL[args.model]
     import comfy.model_management

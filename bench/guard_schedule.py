@@ -30,7 +30,7 @@ def main() -> None:
     import reference_models as refs
     from quality import GUARD_INTERVAL, GUARD_TOLERANCES, bench_prompts, sample_prompt, taylorseer_inputs
 
-    from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
     from comfyui_dit_cache.cache_core.policies.base import StepAction
     from comfyui_dit_cache.nodes import TaylorSeerForecast
 

@@ -84,7 +84,7 @@ def calibration_profile(model) -> dict:
     import torch
 
     import reference_data as rd
-    from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
     from comfyui_dit_cache.nodes import BlockProfiler
 
     folder_paths.set_output_directory(tempfile.mkdtemp(prefix="dit-cache-bench-"))

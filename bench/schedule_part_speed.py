@@ -23,7 +23,7 @@ def main() -> None:
     import comfy.samplers
     import comfy.supported_models
 
-    from comfyui_dit_cache.cache_core.schedule_part import schedule_part
+    from comfyui_dit_cache.cache_core.attachment.schedule_matching import schedule_part
 
     model_sampling = comfy.model_sampling.ModelSamplingFlux(comfy.supported_models.Flux({"image_model": "flux"}))
     real = comfy.samplers.calculate_sigmas

@@ -35,8 +35,8 @@ def main() -> None:
     from image_metrics import psnr
     from quality import CFG, STEPS, bench_prompts, decoded, sample_prompt
 
-    from comfyui_dit_cache.cache_core.attach import adapter_for, attach_engine
-    from comfyui_dit_cache.cache_core.engine import CacheEngine
+    from comfyui_dit_cache.cache_core.attachment.attach import adapter_for, attach_engine
+    from comfyui_dit_cache.cache_core.run.engine import CacheEngine
     from comfyui_dit_cache.cache_core.policies.base import CachePolicy, StepAction
 
     @dataclass(frozen=True)

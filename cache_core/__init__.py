@@ -1,7 +1,3 @@
-"""DiT Cache's engine: everything that is not UI.
-
-`adapters` know where each model family's blocks are; `policies` decide per step whether to
-compute, reuse or forecast; `predictors` say what stands in for a skipped block; `state` holds
-one sampling run's data; `engine` runs a block through all of that; `attach` hooks it into a
-cloned `ModelPatcher`.
-"""
+"""DiT Cache's engine: everything that is not UI, in rooms that import only the rooms below them
+(support, adapters, stand_ins, policies, run; then attachment, profiles, speeds; then
+calibration). docs/ARCHITECTURE.md draws them."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..cache_core.attach import UnsupportedModelError, adapter_for, attach_engine
-from ..cache_core.engine import CacheEngine
-from ..cache_core.log import get_logger
+from ..cache_core.attachment.attach import UnsupportedModelError, adapter_for, attach_engine
+from ..cache_core.run.engine import CacheEngine
+from ..cache_core.support.log import get_logger
 from ..cache_core.policies import CachePolicy
-from ..cache_core.report import RunReport
+from ..cache_core.run.report import RunReport
 
 log = get_logger(__name__)
 

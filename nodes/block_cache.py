@@ -6,7 +6,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..cache_core.policies import ProfiledBlockSchedule
-from ..cache_core.profile_io import block_changes, profiled_part
+from ..cache_core.profiles.profile_io import block_changes, profiled_part
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 from .profile_type import CacheProfile

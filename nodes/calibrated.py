@@ -1,11 +1,11 @@
 """Calibrated Cache: the plan a calibrating Block Profiler searched on the user's own model and
-step count (cache_core/plan_search.py): which steps are computed and what stands in for each run
+step count (cache_core/calibration/plan_search.py): which steps are computed and what stands in for each run
 of skipped steps, chosen for the least final damage on the worst calibration case."""
 from comfy_api.latest import io
 
-from ..cache_core.log import get_logger
+from ..cache_core.support.log import get_logger
 from ..cache_core.policies import PlannedSchedule
-from ..cache_core.profile_io import ProfileError, calibrated_plan, profiled_part
+from ..cache_core.profiles.profile_io import ProfileError, calibrated_plan, profiled_part
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input
 from .profile_type import CacheProfile

@@ -5,8 +5,8 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..cache_core.adapters import magnitude_presets
-from ..cache_core.calibration import AUTO, magnitude_curve, uncalibrated_note
-from ..cache_core.profile_io import profiled_part
+from ..cache_core.profiles.curve_sources import AUTO, magnitude_curve, uncalibrated_note
+from ..cache_core.profiles.profile_io import profiled_part
 from ..cache_core.policies import MagnitudeRatioThreshold
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs

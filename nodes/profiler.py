@@ -5,7 +5,6 @@ A profile exists only after a sampling run, so the flow is two queue runs: profi
 Block Profiler -> sampler; then pick the saved profile in Load Cache Profile."""
 from __future__ import annotations
 
-import io as io_bytes
 from pathlib import Path
 
 import folder_paths
@@ -13,14 +12,15 @@ from comfy_api.latest import io, ui
 
 import comfy.patcher_extension
 
-from ..cache_core.calibration_run import CALIBRATION_KEY, CalibratingWrapper, CalibrationRequest, parse_speedups
-from ..cache_core.heatmap import heatmap_tensor, render_heatmap
-from ..cache_core.log import get_logger
-from ..cache_core.policies import AlwaysCompute, PlannedSchedule
-from ..cache_core.profile_io import (ProfileError, list_profiles, load_profile, profiled_part, resolve_profile,
-                                     safe_profile_name, save_profile, write_file_in)
-from ..cache_core.profiler import BlockProfileRecorder
-from ..cache_core.report import RunReport
+from ..cache_core.calibration.calibrating_run import CalibratingWrapper
+from ..cache_core.calibration.request import CALIBRATION_KEY, CalibrationRequest, parse_speedups
+from ..cache_core.profiles.heatmap import heatmap_tensor
+from ..cache_core.support.log import get_logger
+from ..cache_core.policies import AlwaysCompute
+from ..cache_core.profiles.profile_io import ProfileError, list_profiles, load_profile, resolve_profile, safe_profile_name
+from ..cache_core.profiles.profiler import BlockProfileRecorder
+from ..cache_core.profiles.run_profile import save_profile_of_run
+from ..cache_core.run.report import RunReport
 from .apply import apply_cache
 from .common_inputs import CATEGORY, model_input
 from .profile_type import CacheProfile
@@ -33,37 +33,8 @@ def profiles_directory() -> Path:
 
 
 def save_run_profile(report: RunReport, name: str) -> None:
-    """Report listener: write the profile JSON and its heatmap PNG beside it. A save that fails
-    (disk full, no permission) is said in the log and the report; the sampled image is kept."""
-    profile = report.extras.get("profile")
-    if profile is None or report.interrupted:
-        log.warning("Block Profiler: the run did not finish, no profile saved")
-        return
-    directory = profiles_directory()
-    try:
-        path, replaced = save_profile(profile, directory, name)
-        heatmap = io_bytes.BytesIO()
-        render_heatmap(profile).save(heatmap, format="PNG")
-        write_file_in(directory, path.with_suffix(".png").name, heatmap.getvalue())
-    except OSError as err:
-        message = (f"the profile could not be saved as {name}.json in {directory} ({err.strerror or err}); the image "
-                   "is kept: free space or fix the folder's permissions and profile again")
-        log.error("Block Profiler: %s", message)
-        report.notes.append(message)
-        return
-    report.extras["profile_path"] = str(path)
-    # where the graph editor fetches the heatmap from (ComfyUI's /view route, output folder)
-    report.extras["heatmap"] = {"filename": path.with_suffix(".png").name,
-                                "subfolder": str(path.parent.relative_to(folder_paths.get_output_directory())),
-                                "type": "output"}
-    saved = f"profile saved to {path}" + (" (it replaced the profile of that name)" if replaced else "")
-    log.info("Block Profiler: %s; suggested FORA interval %s", saved, profile["suggested_fora_interval"])
-    report.notes.append(saved)
-    for plan in (profile.get("calibration") or {}).get("plans", []):
-        runs = PlannedSchedule(plan["plan"], profiled_part(profile), tuple(plan.get("kept_blocks") or ()),
-                               len(profile["blocks"]))
-        report.notes.append(f"calibrated {plan['speedup']:g}x (runs {runs.speedup:.2f}x: {runs.describe()}): "
-                            f"worst case {plan['psnr_worst']:.1f} dB on the calibration noise")
+    """Report listener: the profile and its heatmap saved in the profiles folder."""
+    save_profile_of_run(report, name, profiles_directory(), Path(folder_paths.get_output_directory()))
 
 
 class BlockProfiler(io.ComfyNode):

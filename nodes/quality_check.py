@@ -1,8 +1,8 @@
 """Cache Quality Check: what the cache cost, as numbers and a picture, inside the graph."""
 from comfy_api.latest import io, ui
 
-from ..cache_core.containment import GraphError
-from ..cache_core.image_quality import DIFFERENCE_GAIN, ImageMismatchError, difference_image, scores
+from ..cache_core.support.containment import GraphError
+from ..cache_core.support.image_quality import DIFFERENCE_GAIN, ImageMismatchError, difference_image, scores
 from .common_inputs import CATEGORY
 
 

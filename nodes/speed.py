@@ -1,6 +1,6 @@
 """DiT Cache: one node for people who do not want to tune. A named speed runs the method and
 setting the pack's own benchmarks measured best for the model's family at that compute
-(cache_core/speed_choices.json, made from bench/results/quality.md), or a connected profile's
+(cache_core/speeds/speed_choices.json, made from bench/results/quality.md), or a connected profile's
 calibrated plan; the run report says which and why."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from comfy_api.latest import io
 
 from ..cache_core.adapters import ADAPTERS, ModelAdapter
 from ..cache_core.policies import CachePolicy
-from ..cache_core.profile_io import ProfileError
-from ..cache_core.speed_choices import CALIBRATED, CALIBRATED_SPEEDUP, SpeedChoice, choose, speed_names
+from ..cache_core.profiles.profile_io import ProfileError
+from ..cache_core.speeds.speed_choices import CALIBRATED, CALIBRATED_SPEEDUP, SpeedChoice, choose, speed_names
 from .apply import apply_cache
 from .calibrated import calibrated_policy
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input

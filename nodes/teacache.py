@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..cache_core.adapters import teacache_presets
-from ..cache_core.calibration import AUTO, teacache_coefficients, uncalibrated_note
+from ..cache_core.profiles.curve_sources import AUTO, teacache_coefficients, uncalibrated_note
 from ..cache_core.policies import AdaptiveThreshold
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs

@@ -11,7 +11,7 @@ import torch
 
 def block_modules(patcher) -> list[torch.nn.Module]:
     """The transformer blocks of a MODEL (ComfyUI ModelPatcher), in execution order."""
-    from comfyui_dit_cache.cache_core.attach import adapter_for
+    from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
 
     diffusion_model = patcher.model.diffusion_model
     return adapter_for(patcher).block_modules(diffusion_model)

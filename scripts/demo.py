@@ -29,7 +29,7 @@ import reference_data as rd  # noqa: E402
 from image_metrics import psnr  # noqa: E402
 from workflow_format import input_specs  # noqa: E402
 import reference_models as refs  # noqa: E402
-from comfyui_dit_cache.cache_core.attach import attached_engine  # noqa: E402
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine  # noqa: E402
 from comfyui_dit_cache.cache_core.policies import StepAction  # noqa: E402
 from comfyui_dit_cache.nodes import (ApplyFORA, BlockCache, BlockProfiler, CalibratedCache, LoadCacheProfile,  # noqa: E402
                                      TaylorSeerForecast, TeaCacheThreshold)
@@ -131,7 +131,7 @@ def labelled_grid(rows: list[torch.Tensor], row_labels: list[str], zoom: int = 4
     (over the uncached run's) and PSNR on its left and each prompt above its column."""
     from PIL import ImageDraw
 
-    from comfyui_dit_cache.cache_core.heatmap import label_font as font
+    from comfyui_dit_cache.cache_core.profiles.heatmap import label_font as font
 
     grid = torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
     pixels = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()

@@ -1,4 +1,4 @@
-"""Writes cache_core/speed_choices.json, what the DiT Cache node (nodes/speed.py) runs for each
+"""Writes cache_core/speeds/speed_choices.json, what the DiT Cache node (nodes/speed.py) runs for each
 named speed, from the pack's own measurements in bench/results/quality.md.
 
     .venv/bin/python scripts/make_speed_choices.py
@@ -25,7 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "bench" / "results" / "quality.md"
-TARGET = ROOT / "cache_core" / "speed_choices.json"
+TARGET = ROOT / "cache_core" / "speeds" / "speed_choices.json"
 
 # The named speeds and their ideal-speedup targets.
 SPEEDS = {"Safe (~2x)": 2.0, "Balanced (~2.5x)": 2.5, "Fast (~3.3x)": 3.33}

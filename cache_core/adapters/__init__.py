@@ -13,7 +13,7 @@ import pkgutil
 
 import torch
 
-from ..log import get_logger
+from ..support.log import get_logger
 from .base import BlockKey, BlockSpec, ModelAdapter
 from .presets import MagnitudePreset, TeaCachePreset
 from .whole_model import WholeModelAdapter

@@ -74,18 +74,9 @@ class ModelAdapter(ABC):
         """Whether this model call adds terms to the hidden states between blocks, outside the
         block hooks (ControlNet residuals, VACE hints, other packs' per-block patches): the engine
         then records the blocks' own residuals one by one, so that a skipped step does not count
-        those terms twice. The arguments are what ComfyUI's `apply_model` received."""
+        those terms twice. The arguments are what ComfyUI's `apply_model` received; ComfyUI's own
+        per-block patches are detected for every family (attachment/between_blocks.py)."""
         return False
-
-    def call_adds_between_blocks(self, diffusion_model: torch.nn.Module, control: object, transformer_options: dict,
-                                 model_kwargs: dict) -> bool:
-        """`adds_between_blocks`, or ComfyUI's own per-block patches (`set_model_double_block_patch`:
-        `transformer_options["patches"]["double_block"]`, which Qwen-Image, Lumina and newer
-        forwards run after each block) are set on this call: whatever a forward runs them on, a
-        call that carries them is accounted block by block."""
-        patches = transformer_options.get("patches") or {}
-        return bool(patches.get("double_block")) or self.adds_between_blocks(diffusion_model, control,
-                                                                            transformer_options, model_kwargs)
 
     def engine_view(self, hidden: dict) -> dict:
         """A hook's arguments, or a block's output, with each hidden-state stream one tensor (for

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
-from ..containment import GraphError
-from ..predictors import LastResidual, ResidualPredictor
+from ..support.containment import GraphError
+from ..stand_ins.predictors import LastResidual, ResidualPredictor
 
 if TYPE_CHECKING:
-    from ..forecast_guard import ForecastGuard
+    from ..stand_ins.forecast_guard import ForecastGuard
 
 
 class StepsMismatchError(GraphError):
@@ -26,9 +26,10 @@ class StepsMismatchError(GraphError):
 
 
 @dataclass(frozen=True)
-class ProfiledPart:
-    """The steps of a whole schedule a profile covers: steps `first`..`end` - 1 of `total`
-    (a Block Profiler run on one sampler of a split run, or with denoise below 1)."""
+class SchedulePart:
+    """Steps `first`..`end` - 1 of a whole schedule of `total` steps: the part a run samples (a
+    sampler of a split run, a run with denoise below 1), or the part a profile or a calibrated
+    plan was made on. A run in one piece is the part (0, n, n)."""
 
     first: int
     end: int
@@ -46,8 +47,9 @@ class ProfiledPart:
         return f"steps {self.first + 1}-{self.end} of a schedule of {self.total}"
 
     def check_run(self, what: str, total_steps: int, first_step: int, run_steps: int | None) -> None:
-        """Refuse a run that samples steps the profile did not see: on them the policy has
-        nothing to decide with (`run_steps` None: the run is the whole schedule from `first_step`)."""
+        """Refuse a run that samples steps this part (a profile's, a plan's) did not see: on them
+        the policy has nothing to decide with (`run_steps` None: the run is the whole schedule
+        from `first_step`)."""
         run_steps = total_steps - first_step if run_steps is None else run_steps
         if total_steps == self.total and self.first <= first_step and first_step + run_steps <= self.end:
             return
@@ -63,7 +65,7 @@ class StepAction(str, Enum):
     COMPUTE = "compute"
     REUSE = "reuse"
     FORECAST = "forecast"
-    # The whole model's output stands in (output_cache.py): decided at the model call, before
+    # The whole model's output stands in (stand_ins/output_stand_in.py): decided at the model call, before
     # the model runs, so that nothing of the model runs.
     REUSE_OUTPUT = "reuse_output"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import CachePolicy, ProfiledPart, StepAction, StepContext
+from .base import CachePolicy, SchedulePart, StepAction, StepContext
 
 # An unmeasured change (a null in the profile after its first step) counts as this much: the
 # block is computed at that step.
@@ -51,7 +51,7 @@ class ProfiledBlockSchedule(CachePolicy):
     max_skip: int = 3
     # a profile of part of a schedule: its rows are that part's steps, never resampled, and a run
     # must lie inside that part (None: a whole schedule's profile)
-    profiled_part: ProfiledPart | None = None
+    profiled_part: SchedulePart | None = None
 
     name = "BlockCache"
     skip_action = StepAction.REUSE

@@ -14,7 +14,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from .base import CachePolicy, ProfiledPart, StepAction, StepContext
+from .base import CachePolicy, SchedulePart, StepAction, StepContext
 
 
 def resample_ratios(ratios: tuple[float, ...], steps: int) -> tuple[float, ...]:
@@ -56,7 +56,7 @@ class MagnitudeRatioThreshold(CachePolicy):
     retention_ratio: float = 0.2   # fraction of the first steps always computed
     # a profile of part of a schedule: `ratios` are its steps' own, never resampled, and a run
     # must lie inside that part (None: a curve of a whole schedule)
-    profiled_part: ProfiledPart | None = None
+    profiled_part: SchedulePart | None = None
 
     name = "MagnitudeRatio"
     skip_action = StepAction.REUSE

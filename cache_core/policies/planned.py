@@ -1,10 +1,10 @@
 """A calibrated plan: which steps are computed and, for each skipped step, what stands in (the
 blocks' residual reused or forecast by a Taylor series of order 1 or 2, or the whole model's
-output reused), fixed before the run by `cache_core/plan_search.py` from a profile of the user's
+output reused), fixed before the run by `cache_core/calibration/plan_search.py` from a profile of the user's
 own model and step count.
 
 A plan is a string of one letter per step of the whole schedule: `C` compute, `R` reuse, `1` / `2`
-a Taylor forecast of that order, `V` the model's output reused (output_cache.py), e.g.
+a Taylor forecast of that order, `V` the model's output reused (stand_ins/output_stand_in.py), e.g.
 "CCCR1C1R2CVVC"; steps count in the whole schedule, so the same plan serves each part of a
 split run. A per-block plan also keeps some blocks (`kept_blocks`, the first and last ones)
 computed on its skipped steps; the other blocks then stand in with their own residual."""
@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
-from ..predictors import PlannedTaylorResidual, ResidualPredictor
-from .base import CachePolicy, ProfiledPart, StepAction, StepContext, StepsMismatchError
+from ..stand_ins.predictors import PlannedTaylorResidual, ResidualPredictor
+from .base import CachePolicy, SchedulePart, StepAction, StepContext, StepsMismatchError
 
 PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0}   # letter -> Taylor order of the blocks' stand-in
+MAX_SPEEDUP = 8.0   # the highest speedup a plan may be calibrated for (and a profile may name)
 
 
 # How far a run's step sigma may lie from the calibration's (relative) before the plan is
@@ -39,7 +40,7 @@ class PlanScheduleError(StepsMismatchError):
 class PlannedSchedule(CachePolicy):
     plan: str = "C"
     # the steps the plan was calibrated on, when a part of the schedule (None: the whole)
-    calibrated_part: ProfiledPart | None = None
+    calibrated_part: SchedulePart | None = None
     # a per-block plan: these blocks (of `block_count`) are computed on its skipped steps too,
     # the others stand in with their own residual
     kept_blocks: tuple[int, ...] = ()

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from ..forecast_guard import ForecastGuard
-from ..predictors import ResidualPredictor, TaylorResidual
+from ..stand_ins.forecast_guard import ForecastGuard
+from ..stand_ins.predictors import ResidualPredictor, TaylorResidual
 from .base import CachePolicy, StepAction, StepContext
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..deferred_read import DeferredRead
-from ..tensor_measures import relative_l1_on_device
+from ..support.deferred_read import DeferredRead
+from ..support.tensor_measures import relative_l1_on_device
 from .base import CachePolicy, StepAction, StepContext
 
 # Steps between measuring a change and deciding with it. One is not enough: on the second skipped

@@ -35,7 +35,7 @@ def least_squares_scale(real: torch.Tensor, reused: torch.Tensor, added: torch.T
 def guarded_per_block_cache(patcher, computed_steps: set[int], order: int):
     import comfy.patcher_extension
 
-    from comfyui_dit_cache.cache_core.attach import adapter_for
+    from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
 
     clone = patcher.clone()
     adapter = adapter_for(patcher)

@@ -11,9 +11,9 @@ import node_runner
 import tiny_models
 
 from comfyui_dit_cache.cache_core.adapters import find_adapter
-from comfyui_dit_cache.cache_core.attach import adapter_for, attach_engine, attached_engine
-from comfyui_dit_cache.cache_core.engine import CacheEngine
-from comfyui_dit_cache.cache_core.report import RunReport
+from comfyui_dit_cache.cache_core.attachment.attach import adapter_for, attach_engine, attached_engine
+from comfyui_dit_cache.cache_core.run.engine import CacheEngine
+from comfyui_dit_cache.cache_core.run.report import RunReport
 from comfyui_dit_cache.nodes import (ApplyFORA, MagnitudeThreshold, TaylorSeerForecast, TeaCacheThreshold)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,7 +30,7 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
     (one set for every block, or a set per block key: a per-block schedule)."""
     import comfy.patcher_extension
 
-    from comfyui_dit_cache.cache_core.attach import adapter_for
+    from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
 
     clone = patcher.clone()
     adapter = adapter_for(patcher)

@@ -13,9 +13,10 @@ import torch
 import tiny_models
 
 from comfyui_dit_cache.cache_core import adapters as registry
+from comfyui_dit_cache.cache_core.attachment.between_blocks import call_adds_between_blocks
 from comfyui_dit_cache.cache_core.adapters import (ADAPTERS, MagnitudePreset, ModelAdapter, TeaCachePreset, find_adapter,
                                                    supported_families)
-from comfyui_dit_cache.cache_core.calibration import (GENERIC_CURVE_STEPS, RAW_SIGNAL, generic_magnitude_curve,
+from comfyui_dit_cache.cache_core.profiles.curve_sources import (GENERIC_CURVE_STEPS, RAW_SIGNAL, generic_magnitude_curve,
                                                       magnitude_curve, teacache_coefficients, uncalibrated_note)
 
 
@@ -153,7 +154,7 @@ def test_a_call_carrying_post_block_patches_is_accounted_block_by_block(block_ti
     diffusion_model = block_tiny.patcher.model.diffusion_model
     adapter = find_adapter(diffusion_model)
     with_patch = {"patches": {"double_block": [lambda args: args]}}
-    assert adapter.call_adds_between_blocks(diffusion_model, None, with_patch, {})
+    assert call_adds_between_blocks(adapter, diffusion_model, None, with_patch, {})
 
 
 # What the adapters' comments say of each shipped preset (their step counts and the settings

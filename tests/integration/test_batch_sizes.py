@@ -16,7 +16,7 @@ from helpers import CFG, STEPS, WINDOW, computed_steps, fora, magnitude, run_nod
 from per_block_reference import per_block_cache
 from tiny_profiles import calibrated, profile_of, with_plan
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 from comfyui_dit_cache.nodes import BlockCache
 
 BATCHES = (1, 2, 3, 4)

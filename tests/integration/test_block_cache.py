@@ -12,8 +12,8 @@ import tiny_models
 from helpers import CFG, STEPS, WINDOW, fora, run_node, sample_with_report
 from per_block_reference import per_block_cache
 
-from comfyui_dit_cache.cache_core.attach import adapter_for
-from comfyui_dit_cache.cache_core.profile_io import ProfileError
+from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
+from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
 from comfyui_dit_cache.nodes import BlockCache, BlockProfiler
 
 
@@ -21,7 +21,7 @@ def profile_of(tiny) -> dict:
     """The Block Profiler's profile of `tiny` at the tests' step count (as Load Cache Profile gives it)."""
     reports = []
     (profiler,) = run_node(BlockProfiler, model=tiny.patcher, profile_name="unused")
-    from comfyui_dit_cache.cache_core.attach import attached_engine
+    from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 
     engine = attached_engine(profiler)
     engine.report_listeners = [reports.append]   # the profile itself, not its file
@@ -189,7 +189,7 @@ def test_a_per_block_plan_of_another_model_is_refused(profiles):
 
 
 def test_the_profiler_says_the_speedup_a_per_block_plan_runs_in_block_computes(profiles, output_dir):
-    from comfyui_dit_cache.cache_core.report import RunReport
+    from comfyui_dit_cache.cache_core.run.report import RunReport
     from comfyui_dit_cache.nodes.profiler import save_run_profile
 
     flux = tiny_models.tiny_flux()

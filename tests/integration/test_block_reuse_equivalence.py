@@ -11,7 +11,7 @@ import tiny_models
 from helpers import block_modules, run_node
 from per_block_reference import per_block_cache
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 from comfyui_dit_cache.nodes import ApplyFORA, TaylorSeerForecast
 
 STEPS = 10

@@ -12,9 +12,10 @@ import torch
 
 import tiny_models
 from helpers import CFG, STEPS, run_node, sample_with_report
-from comfyui_dit_cache.cache_core.calibration_run import NOISE_SEED_STRIDE, batch_psnr
+from comfyui_dit_cache.cache_core.calibration.calibrating_run import NOISE_SEED_STRIDE
+from comfyui_dit_cache.cache_core.support.tensor_measures import batch_psnr
 from comfyui_dit_cache.cache_core.policies import StepAction
-from comfyui_dit_cache.cache_core.profile_io import ProfileError
+from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
 from comfyui_dit_cache.nodes import BlockProfiler, CalibratedCache, LoadCacheProfile
 
 SEED = 0

@@ -14,7 +14,7 @@ from helpers import CFG, STEPS, computed_steps, fora, taylorseer
 from per_block_reference import per_block_cache
 from tiny_profiles import calibrated, profile_of, with_plan
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 
 PLAN = "CCRRCRRCRR"
 # node -> (the cached model, the order of the reference's Taylor forecast)

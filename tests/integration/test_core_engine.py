@@ -10,17 +10,17 @@ import torch
 import tiny_models
 from helpers import attach_policy, block_modules, count_block_calls, reference
 
-from comfyui_dit_cache.cache_core.attach import UnsupportedModelError, adapter_for
-from comfyui_dit_cache.cache_core.run_wrappers import ENGINE_KEY, RUN_KEY
+from comfyui_dit_cache.cache_core.attachment.attach import UnsupportedModelError, adapter_for
+from comfyui_dit_cache.cache_core.run.engine import ENGINE_KEY, RUN_KEY
 from comfyui_dit_cache.cache_core.policies import AlwaysCompute, ReuseSchedule
-from comfyui_dit_cache.cache_core.stack_run import StackRun
+from comfyui_dit_cache.cache_core.run.sampling_run import SamplingRun
 
 STEPS = 8
 
 
 def live_runs() -> int:
     gc.collect()
-    return sum(isinstance(o, StackRun) for o in gc.get_objects())
+    return sum(isinstance(o, SamplingRun) for o in gc.get_objects())
 
 
 def test_compute_all_is_bit_identical_with_cfg(tiny, reference_outputs):
@@ -28,7 +28,7 @@ def test_compute_all_is_bit_identical_with_cfg(tiny, reference_outputs):
     out = tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0)
     assert torch.equal(out, reference(tiny, reference_outputs, steps=STEPS, cfg=3.0))
     batched = {frozenset({"cond", "uncond"})} if tiny.calls_per_step == 1 else {frozenset({"cond"}), frozenset({"uncond"})}
-    assert {frozenset(c.layout.split("+")) for c in reports[0].calls} == batched
+    assert {frozenset(c.stream.split("+")) for c in reports[0].calls} == batched
 
 
 def test_hooks_see_every_block_of_every_step(tiny):
@@ -71,7 +71,7 @@ def test_cond_and_uncond_in_separate_calls_make_one_step(tiny, request):
         tiny_models.sample(patched, tiny, steps=STEPS, cfg=3.0, conds=(positive, negative))
     report = reports[0]
     calls_per_step = 1 if padded else 2
-    assert sorted(c.layout for c in report.calls if c.step == 0) == (["uncond+cond"] if padded else ["cond", "uncond"])
+    assert sorted(c.stream for c in report.calls if c.step == 0) == (["uncond+cond"] if padded else ["cond", "uncond"])
     assert [c.step for c in report.calls] == [s for s in range(STEPS) for _ in range(calls_per_step)]
     assert report.step_actions() == ["compute", "reuse"] * (STEPS // 2)
     assert counts == [STEPS // 2 * calls_per_step] * len(counts)
@@ -126,7 +126,7 @@ def test_the_runs_conditioning_moves_to_the_device_and_the_users_stays(tiny):
     import comfy.sampler_helpers
     import comfy.samplers
 
-    from comfyui_dit_cache.cache_core.conditioning import move_conditioning
+    from comfyui_dit_cache.cache_core.attachment.conditioning import move_conditioning
 
     g = torch.Generator().manual_seed(0)
     positive = tiny.make_cond(g)

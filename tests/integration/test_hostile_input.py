@@ -13,7 +13,7 @@ import torch
 import tiny_models
 from helpers import STEPS, register_workflow_nodes, run_node, sample_with_report
 
-from comfyui_dit_cache.cache_core.profile_io import MAX_PROFILE_BYTES, ProfileError
+from comfyui_dit_cache.cache_core.profiles.profile_io import MAX_PROFILE_BYTES, ProfileError
 from comfyui_dit_cache.nodes import BlockProfiler, LoadCacheProfile
 
 REFUSED = "is not a profile in the profiles folder"

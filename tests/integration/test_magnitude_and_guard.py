@@ -10,12 +10,12 @@ import torch
 import tiny_models
 from helpers import STEPS, WINDOW, computed_steps, count_block_calls, magnitude, reference, run_node, sample_with_report, taylorseer
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 from comfyui_dit_cache.cache_core.adapters import find_adapter
-from comfyui_dit_cache.cache_core.calibration import generic_magnitude_curve
+from comfyui_dit_cache.cache_core.profiles.curve_sources import generic_magnitude_curve
 from comfyui_dit_cache.cache_core.policies import resample_ratios
-from comfyui_dit_cache.cache_core.profile_io import ProfileError
-from comfyui_dit_cache.cache_core.report import RunReport
+from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
+from comfyui_dit_cache.cache_core.run.report import RunReport
 from comfyui_dit_cache.nodes import BlockProfiler, LoadCacheProfile, MagnitudeThreshold
 
 

@@ -13,7 +13,7 @@ import tiny_models
 from helpers import CFG, STEPS, WINDOW, fora, magnitude, run_node, sample_with_report, taylorseer, teacache
 from test_block_cache import mixing_threshold, profile_of
 
-from comfyui_dit_cache.cache_core.stack_run import SPLIT_READS_FEATURES
+from comfyui_dit_cache.cache_core.run.device_split import SPLIT_READS_FEATURES
 from comfyui_dit_cache.nodes import BlockCache, CalibratedCache
 
 multigpu = pytest.importorskip("comfy.multigpu", reason="this ComfyUI has no multi-GPU split")
@@ -99,7 +99,7 @@ def _follows_the_single_device_run(tiny, make, order: str) -> None:
     assert report.step_actions() == single_report.step_actions()
     assert report.full_steps < STEPS
     assert {c.block_actions for c in report.calls} == {c.block_actions for c in single_report.calls}
-    assert sorted(c.layout for c in report.calls if c.step == 0) == ["cond", "uncond"]   # one call per device
+    assert sorted(c.stream for c in report.calls if c.step == 0) == ["cond", "uncond"]   # one call per device
     assert any("split over 2 devices" in note for note in report.notes)
     scale = float(single.abs().max())
     assert torch.allclose(out, single, rtol=1e-4, atol=1e-4 * scale)

@@ -13,8 +13,8 @@ from helpers import (CFG, STEPS, WINDOW, block_modules, count_block_calls, fora,
                      magnitude, taylorseer, teacache)
 from per_block_reference import per_block_cache
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
-from comfyui_dit_cache.cache_core.profile_io import ProfileError, safe_profile_name
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
+from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError, safe_profile_name
 from comfyui_dit_cache.nodes import BlockProfiler, LoadCacheProfile, MagnitudeThreshold, TeaCacheThreshold
 
 def test_fora_computes_on_its_schedule_and_logs_one_line(tiny, caplog):

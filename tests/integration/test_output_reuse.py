@@ -1,4 +1,4 @@
-"""The whole model's output as a calibrated plan's stand-in (letter V, cache_core/output_cache.py):
+"""The whole model's output as a calibrated plan's stand-in (letter V, cache_core/stand_ins/output_stand_in.py):
 on such a step no part of the model runs and the sampler gets the last computed step's direction
 from this step's latent, per stream of calls, and a call that adds terms between blocks reuses
 the blocks' residual instead."""

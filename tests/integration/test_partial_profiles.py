@@ -12,7 +12,7 @@ import torch
 import tiny_models
 from helpers import CFG, WINDOW, run_node
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 from comfyui_dit_cache.cache_core.policies.base import StepsMismatchError
 from comfyui_dit_cache.nodes import BlockProfiler, CalibratedCache, LoadCacheProfile, MagnitudeThreshold
 

@@ -13,10 +13,10 @@ import torch
 import tiny_models
 from helpers import STEPS, WINDOW, run_node
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
-from comfyui_dit_cache.cache_core.containment import GraphError
-from comfyui_dit_cache.cache_core.heatmap import render_heatmap
-from comfyui_dit_cache.cache_core.profile_io import ProfileError
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
+from comfyui_dit_cache.cache_core.support.containment import GraphError
+from comfyui_dit_cache.cache_core.profiles.heatmap import render_heatmap
+from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
 from comfyui_dit_cache.nodes import (BlockProfiler, CalibratedCache, LoadCacheProfile, MagnitudeThreshold,
                                      TeaCacheThreshold)
 

@@ -12,7 +12,7 @@ from scipy.ndimage import gaussian_filter
 
 from helpers import run_node
 
-from comfyui_dit_cache.cache_core.containment import GraphError
+from comfyui_dit_cache.cache_core.support.containment import GraphError
 from comfyui_dit_cache.nodes import CacheQualityCheck
 
 

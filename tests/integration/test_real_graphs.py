@@ -18,7 +18,7 @@ from helpers import (CFG, STEPS, WINDOW, attach_policy, computed_steps, fora, gu
                      taylorseer)
 from per_block_reference import per_block_cache
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 from comfyui_dit_cache.cache_core.policies import PlannedSchedule
 from comfyui_dit_cache.nodes import MagnitudeThreshold
 
@@ -206,7 +206,7 @@ def test_context_windows_keep_one_step_per_evaluation_and_a_cache_per_window():
     cached, report = run_with_report(windowed, tiny, positive, negative, latent_shape=LONG_VIDEO)
     assert report.steps == STEPS and report.step_actions() == ["compute", "reuse"] * (STEPS // 2)
     calls_per_step = {s: sum(c.step == s for c in report.calls) for s in range(STEPS)}
-    windows = {c.layout for c in report.calls}
+    windows = {c.stream for c in report.calls}
     assert len(windows) == 1 and len(set(calls_per_step.values())) == 1
     assert calls_per_step[0] > 1   # one call per window, cond and uncond batched in each
     reference = sample_prompts(per_block_cache(with_context_windows(tiny.patcher), set(computed_steps(report)), 0),
@@ -273,7 +273,7 @@ def test_same_shape_calls_of_one_step_each_keep_their_own_cache():
     positive = [first[0], [second[0][0][:, :5], second[0][1]]]
     negative = [[negative[0][0][:, :3], negative[0][1]]]
     cached, report = run_with_report(fora(tiny.patcher, interval=2), tiny, positive, negative)
-    assert sorted(c.layout for c in report.calls if c.step == 0) == ["cond", "cond", "uncond"]
+    assert sorted(c.stream for c in report.calls if c.step == 0) == ["cond", "cond", "uncond"]
     reference = sample_prompts(per_block_cache(tiny.patcher, set(computed_steps(report)), 0), tiny, positive, negative)
     scale = float(reference.abs().max())
     assert torch.allclose(cached, reference, rtol=1e-4, atol=1e-4 * scale)

@@ -13,7 +13,7 @@ import torch
 import tiny_models
 from helpers import STEPS, run_node, teacache
 
-from comfyui_dit_cache.cache_core.attach import adapter_for, attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import adapter_for, attached_engine
 from comfyui_dit_cache.nodes import BlockProfiler
 
 

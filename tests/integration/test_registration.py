@@ -107,7 +107,7 @@ def test_the_published_pack_holds_only_what_users_need():
     allowed = ("__init__.py", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", ".comfyignore",
                "cache_core/", "nodes/", "web/", "example_workflows/")
     assert shipped and all(path.startswith(allowed) for path in shipped), [p for p in shipped if not p.startswith(allowed)]
-    assert "web/dit_cache.js" in shipped and "cache_core/engine.py" in shipped
+    assert "web/dit_cache.js" in shipped and "cache_core/run/engine.py" in shipped
     help_pages = {f"web/docs/{node_id}.md" for node_id in EXPECTED}
     assert help_pages <= set(shipped), sorted(help_pages - set(shipped))
     assert sum((ROOT / p).stat().st_size for p in shipped) < 2**20   # no weights, no screenshots

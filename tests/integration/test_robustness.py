@@ -11,11 +11,11 @@ import torch
 import tiny_models
 from helpers import attach_policy
 
-from comfyui_dit_cache.cache_core.attach import attach_engine, attached_engine
-from comfyui_dit_cache.cache_core.run_wrappers import InvalidLatentError
+from comfyui_dit_cache.cache_core.attachment.attach import attach_engine, attached_engine
+from comfyui_dit_cache.cache_core.attachment.run_scope import InvalidLatentError
 from comfyui_dit_cache.cache_core.policies import AdaptiveThreshold, ReuseSchedule, TaylorForecastSchedule
-from comfyui_dit_cache.cache_core.predictors import ResidualPredictor
-from comfyui_dit_cache.cache_core.stack_run import StackRun
+from comfyui_dit_cache.cache_core.stand_ins.predictors import ResidualPredictor
+from comfyui_dit_cache.cache_core.run.sampling_run import SamplingRun
 
 STEPS = 8
 # The TeaCache authors' FLUX polynomial, used on every family here: only the schedule's sharing matters.
@@ -109,14 +109,14 @@ def test_hundred_runs_hold_no_more_memory_than_one():
     print(f"[dit-cache] after 100 more runs: {grown_objects:+d} Python objects in all, {grown_pack:+d} of the pack's, "
           f"{grown_bytes:+d} bytes of tensors")
     assert runs == 100
-    assert _live(StackRun) == 0 and _live(ResidualPredictor) == 0
+    assert _live(SamplingRun) == 0 and _live(ResidualPredictor) == 0
     assert grown_pack == 0
     assert grown_bytes <= 0
 
 
 def _lora_like_patch(patcher, strength: float = 0.5):
     """A weight patch of the kind a LoRA loader adds (a full diff on one block's weight)."""
-    from comfyui_dit_cache.cache_core.attach import adapter_for
+    from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
 
     model = patcher.model.diffusion_model
     first_block = adapter_for(patcher).block_modules(model)[0]
@@ -154,7 +154,7 @@ def test_nan_latent_is_refused_with_a_message_that_names_it(bad):
     with pytest.raises(InvalidLatentError, match="latent given to the sampler holds NaN"):
         comfy.sample.sample(patched, torch.randn(flux.latent_shape, generator=g), 4, 3.0, "euler", "simple",
                             flux.make_cond(g), flux.make_cond(g), latent, seed=0, disable_pbar=True)
-    assert _live(StackRun) == 0 and reports == []
+    assert _live(SamplingRun) == 0 and reports == []
 
 
 def test_an_empty_schedule_returns_the_latent_and_leaves_no_state():
@@ -169,7 +169,7 @@ def test_an_empty_schedule_returns_the_latent_and_leaves_no_state():
     out = comfy.sample.sample_custom(patched, torch.randn(flux.latent_shape, generator=g), 3.0,
                                      comfy.samplers.sampler_object("euler"), torch.FloatTensor([]), flux.make_cond(g),
                                      flux.make_cond(g), latent, seed=0, disable_pbar=True)
-    assert torch.equal(out, latent) and reports == [] and _live(StackRun) == 0
+    assert torch.equal(out, latent) and reports == [] and _live(SamplingRun) == 0
 
 
 def test_cache_on_cpu_holds_its_tensors_there_in_the_model_dtype(tiny):
@@ -203,17 +203,17 @@ def test_an_internal_error_makes_the_rest_of_the_run_computed_and_is_said_once(w
     uncached image exactly. An error at the start of step 2 keeps step 1 as cached."""
     import logging
 
-    from comfyui_dit_cache.cache_core.layout_cache import LayoutCache
+    from comfyui_dit_cache.cache_core.run.span_residuals import SpanResiduals
 
     flux = tiny_models.BUILDERS["flux"]()
     uncached = tiny_models.sample(flux.patcher, flux, steps=STEPS, cfg=3.0)
     patched, reports = attach_policy(flux, ReuseSchedule(interval=3))
     if where == "a skipped block":
-        raised = _fail_once_at(monkeypatch, LayoutCache, "substitute", lambda self, *_: True)
+        raised = _fail_once_at(monkeypatch, SpanResiduals, "substitute", lambda self, *_: True)
     elif where == "a computed block":
-        raised = _fail_once_at(monkeypatch, LayoutCache, "record", lambda self, *_: True)
+        raised = _fail_once_at(monkeypatch, SpanResiduals, "record", lambda self, *_: True)
     else:
-        raised = _fail_once_at(monkeypatch, StackRun, "begin_step", lambda self, *_: self.steps_begun == 3)
+        raised = _fail_once_at(monkeypatch, SamplingRun, "begin_step", lambda self, *_: self.steps_begun == 3)
     with caplog.at_level(logging.WARNING):
         out = tiny_models.sample(patched, flux, steps=STEPS, cfg=3.0)
     report = reports[-1]

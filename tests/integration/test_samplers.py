@@ -15,9 +15,9 @@ import tiny_models
 from helpers import (CFG, STEPS, attach_policy, chosen_profile, fora, magnitude, run_node, sample_with_report,
                      taylorseer, teacache)
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 from comfyui_dit_cache.cache_core.policies import PlannedSchedule, ReuseSchedule
-from comfyui_dit_cache.cache_core.step_schedule import OWN_STEPS
+from comfyui_dit_cache.cache_core.run.sampler_steps import OWN_STEPS
 from comfyui_dit_cache.nodes import CalibratedCache
 
 SAMPLERS = list(comfy.samplers.KSampler.SAMPLERS)

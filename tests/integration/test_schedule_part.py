@@ -8,7 +8,7 @@ import torch
 
 import tiny_models
 
-from comfyui_dit_cache.cache_core.schedule_part import PER_GUESS, REFINEMENTS, schedule_part
+from comfyui_dit_cache.cache_core.attachment.schedule_matching import PER_GUESS, REFINEMENTS, schedule_part
 
 
 @pytest.fixture(scope="module", params=["flux", "sd15_whole_model"])
@@ -51,13 +51,13 @@ def test_every_part_of_every_scheduler_is_found(model_sampling, total):
             part = schedule_part(model_sampling, run)
             # a ComfyUI schedule of the part's length gives these very sigmas there (another
             # scheduler may: sgm_uniform's n steps begin as normal's n + 1)
-            assert any(gives(whole_schedule(model_sampling, name, part.total_steps)[part.first_step:], run)
+            assert any(gives(whole_schedule(model_sampling, name, part.total)[part.first:], run)
                        for name in comfy.samplers.SCHEDULER_NAMES), (scheduler, first, steps, part)
-            if (part.first_step, part.total_steps) != (first, total):
+            if (part.first, part.total) != (first, total):
                 # the part sampled, unless its twin's schedule holds the very same sigmas
                 twin = SAME_SIGMAS_AS.get(scheduler)
-                assert twin and gives(whole_schedule(model_sampling, twin, part.total_steps)[part.first_step:], run), \
-                    (scheduler, total, first, steps, "found", part.first_step, part.total_steps)
+                assert twin and gives(whole_schedule(model_sampling, twin, part.total)[part.first:], run), \
+                    (scheduler, total, first, steps, "found", part.first, part.total)
 
 
 def schedules_tried(monkeypatch, model_sampling, sigmas: torch.Tensor) -> int:

@@ -1,5 +1,5 @@
 """DiT Cache (the one node for people who do not want to tune): each named speed runs what the
-pack's benchmarks measured best (cache_core/speed_choices.json), exactly as the chosen node
+pack's benchmarks measured best (cache_core/speeds/speed_choices.json), exactly as the chosen node
 would, and says so; 'Calibrated' runs a profile's plan nearest 4x, and without a profile stops
 with the fix."""
 from __future__ import annotations
@@ -13,8 +13,8 @@ import tiny_models
 from helpers import ROOT, WINDOW, run_node, sample_with_report
 from tiny_profiles import profile_of
 
-from comfyui_dit_cache.cache_core import speed_choices
-from comfyui_dit_cache.cache_core.profile_io import ProfileError
+from comfyui_dit_cache.cache_core.speeds import speed_choices
+from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
 from comfyui_dit_cache.nodes import NODE_LIST, CalibratedCache, DiTCacheSpeed
 from comfyui_dit_cache.nodes import speed as speed_node
 

@@ -17,9 +17,9 @@ import node_runner
 import tiny_models
 from helpers import WINDOW, run_node
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
-from comfyui_dit_cache.cache_core.compiled_blocks import WHOLE_MODEL_LEVEL_COMPILED, skip_transformer_options_guards
-from comfyui_dit_cache.cache_core.run_wrappers import HOOKS_NOT_RUN
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.compiled_blocks import WHOLE_MODEL_LEVEL_COMPILED, skip_transformer_options_guards
+from comfyui_dit_cache.cache_core.attachment.model_wrappers import HOOKS_NOT_RUN
 from comfyui_dit_cache.nodes import ApplyFORA, BlockProfiler, TaylorSeerForecast, TeaCacheThreshold
 
 STEPS = 6

@@ -11,8 +11,8 @@ import tiny_models
 from helpers import CFG, STEPS, attached_engine, computed_steps, fora, sample_with_report
 from per_block_reference import per_block_cache
 
-from comfyui_dit_cache.cache_core.attach import adapter_for
-from comfyui_dit_cache.cache_core.run_wrappers import AUTOREGRESSIVE_SAMPLER
+from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
+from comfyui_dit_cache.cache_core.attachment.model_wrappers import AUTOREGRESSIVE_SAMPLER
 
 
 @pytest.fixture(scope="module", params=tiny_models.wan_configs())

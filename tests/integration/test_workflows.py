@@ -230,7 +230,7 @@ def test_workflow_runs_end_to_end_on_tiny_models(name, runtime, flux_profile, ca
 @pytest.mark.parametrize("name", ["flux_dev_t2i_magnitude_profiled.json", "flux_dev_t2i_calibrated.json",
                                   "flux_dev_t2i_block_cache.json"])
 def test_profiled_workflows_use_the_profile_the_profiler_workflow_saved(name, runtime, flux_profile):
-    from comfyui_dit_cache.cache_core.profile_io import load_profile
+    from comfyui_dit_cache.cache_core.profiles.profile_io import load_profile
 
     workflow = load(name)
     loader = next(n for n in workflow["nodes"] if n["type"] == "DiTCacheLoadProfile")

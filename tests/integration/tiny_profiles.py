@@ -5,7 +5,7 @@ from __future__ import annotations
 import tiny_models
 from helpers import CFG, STEPS, run_node
 
-from comfyui_dit_cache.cache_core.attach import attached_engine
+from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 from comfyui_dit_cache.nodes import BlockProfiler, CalibratedCache
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from cache_core.policies import CachePolicy, StepAction
-from cache_core.step_schedule import SchedulePart, SigmaWindow, StepSchedule
+from cache_core.policies.base import SchedulePart
+from cache_core.run.step_schedule import SigmaWindow, StepSchedule
 
 
 def schedule_letters(policy: CachePolicy, steps: int, signals: list[torch.Tensor] | None = None,
@@ -13,7 +14,7 @@ def schedule_letters(policy: CachePolicy, steps: int, signals: list[torch.Tensor
     """One letter per step of the run. `signals[t]` is the run's step t's modulated input (for
     threshold policies); at the steps in `fallbacks` a skipped step is turned into a computed one,
     as a forecast guard does; `part` places the run in a longer schedule (default: the whole)."""
-    schedule = StepSchedule(policy, policy.new_run_memory(), part or SchedulePart(0, steps),
+    schedule = StepSchedule(policy, policy.new_run_memory(), part or SchedulePart(0, steps, steps),
                             SigmaWindow(1.0, 0.0, whole_schedule=True))
     letters, has_cache = [], False
     for step in range(steps):

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from cache_core.policies import ProfiledBlockSchedule, StepAction
-from cache_core.policies.base import ProfiledPart, StepsMismatchError
+from cache_core.policies.base import SchedulePart, StepsMismatchError
 from cache_core.policies.block_caching import resample_block_changes
-from cache_core.step_schedule import SchedulePart, SigmaWindow, StepSchedule
+from cache_core.run.step_schedule import SigmaWindow, StepSchedule
 
 
 def block_rows(policy: ProfiledBlockSchedule, steps: int) -> list[str]:
     """Per block, its letter at every step (the first step computes all: nothing is cached)."""
-    schedule = StepSchedule(policy, policy.new_run_memory(), SchedulePart(0, steps),
+    schedule = StepSchedule(policy, policy.new_run_memory(), SchedulePart(0, steps, steps),
                             SigmaWindow(1.0, 0.0, whole_schedule=True))
     columns, has_cache = [], False
     for step in range(steps):
@@ -55,7 +55,7 @@ def test_an_unmeasured_change_computes_the_block_there():
 
 
 def test_a_part_profile_serves_only_its_part_and_says_the_fix():
-    part = ProfiledPart(4, 8, 8)
+    part = SchedulePart(4, 8, 8)
     policy = ProfiledBlockSchedule(((math.nan,),) + ((0.01,),) * 3, 0.5, 10, part)
     policy.check_steps(8, 4, 4)
     with pytest.raises(StepsMismatchError, match="steps 5-8 of a schedule of 8.*runs a whole schedule of 8 steps"):

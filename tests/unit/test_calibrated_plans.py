@@ -5,11 +5,11 @@ import pytest
 import torch
 from schedule_driver import schedule_letters
 
-from cache_core.plan_search import (PlanShape, better, computes_for, plan_string, search_plan,
+from cache_core.calibration.plan_search import (PlanShape, better, computes_for, plan_string, search_plan,
                                     spread_computes)
 from cache_core.policies import PlannedSchedule, StepAction
-from cache_core.predictors import PlannedTaylorResidual
-from cache_core.step_schedule import SchedulePart
+from cache_core.stand_ins.predictors import PlannedTaylorResidual
+from cache_core.policies.base import SchedulePart
 
 
 def test_a_plan_is_followed_step_by_step_with_its_stand_ins():
@@ -19,7 +19,7 @@ def test_a_plan_is_followed_step_by_step_with_its_stand_ins():
 
 
 def test_a_split_run_follows_the_plan_at_whole_schedule_steps():
-    assert schedule_letters(PlannedSchedule("CRRCRRCRRC"), 4, part=SchedulePart(6, 10)) == "CRRC"
+    assert schedule_letters(PlannedSchedule("CRRCRRCRRC"), 4, part=SchedulePart(6, 10, 10)) == "CRRC"
 
 
 @pytest.mark.parametrize("plan", ["", "RC", "CXC", "C3C"])
@@ -141,7 +141,7 @@ def test_a_candidate_is_kept_only_when_worse_on_neither_the_worst_case_nor_the_m
 
 
 def test_per_block_plans_keep_the_first_and_last_blocks_within_the_same_block_computes():
-    from cache_core.plan_search import computes_with_kept, kept_block_sets
+    from cache_core.calibration.plan_search import computes_with_kept, kept_block_sets
 
     assert kept_block_sets(57) == [(0, 56), (0, 1, 55, 56)] and kept_block_sets(3) == [(0, 2)]
     # FLUX.1 (57 blocks), 28 steps at 4x: 7 x 57 = 399 block computes; keeping 2 blocks on the

@@ -8,7 +8,7 @@ def test_the_heatmap_labels_its_axes_and_scale_at_one_readable_size():
 
     import numpy as np
 
-    from cache_core.heatmap import GRID_WIDTH, LEFT, TOP, render_heatmap
+    from cache_core.profiles.heatmap import GRID_WIDTH, LEFT, TOP, render_heatmap
 
     for steps, blocks in ((10, 6), (50, 57)):
         rows = [[None] * blocks] + [[10 ** -(1 + (s * blocks + b) % 3) for b in range(blocks)] for s in range(steps - 1)]

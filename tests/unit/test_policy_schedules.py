@@ -9,11 +9,11 @@ import pytest
 import torch
 from schedule_driver import schedule_letters
 
-from cache_core.step_schedule import SchedulePart
+from cache_core.policies.base import SchedulePart
 
 from cache_core.policies import (AdaptiveThreshold, AlwaysCompute, CachePolicy, MagnitudeRatioThreshold, ReuseSchedule,
                                  StepAction, TaylorForecastSchedule)
-from cache_core.predictors import LastResidual, TaylorResidual
+from cache_core.stand_ins.predictors import LastResidual, TaylorResidual
 
 IDENTITY = (1.0, 0.0)   # a rescale polynomial that keeps the measured change as it is
 
@@ -71,8 +71,8 @@ def test_a_run_split_where_the_whole_run_computes_decides_as_the_whole_run(polic
     signals = growing_signal(10, 0.1)
     whole = schedule_letters(policy, 10, signals)
     split = next(i for i in range(4, 10) if whole[i] == "C")
-    first = schedule_letters(policy, split, signals[:split], part=SchedulePart(0, 10))
-    second = schedule_letters(policy, 10 - split, signals[split:], part=SchedulePart(split, 10))
+    first = schedule_letters(policy, split, signals[:split], part=SchedulePart(0, split, 10))
+    second = schedule_letters(policy, 10 - split, signals[split:], part=SchedulePart(split, 10, 10))
     assert first + second == whole
     assert "C" not in whole[split + 1:] or second != schedule_letters(policy, 10 - split, signals[split:])
 
@@ -82,7 +82,7 @@ def test_teacache_measures_afresh_in_each_part_of_a_split_run():
     the second part computes its first three steps, then decides as the run in one piece."""
     policy, signals = AdaptiveThreshold(IDENTITY, rel_l1_thresh=0.25), growing_signal(10, 0.1)
     assert schedule_letters(policy, 10, signals) == "CCCRRCRRCC"
-    assert schedule_letters(policy, 5, signals[5:], part=SchedulePart(5, 10)) == "CCCRC"
+    assert schedule_letters(policy, 5, signals[5:], part=SchedulePart(5, 10, 10)) == "CCCRC"
 
 
 def test_a_fixed_schedule_split_anywhere_decides_as_the_whole_run():
@@ -91,8 +91,8 @@ def test_a_fixed_schedule_split_anywhere_decides_as_the_whole_run():
     policy = ReuseSchedule(interval=3, warmup_steps=1)
     whole = schedule_letters(policy, 10)
     for split in range(1, 10):
-        second = schedule_letters(policy, 10 - split, part=SchedulePart(split, 10))
-        assert schedule_letters(policy, split, part=SchedulePart(0, 10)) + second == whole[:split] + "C" + whole[split + 1:]
+        second = schedule_letters(policy, 10 - split, part=SchedulePart(split, 10, 10))
+        assert schedule_letters(policy, split, part=SchedulePart(0, split, 10)) + second == whole[:split] + "C" + whole[split + 1:]
 
 
 def test_a_fallback_restarts_taylorseers_interval():
@@ -111,10 +111,11 @@ class _CountingPolicy(ReuseSchedule):
 
 
 def test_a_fallback_tells_the_policy_like_any_computed_step():
-    from cache_core.step_schedule import SchedulePart, SigmaWindow, StepSchedule
+    from cache_core.policies.base import SchedulePart
+    from cache_core.run.step_schedule import SigmaWindow, StepSchedule
 
     policy = _CountingPolicy(interval=3)
-    schedule = StepSchedule(policy, policy.new_run_memory(), SchedulePart(0, 6),
+    schedule = StepSchedule(policy, policy.new_run_memory(), SchedulePart(0, 6, 6),
                             SigmaWindow(1.0, 0.0, whole_schedule=True))
     for step in range(3):
         schedule.new_step(torch.tensor([1.0 - step / 6]))
@@ -146,13 +147,15 @@ def test_settings_out_of_range_are_named(make, message):
         make()
 
 
-def test_the_policies_need_no_comfyui():
-    """The policy layer imports torch only: a fresh interpreter imports it without ComfyUI."""
+def test_the_policies_and_the_run_engine_need_no_comfyui():
+    """The policies and the run engine import torch only: a fresh interpreter imports them, every
+    module of the run engine included, without ComfyUI."""
     root = Path(__file__).resolve().parents[2]
     code = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('cache_core', "
             f"{str(root / 'cache_core' / '__init__.py')!r}, submodule_search_locations=[{str(root / 'cache_core')!r}]); "
             "m = importlib.util.module_from_spec(spec); sys.modules['cache_core'] = m; spec.loader.exec_module(m); "
-            "import cache_core.policies, cache_core.step_schedule, cache_core.report; "
+            "import pkgutil, importlib, cache_core.policies, cache_core.run; "
+            "[importlib.import_module('cache_core.run.' + m.name) for m in pkgutil.iter_modules(cache_core.run.__path__)]; "
             "print(sorted(n for n in sys.modules if n.split('.')[0] in ('comfy', 'comfy_api', 'nodes')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

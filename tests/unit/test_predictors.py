@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from cache_core.predictors import LastResidual, TaylorResidual
-from cache_core.deferred_read import DeferredRead
-from cache_core.tensor_measures import fitted_scale_and_error, relative_l1
+from cache_core.stand_ins.predictors import LastResidual, TaylorResidual
+from cache_core.support.deferred_read import DeferredRead
+from cache_core.support.tensor_measures import fitted_scale_and_error, relative_l1
 
 
 def test_taylor_order_zero_is_plain_reuse():
@@ -91,7 +91,7 @@ def test_the_reused_output_is_the_last_direction_from_this_latent():
     """Hand-derived: row 0 was computed at x = 2, sigma 0.5 with denoised 1 (direction
     (2 - 1) / 0.5 = 2); at x = 1.5, sigma 0.25 the stand-in is 1.5 - 0.25 * 2 = 1.0. Row 1: x = -1,
     sigma 0.8, denoised 0.6 (direction -2); at x = -0.5, sigma 0.4: -0.5 + 0.4 * 2 = 0.3."""
-    from cache_core.output_cache import OutputStream, direction
+    from cache_core.stand_ins.output_stand_in import OutputStream, direction
 
     def rows(a: float, b: float) -> torch.Tensor:
         return torch.stack([torch.full((4, 3, 3), a), torch.full((4, 3, 3), b)])

@@ -1,4 +1,4 @@
-"""cache_core/speed_choices.json is what scripts/make_speed_choices.py makes from the committed
+"""cache_core/speeds/speed_choices.json is what scripts/make_speed_choices.py makes from the committed
 bench/results/quality.md, and the rule it applies picks what it says."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cache_core import speed_choices
+from cache_core.speeds import speed_choices
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def script():
 
 def test_the_committed_json_is_what_the_script_makes_from_the_committed_table():
     made = script().render((ROOT / "bench" / "results" / "quality.md").read_text())
-    assert (ROOT / "cache_core" / "speed_choices.json").read_text() == made
+    assert (ROOT / "cache_core" / "speeds" / "speed_choices.json").read_text() == made
 
 
 HEADER = ("| method | setting | computes | ideal | speedup | PSNR latent (dB) | PSNR pixels (dB) | per prompt (dB) "
@@ -77,7 +77,7 @@ def test_the_general_choice_without_preset_skips_threshold_methods():
     assert made["general_without_preset"]["Safe (~2x)"]["setting"] == "interval 2"
 
 
-CHOICES = json.loads((ROOT / "cache_core" / "speed_choices.json").read_text())
+CHOICES = json.loads((ROOT / "cache_core" / "speeds" / "speed_choices.json").read_text())
 NAMES = {"flux": "FLUX", "wan": "Wan2.1", "hunyuan_video": "HunyuanVideo"}
 
 

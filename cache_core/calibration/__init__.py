@@ -1,0 +1,1 @@
+"""Calibrated plans: the plan search and the calibrating Block Profiler's sampling wrapper."""

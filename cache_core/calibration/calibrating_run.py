@@ -1,0 +1,161 @@
+"""Calibrating inside the Block Profiler's sampling run: after the profiled (uncached) run, sample
+the calibration cases uncached (the run's own noise and `extra_seeds` more) and search, for each
+target speedup, the plan with the least final damage on the worst case (plan_search.py), sampling
+each candidate for real through ComfyUI's own sampler with the same conditioning and sigmas.
+
+It is an `OUTER_SAMPLE` wrapper registered before the engine's own, so each of its sampler calls
+goes through the engine's run scope; it points that scope at a reference engine (every step
+computed) or at a planned engine per candidate, and back. The profile and the run report are
+handed to the profiler's listeners once the search is done, with the plans added."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from comfy.model_patcher import create_model_options_clone
+
+from ..policies import AlwaysCompute, PlannedSchedule
+from ..policies.base import SchedulePart
+from ..profiles.profile_io import profiled_part
+from ..run.engine import ENGINE_KEY, CacheEngine
+from ..run.report import RunReport
+from ..support.containment import is_cancel
+from ..support.log import get_logger
+from ..support.tensor_measures import batch_psnr
+from .plan_search import better, computes_for, computes_with_kept, kept_block_sets, search_plan
+from .request import CalibrationRequest
+
+log = get_logger(__name__)
+
+NOISE_SEED_STRIDE = 7919   # extra cases' noise seeds: the run's seed + k * stride
+
+
+class CalibratingWrapper:
+    """The OUTER_SAMPLE wrapper of a calibrating Block Profiler (one sampling run at a time)."""
+
+    def __init__(self, request: CalibrationRequest) -> None:
+        self.request = request
+
+    def __call__(self, executor, *args, **kwargs):
+        guider = executor.class_obj
+        engine: CacheEngine | None = guider.model_options["transformer_options"].get(ENGINE_KEY)
+        if engine is None:   # the profiler passed the model through: nothing to calibrate
+            return executor(*args, **kwargs)
+        listeners, reports = engine.report_listeners, []
+        engine.report_listeners = [reports.append]
+        try:
+            result = executor(*args, **kwargs)
+        except BaseException:
+            self._tell(listeners, reports)   # the profiled run did not finish: its listeners say so
+            raise
+        finally:
+            engine.report_listeners = listeners
+        report: RunReport = reports[0]
+        profile = report.extras.get("profile")
+        if profile is not None and not report.interrupted:
+            try:
+                profile["calibration"] = self._calibrate(executor, guider, engine, args, kwargs, result, profile)
+            except BaseException as err:
+                # the profile itself is complete: it is kept, without plans, and the log says why
+                stopped = "was cancelled" if is_cancel(err) else f"failed ({type(err).__name__}: {err})"
+                report.note(f"the calibration {stopped}: the profile is saved without calibrated plans (Calibrated "
+                            "Cache needs them; profile again with calibrate_speedups to make them)")
+                self._tell(listeners, reports)
+                raise
+        self._tell(listeners, reports)
+        return result
+
+    @staticmethod
+    def _tell(listeners: list, reports: list[RunReport]) -> None:
+        for report in reports:
+            for listener in listeners:
+                listener(report)
+
+    def _calibrate(self, executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, reference: torch.Tensor,
+                   profile: dict[str, Any]) -> dict[str, Any]:
+        """Plans for each speedup, searched over the profiled steps. A profile of part of a
+        schedule gets plans of the whole schedule's length (the policies count steps in the whole
+        schedule) that compute every step outside the part."""
+        steps = profile["steps"]
+        part = profiled_part(profile) or SchedulePart(0, steps, steps)
+        before, after = "C" * part.first, "C" * (part.total - part.end)
+        noise, seed = args[0], (args[7] if len(args) > 7 else kwargs.get("seed")) or 0
+        cases = [(noise, seed, reference)]
+        reference_engine = CacheEngine("Calibration reference", engine.adapter, AlwaysCompute(), engine.blocks,
+                                       log_reports=False)
+        for k in range(1, self.request.extra_seeds + 1):
+            case_seed = seed + k * NOISE_SEED_STRIDE
+            case_noise = torch.randn(noise.shape, generator=torch.Generator().manual_seed(case_seed),
+                                     dtype=torch.float32).to(device=noise.device, dtype=noise.dtype)
+            cases.append((case_noise, case_seed, self._sample(executor, guider, reference_engine, args, kwargs,
+                                                              case_noise, case_seed)))
+
+        blocks = len(engine.blocks)
+
+        def policy(plan: str, kept: tuple[int, ...] = ()) -> PlannedSchedule:
+            return PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks)
+
+        spent = [1.0 + self.request.extra_seeds]   # in uncached runs: the profiled run and the references
+
+        def evaluator(kept: tuple[int, ...]) -> Callable[[str], list[float]]:
+            def evaluate(plan: str) -> list[float]:
+                candidate = policy(plan, kept)
+                spent[0] += len(cases) / candidate.speedup
+                planned = CacheEngine("Calibration candidate", engine.adapter, candidate, engine.blocks,
+                                      log_reports=False)
+                scores = []
+                for case_noise, case_seed, case_reference in cases:
+                    out = self._sample(executor, guider, planned, args, kwargs, case_noise, case_seed)
+                    scores += batch_psnr(out, case_reference)
+                return scores
+            return evaluate
+
+        plans = []
+        for speedup in self.request.speedups:
+            computes = computes_for(steps, speedup)
+            found = search_plan(steps, computes, evaluator(()), self.request.evaluations)
+            kept, evaluations, start_worst = (), found.evaluations, found.history[0][2]
+            # per-block plans at the same block computes: the early and late blocks computed on every
+            # step, fewer steps computed in full; from the whole-stack search's best shape
+            for blocks_kept in kept_block_sets(blocks) if self.request.per_block_evaluations else ():
+                fewer = computes_with_kept(steps, computes, blocks, len(blocks_kept))
+                if not 1 <= fewer < computes:
+                    continue
+                candidate = search_plan(steps, fewer, evaluator(blocks_kept), self.request.per_block_evaluations,
+                                        start_shape=found.shape)
+                evaluations += candidate.evaluations
+                if better(candidate.psnr, found.psnr):
+                    found, kept = candidate, blocks_kept
+            chosen = policy(found.plan, kept)
+            plans.append({"speedup": speedup, "computes": chosen.computes, "plan": chosen.plan,
+                          "kept_blocks": list(kept), "psnr_worst": found.worst, "psnr_mean": found.mean,
+                          "start_psnr_worst": start_worst, "evaluations": evaluations})
+            log.info("Calibration: %gx asked, %.2fx run (%d of %d steps computed%s): plan %s, worst calibration case "
+                     "%.1f dB (evenly spaced reuse: %.1f dB), %d plans sampled", speedup, chosen.speedup,
+                     chosen.computes, steps, f"; blocks {', '.join(map(str, kept))} on every step" if kept else "",
+                     found.plan, found.worst, start_worst, evaluations)
+        cost = spent[0]
+        log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per batch "
+                 "element, %d cases)", cost, round(cost * steps), len(cases))
+        return {"cases": len(cases), "batch": int(reference.shape[0]), "plans": plans, "cost_runs": cost,
+                "evaluations_per_speedup": self.request.evaluations}
+
+    @staticmethod
+    def _sample(executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, noise: torch.Tensor,
+                seed: int) -> torch.Tensor:
+        """One more sampling run of the same workflow through `engine`, with `noise`, no preview."""
+        original = guider.model_options
+        guider.model_options = create_model_options_clone(original)
+        guider.model_options["transformer_options"][ENGINE_KEY] = engine
+        call = list(args)
+        call[0] = noise
+        if len(call) > 5:
+            call[5] = None          # callback: no previews of calibration runs
+        if len(call) > 6:
+            call[6] = True          # disable_pbar
+        if len(call) > 7:
+            call[7] = seed
+        try:
+            return executor(*call, **kwargs)
+        finally:
+            guider.model_options = original

@@ -1,0 +1,1 @@
+"""The DiT Cache node's named speeds: what it runs per family and speed."""
