@@ -57,7 +57,8 @@ class BlockProfiler(io.ComfyNode):
                                         "(e.g. '4, 6'): after the profiled run the same workflow is sampled again, "
                                         "uncached on extra seeds and cached with candidate plans, and the plan "
                                         "with the least final damage on the worst case is kept. The log states the "
-                                        "cost in uncached runs (about 16 for '4, 6' with the defaults)."),
+                                        "cost in uncached runs (about 16 for '4, 6' with the defaults); this node "
+                                        "shows the calibration's progress, and Cancel keeps the finished speedups."),
                 io.Int.Input("extra_seeds", default=1, min=0, max=8,
                              tooltip="Calibration noise seeds besides the run's own (each costs one uncached run, "
                                      "and every candidate plan is sampled on each). Every batch element is a "
@@ -98,8 +99,8 @@ class BlockProfiler(io.ComfyNode):
             # through the engine's run scope.
             model = model.clone()
             model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, CALIBRATION_KEY,
-                                       CalibratingWrapper(CalibrationRequest(speedups, extra_seeds,
-                                                                             search_evaluations)))
+                                       CalibratingWrapper(CalibrationRequest(speedups, extra_seeds, search_evaluations),
+                                                          cls.hidden.unique_id))
         patched = apply_cache(
             model, "Profiler", lambda adapter: AlwaysCompute(), node_id=cls.hidden.unique_id,
             observer_factory=lambda blocks, adapter: BlockProfileRecorder(blocks, adapter.family),

@@ -23,6 +23,8 @@ from ..support.containment import is_cancel
 from ..support.log import get_logger
 from ..support.tensor_measures import batch_psnr
 from .plan_search import better, computes_for, computes_with_kept, kept_block_sets, search_plan
+from .node_progress import node_progress
+from .progress import planned_evaluations
 from .request import CalibrationRequest
 
 log = get_logger(__name__)
@@ -33,8 +35,9 @@ NOISE_SEED_STRIDE = 7919   # extra cases' noise seeds: the run's seed + k * stri
 class CalibratingWrapper:
     """The OUTER_SAMPLE wrapper of a calibrating Block Profiler (one sampling run at a time)."""
 
-    def __init__(self, request: CalibrationRequest) -> None:
+    def __init__(self, request: CalibrationRequest, node_id: str | None = None) -> None:
         self.request = request
+        self.node_id = node_id     # the Block Profiler's node, where the calibration's progress shows
 
     def __call__(self, executor, *args, **kwargs):
         guider = executor.class_obj
@@ -53,13 +56,16 @@ class CalibratingWrapper:
         report: RunReport = reports[0]
         profile = report.extras.get("profile")
         if profile is not None and not report.interrupted:
+            calibration: dict[str, Any] = {"plans": []}
             try:
-                profile["calibration"] = self._calibrate(executor, guider, engine, args, kwargs, result, profile)
+                self._calibrate(executor, guider, engine, args, kwargs, result, profile, calibration)
+                profile["calibration"] = calibration
             except BaseException as err:
-                # the profile itself is complete: it is kept, without plans, and the log says why
-                stopped = "was cancelled" if is_cancel(err) else f"failed ({type(err).__name__}: {err})"
-                report.note(f"the calibration {stopped}: the profile is saved without calibrated plans (Calibrated "
-                            "Cache needs them; profile again with calibrate_speedups to make them)")
+                # the profile itself is complete: it is kept, with the plans finished before, and
+                # the log says why
+                report.note(_stopped_note(err, calibration["plans"], self.request.speedups))
+                if calibration["plans"]:
+                    profile["calibration"] = calibration
                 self._tell(listeners, reports)
                 raise
         self._tell(listeners, reports)
@@ -72,15 +78,17 @@ class CalibratingWrapper:
                 listener(report)
 
     def _calibrate(self, executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, reference: torch.Tensor,
-                   profile: dict[str, Any]) -> dict[str, Any]:
-        """Plans for each speedup, searched over the profiled steps. A profile of part of a
-        schedule gets plans of the whole schedule's length (the policies count steps in the whole
-        schedule) that compute every step outside the part."""
-        steps = profile["steps"]
+                   profile: dict[str, Any], calibration: dict[str, Any]) -> None:
+        """Plans for each speedup, searched over the profiled steps, added to `calibration` as
+        each is found. A profile of part of a schedule gets plans of the whole schedule's length
+        (the policies count steps in the whole schedule) that compute every step outside the part."""
+        steps, blocks = profile["steps"], len(engine.blocks)
         part = profiled_part(profile) or SchedulePart(0, steps, steps)
         before, after = "C" * part.first, "C" * (part.total - part.end)
         noise, seed = args[0], (args[7] if len(args) > 7 else kwargs.get("seed")) or 0
         cases = [(noise, seed, reference)]
+        progress = node_progress(self.node_id, planned_evaluations(self.request, steps, blocks))
+        progress.stage(f"{self.request.extra_seeds} uncached reference run(s)")
         reference_engine = CacheEngine("Calibration reference", engine.adapter, AlwaysCompute(), engine.blocks,
                                        log_reports=False)
         for k in range(1, self.request.extra_seeds + 1):
@@ -88,30 +96,31 @@ class CalibratingWrapper:
             case_noise = torch.randn(noise.shape, generator=torch.Generator().manual_seed(case_seed),
                                      dtype=torch.float32).to(device=noise.device, dtype=noise.dtype)
             cases.append((case_noise, case_seed, self._sample(executor, guider, reference_engine, args, kwargs,
-                                                              case_noise, case_seed)))
-
-        blocks = len(engine.blocks)
+                                                              case_noise, case_seed, progress.run_step(1.0))))
+        calibration.update(cases=len(cases), batch=int(reference.shape[0]), cost_runs=1.0 + self.request.extra_seeds,
+                           evaluations_per_speedup=self.request.evaluations)
 
         def policy(plan: str, kept: tuple[int, ...] = ()) -> PlannedSchedule:
             return PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks)
 
-        spent = [1.0 + self.request.extra_seeds]   # in uncached runs: the profiled run and the references
-
         def evaluator(kept: tuple[int, ...]) -> Callable[[str], list[float]]:
             def evaluate(plan: str) -> list[float]:
                 candidate = policy(plan, kept)
-                spent[0] += len(cases) / candidate.speedup
+                calibration["cost_runs"] += len(cases) / candidate.speedup
                 planned = CacheEngine("Calibration candidate", engine.adapter, candidate, engine.blocks,
                                       log_reports=False)
                 scores = []
                 for case_noise, case_seed, case_reference in cases:
-                    out = self._sample(executor, guider, planned, args, kwargs, case_noise, case_seed)
+                    out = self._sample(executor, guider, planned, args, kwargs, case_noise, case_seed,
+                                       progress.run_step(1.0 / candidate.speedup))
                     scores += batch_psnr(out, case_reference)
+                progress.scored(plan, min(scores))
                 return scores
             return evaluate
 
-        plans = []
+        plans = calibration["plans"]
         for speedup in self.request.speedups:
+            progress.stage(f"{speedup:g}x ({len(plans) + 1} of {len(self.request.speedups)} speedups)")
             computes = computes_for(steps, speedup)
             found = search_plan(steps, computes, evaluator(()), self.request.evaluations)
             kept, evaluations, start_worst = (), found.evaluations, found.history[0][2]
@@ -134,23 +143,23 @@ class CalibratingWrapper:
                      "%.1f dB (evenly spaced reuse: %.1f dB), %d plans sampled", speedup, chosen.speedup,
                      chosen.computes, steps, f"; blocks {', '.join(map(str, kept))} on every step" if kept else "",
                      found.plan, found.worst, start_worst, evaluations)
-        cost = spent[0]
+        progress.finish()
+        cost = calibration["cost_runs"]
         log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per batch "
                  "element, %d cases)", cost, round(cost * steps), len(cases))
-        return {"cases": len(cases), "batch": int(reference.shape[0]), "plans": plans, "cost_runs": cost,
-                "evaluations_per_speedup": self.request.evaluations}
 
     @staticmethod
     def _sample(executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, noise: torch.Tensor,
-                seed: int) -> torch.Tensor:
-        """One more sampling run of the same workflow through `engine`, with `noise`, no preview."""
+                seed: int, step_done: Callable[..., None]) -> torch.Tensor:
+        """One more sampling run of the same workflow through `engine`, with `noise`, no preview:
+        each step it samples is told to `step_done`."""
         original = guider.model_options
         guider.model_options = create_model_options_clone(original)
         guider.model_options["transformer_options"][ENGINE_KEY] = engine
         call = list(args)
         call[0] = noise
         if len(call) > 5:
-            call[5] = None          # callback: no previews of calibration runs
+            call[5] = step_done     # callback: the calibration's progress, no previews
         if len(call) > 6:
             call[6] = True          # disable_pbar
         if len(call) > 7:
@@ -159,3 +168,14 @@ class CalibratingWrapper:
             return executor(*call, **kwargs)
         finally:
             guider.model_options = original
+
+
+def _stopped_note(err: BaseException, plans: list[dict], speedups: tuple[float, ...]) -> str:
+    stopped = "was cancelled" if is_cancel(err) else f"failed ({type(err).__name__}: {err})"
+    if not plans:
+        return (f"the calibration {stopped}: the profile is saved without calibrated plans (Calibrated Cache needs "
+                "them; profile again with calibrate_speedups to make them)")
+    done = ", ".join(f"{p['speedup']:g}x" for p in plans)
+    missing = ", ".join(f"{s:g}x" for s in speedups[len(plans):])
+    return (f"the calibration {stopped}: the profile is saved with the plans finished before ({done}), without "
+            f"{missing} (profile again with calibrate_speedups to make them)")

@@ -13,12 +13,15 @@ import torch
 import tiny_models
 from helpers import CFG, STEPS, run_node, sample_with_report
 from comfyui_dit_cache.cache_core.calibration.calibrating_run import NOISE_SEED_STRIDE
+from comfyui_dit_cache.cache_core.calibration.progress import planned_evaluations
+from comfyui_dit_cache.cache_core.calibration.request import CalibrationRequest
 from comfyui_dit_cache.cache_core.support.tensor_measures import batch_psnr
 from comfyui_dit_cache.cache_core.policies import StepAction
 from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
 from comfyui_dit_cache.nodes import BlockProfiler, CalibratedCache, LoadCacheProfile
 
 SEED = 0
+PROFILER_NODE = "1"   # run_node's unique id
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +39,46 @@ def calibrated(tmp_path_factory):
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    progress = ProgressSeen()
     try:
-        profiled, report = sample_with_report(patched, flux, seed=SEED)
+        with progress:
+            profiled, report = sample_with_report(patched, flux, seed=SEED)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
     profile, _, _ = run_node(LoadCacheProfile, profile="tiny-flux.json")
-    yield flux, profile, profiled, report, handler.lines
+    yield flux, profile, profiled, report, handler.lines, progress.updates
     folder_paths.set_output_directory(previous)
+
+
+class ProgressSeen:
+    """ComfyUI's progress hook (what its server installs) for the sampling inside the `with`: the
+    updates (value, total, node) it receives; `cancel_at` makes it raise ComfyUI's cancel, as the
+    server's hook does after Cancel, at the first update for the profiler's node at or past that value."""
+
+    def __init__(self, cancel_at: float | None = None) -> None:
+        self.updates: list[tuple[float, float, str | None]] = []
+        self.cancel_at = cancel_at
+
+    def __call__(self, value, total, preview=None, node_id=None) -> None:
+        self.updates.append((value, total, node_id))
+        if self.cancel_at is not None and node_id == PROFILER_NODE and value >= self.cancel_at:
+            import comfy.model_management
+
+            self.cancel_at = None
+            raise comfy.model_management.InterruptProcessingException()
+
+    def __enter__(self) -> "ProgressSeen":
+        import comfy.utils
+
+        self._previous = comfy.utils.PROGRESS_BAR_HOOK
+        comfy.utils.set_progress_bar_global_hook(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import comfy.utils
+
+        comfy.utils.set_progress_bar_global_hook(self._previous)
 
 
 class _Collect(logging.Handler):
@@ -56,7 +91,7 @@ class _Collect(logging.Handler):
 
 
 def test_the_profiled_run_is_the_uncached_one_and_the_profile_holds_the_plans(calibrated):
-    flux, profile, profiled, report, log_lines = calibrated
+    flux, profile, profiled, report, log_lines, _ = calibrated
     assert torch.equal(profiled, tiny_models.sample(flux.patcher, flux, steps=STEPS, cfg=CFG, seed=SEED))
     assert report.full_steps == STEPS and profile["steps"] == STEPS
     calibration = profile["calibration"]
@@ -88,7 +123,7 @@ def test_the_profiled_run_is_the_uncached_one_and_the_profile_holds_the_plans(ca
 def test_the_recorded_damage_is_what_the_plan_does_on_the_calibration_seeds(calibrated):
     """The profile's worst-case PSNR is measured, not predicted: sampling the chosen plan again with
     the Calibrated Cache node on the two calibration seeds gives it back."""
-    flux, profile, profiled, _, _ = calibrated
+    flux, profile, profiled, _, _, _ = calibrated
     plan = profile["calibration"]["plans"][1]
     (cached,) = run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=5.0, cache_device="model device")
     scores = []
@@ -104,7 +139,7 @@ def test_the_recorded_damage_is_what_the_plan_does_on_the_calibration_seeds(cali
 
 
 def test_a_plan_that_computes_every_step_is_bit_identical_to_the_model(calibrated):
-    flux, profile, _, _, _ = calibrated
+    flux, profile, _, _, _, _ = calibrated
     every_step = {**profile, "calibration": {"plans": [{"speedup": 2.0, "computes": STEPS, "plan": "C" * STEPS,
                                                           "psnr_worst": 100.0}]}}
     (cached,) = run_node(CalibratedCache, model=flux.patcher, profile=every_step, speedup=2.0,
@@ -114,7 +149,7 @@ def test_a_plan_that_computes_every_step_is_bit_identical_to_the_model(calibrate
 
 
 def test_wrong_profiles_speedups_and_step_counts_are_refused_with_the_fix(calibrated):
-    flux, profile, _, _, _ = calibrated
+    flux, profile, _, _, _, _ = calibrated
     wan = tiny_models.tiny_wan()
     with pytest.raises(ProfileError, match="made on a flux model but this model is wan"):
         run_node(CalibratedCache, model=wan.patcher, profile=profile, speedup=5.0, cache_device="model device")
@@ -144,3 +179,45 @@ def test_a_saved_profile_keeps_its_plans(calibrated, tmp_path):
     saved = Path(folder_paths.get_output_directory()) / "dit_cache" / "profiles" / "tiny-flux.json"
     raw = json.loads(saved.read_text())
     assert raw["calibration"]["plans"] == calibrated[1]["calibration"]["plans"]
+
+
+def test_one_progress_bar_on_the_profiler_node_goes_over_the_whole_calibration_to_100(calibrated):
+    """ComfyUI's progress for the Block Profiler's node: from the start of the calibration to
+    100% at its end, never going back, while the calibration runs show no step bar of their own."""
+    updates = [(value, total) for value, total, node in calibrated[5] if node == PROFILER_NODE]
+    assert len(updates) >= 2 and updates[-1] == (100, 100)
+    assert all(total == 100 for _, total in updates)
+    assert [value for value, _ in updates] == sorted(value for value, _ in updates)
+    # the profiled run's own sampler bar aside (KSampler's, on no node here), no other bar
+    assert all(node in (PROFILER_NODE, None) for _, _, node in calibrated[5])
+    # the bar's planned work is the work sampled: every run after the profiled one, in evaluations
+    request = CalibrationRequest((2.5, 5.0), extra_seeds=1, evaluations=6)
+    cost = calibrated[1]["calibration"]["cost_runs"]
+    assert planned_evaluations(request, STEPS, 6) == pytest.approx((cost - 1) * STEPS)
+
+
+def test_cancel_during_the_calibration_keeps_the_plans_finished_before(tmp_path):
+    """Cancel (ComfyUI's progress hook raising its interrupt) while the second speedup is searched:
+    the prompt stops, and the saved profile keeps the first speedup's plan, saying so."""
+    import comfy.model_management
+    import folder_paths
+
+    previous = folder_paths.get_output_directory()
+    folder_paths.set_output_directory(str(tmp_path))
+    flux = tiny_models.tiny_flux()
+    try:
+        (patched,) = run_node(BlockProfiler, model=flux.patcher, profile_name="cancelled",
+                              calibrate_speedups="2.5, 5", extra_seeds=1, search_evaluations=6)
+        reports = []
+        from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
+
+        attached_engine(patched).report_listeners.append(reports.append)
+        # the first speedup's work ends at 73% of the plan (10 + 56 of 90 evaluations of one case)
+        with ProgressSeen(cancel_at=80), pytest.raises(comfy.model_management.InterruptProcessingException):
+            tiny_models.sample(patched, flux, steps=STEPS, cfg=CFG, seed=SEED)
+        profile, _, _ = run_node(LoadCacheProfile, profile="cancelled.json")
+    finally:
+        folder_paths.set_output_directory(previous)
+    assert [p["speedup"] for p in profile["calibration"]["plans"]] == [2.5]
+    assert any("was cancelled: the profile is saved with the plans finished before (2.5x), without 5x" in note
+               for note in reports[0].notes)
