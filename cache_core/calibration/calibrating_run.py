@@ -22,10 +22,10 @@ from ..run.report import RunReport
 from ..support.containment import is_cancel
 from ..support.log import get_logger
 from ..support.tensor_measures import batch_psnr
-from .plan_search import better, computes_for, computes_with_kept, kept_block_sets, search_plan
 from .node_progress import node_progress
 from .progress import planned_evaluations
 from .request import CalibrationRequest
+from .speedup_search import search_speedup
 
 log = get_logger(__name__)
 
@@ -118,31 +118,20 @@ class CalibratingWrapper:
                 return scores
             return evaluate
 
-        plans = calibration["plans"]
-        for speedup in self.request.speedups:
+        plans, faster = calibration["plans"], None
+        for speedup in sorted(self.request.speedups, reverse=True):
             progress.stage(f"{speedup:g}x ({len(plans) + 1} of {len(self.request.speedups)} speedups)")
-            computes = computes_for(steps, speedup)
-            found = search_plan(steps, computes, evaluator(()), self.request.evaluations)
-            kept, evaluations, start_worst = (), found.evaluations, found.history[0][2]
-            # per-block plans at the same block computes: the early and late blocks computed on every
-            # step, fewer steps computed in full; from the whole-stack search's best shape
-            for blocks_kept in kept_block_sets(blocks) if self.request.per_block_evaluations else ():
-                fewer = computes_with_kept(steps, computes, blocks, len(blocks_kept))
-                if not 1 <= fewer < computes:
-                    continue
-                candidate = search_plan(steps, fewer, evaluator(blocks_kept), self.request.per_block_evaluations,
-                                        start_shape=found.shape)
-                evaluations += candidate.evaluations
-                if better(candidate.psnr, found.psnr):
-                    found, kept = candidate, blocks_kept
+            faster = search_speedup(steps, blocks, speedup, self.request, evaluator, faster)
+            found, kept = faster.found, faster.kept
             chosen = policy(found.plan, kept)
             plans.append({"speedup": speedup, "computes": chosen.computes, "plan": chosen.plan,
                           "kept_blocks": list(kept), "psnr_worst": found.worst, "psnr_mean": found.mean,
-                          "start_psnr_worst": start_worst, "evaluations": evaluations})
-            log.info("Calibration: %gx asked, %.2fx run (%d of %d steps computed%s): plan %s, worst calibration case "
-                     "%.1f dB (evenly spaced reuse: %.1f dB), %d plans sampled", speedup, chosen.speedup,
+                          "start_psnr_worst": faster.start_worst, "evaluations": faster.evaluations})
+            plans.sort(key=lambda entry: entry["speedup"])
+            log.info("Calibration: %gx asked, %.2fx run (%d of %d steps computed%s): plan %s (%s), worst calibration "
+                     "case %.1f dB (evenly spaced reuse: %.1f dB), %d plans sampled", speedup, chosen.speedup,
                      chosen.computes, steps, f"; blocks {', '.join(map(str, kept))} on every step" if kept else "",
-                     found.plan, found.worst, start_worst, evaluations)
+                     found.plan, faster.source, found.worst, faster.start_worst, faster.evaluations)
         progress.finish()
         cost = calibration["cost_runs"]
         log.info("Calibration cost: %.1f uncached runs of this workflow (%d full-model evaluations per batch "
@@ -176,6 +165,6 @@ def _stopped_note(err: BaseException, plans: list[dict], speedups: tuple[float, 
         return (f"the calibration {stopped}: the profile is saved without calibrated plans (Calibrated Cache needs "
                 "them; profile again with calibrate_speedups to make them)")
     done = ", ".join(f"{p['speedup']:g}x" for p in plans)
-    missing = ", ".join(f"{s:g}x" for s in speedups[len(plans):])
+    missing = ", ".join(f"{s:g}x" for s in speedups if s not in {p["speedup"] for p in plans})
     return (f"the calibration {stopped}: the profile is saved with the plans finished before ({done}), without "
             f"{missing} (profile again with calibrate_speedups to make them)")

@@ -77,12 +77,14 @@ def _duration(seconds: float) -> str:
 def planned_evaluations(request: CalibrationRequest, steps: int, blocks: int) -> float:
     """The calibration's work in model evaluations of one case, as planned: the uncached runs of
     the extra seeds, then per speedup every candidate on every case (per-block candidates where
-    their block computes allow one). The search may sample fewer; the bar ends at 100% anyway."""
+    their block computes allow one, and the faster speedup's plan with steps added). The search
+    may sample fewer; the bar ends at 100% anyway."""
     cases = 1 + request.extra_seeds
     total = float(request.extra_seeds * steps)
     for speedup in request.speedups:
         computes = computes_for(steps, speedup)
-        candidates = request.evaluations
+        # the faster speedup's plan with steps added: every speedup but the fastest
+        candidates = request.evaluations + (speedup != max(request.speedups))
         for kept in kept_block_sets(blocks) if request.per_block_evaluations else ():
             if 1 <= computes_with_kept(steps, computes, blocks, len(kept)) < computes:
                 candidates += request.per_block_evaluations

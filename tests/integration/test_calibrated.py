@@ -100,15 +100,19 @@ def test_the_profiled_run_is_the_uncached_one_and_the_profile_holds_the_plans(ca
         assert len(plan["plan"]) == STEPS and plan["plan"].count("C") == plan["computes"]
         assert set(plan["plan"]) <= set("CR12V") and plan["plan"][0] == "C"
         assert plan["psnr_worst"] >= plan["start_psnr_worst"]
-    # 2.5x: 6 whole-stack plans and one that keeps the first and last of the 6 blocks computed on
+    # 2.5x: 6 whole-stack plans, one that keeps the first and last of the 6 blocks computed on
     # its skipped steps, with 1 step computed in full (1 x 6 + 9 x 2 = 24 block computes, as 4
-    # steps of 6); 5x: no per-block plan fits its 12 block computes
-    assert [p["evaluations"] for p in calibration["plans"]] == [7, 6]
+    # steps of 6), and the 5x plan with 2 steps added; 5x: no per-block plan fits its 12 block
+    # computes
+    assert [p["evaluations"] for p in calibration["plans"]] == [8, 6]
     assert all(p["computes"] == int(STEPS // p["speedup"]) for p in calibration["plans"] if not p["kept_blocks"])
     # cost: the profiled run, one uncached extra seed, 6 plans x 2 cases at 4 and 2 computes of
-    # 10, and the per-block plan on 2 cases at 24 of 60 block computes
-    assert calibration["cost_runs"] == pytest.approx(2 + 6 * 2 * (4 + 2) / STEPS + 2 * 24 / 60)
-    assert any("Calibration cost: 10.0 uncached runs" in line for line in log_lines)
+    # 10, the per-block plan on 2 cases at 24 of 60 block computes, the 5x plan with steps added
+    # on 2 cases at 4 computes
+    assert calibration["cost_runs"] == pytest.approx(2 + 6 * 2 * (4 + 2) / STEPS + 2 * 24 / 60 + 2 * 4 / STEPS)
+    assert any("Calibration cost: 10.8 uncached runs" in line for line in log_lines)
+    # a slower plan never keeps less on the calibration cases than the faster one
+    assert calibration["plans"][0]["psnr_worst"] >= calibration["plans"][1]["psnr_worst"]
     assert sum("Calibration: " in line for line in log_lines) == 2
     assert any("calibrated 5x (runs 5.00x: Calibrated plan=" in note and "(2 of 10 steps computed, 5.00x)" in note
                for note in report.notes)
@@ -212,12 +216,13 @@ def test_cancel_during_the_calibration_keeps_the_plans_finished_before(tmp_path)
         from comfyui_dit_cache.cache_core.attachment.attach import attached_engine
 
         attached_engine(patched).report_listeners.append(reports.append)
-        # the first speedup's work ends at 73% of the plan (10 + 56 of 90 evaluations of one case)
-        with ProgressSeen(cancel_at=80), pytest.raises(comfy.model_management.InterruptProcessingException):
+        # the fastest speedup is searched first: its work ends at 35% of the plan (10 + 24 of 98
+        # evaluations of one case)
+        with ProgressSeen(cancel_at=60), pytest.raises(comfy.model_management.InterruptProcessingException):
             tiny_models.sample(patched, flux, steps=STEPS, cfg=CFG, seed=SEED)
         profile, _, _ = run_node(LoadCacheProfile, profile="cancelled.json")
     finally:
         folder_paths.set_output_directory(previous)
-    assert [p["speedup"] for p in profile["calibration"]["plans"]] == [2.5]
-    assert any("was cancelled: the profile is saved with the plans finished before (2.5x), without 5x" in note
+    assert [p["speedup"] for p in profile["calibration"]["plans"]] == [5.0]
+    assert any("was cancelled: the profile is saved with the plans finished before (5x), without 2.5x" in note
                for note in reports[0].notes)
