@@ -2,6 +2,7 @@
 from comfy_api.latest import io
 
 from ..cache_core.policies import TaylorForecastSchedule
+from ..cache_core.policies.taylorseer import FORECASTERS
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input, window_inputs
 
@@ -34,20 +35,26 @@ class TaylorSeerForecast(io.ComfyNode):
                                        "tolerance set the speed: 0.05 is careful, 0.2 fast (see README)."),
                 *window_inputs(),
                 cache_device_input(),
+                io.Combo.Input("forecaster", options=list(FORECASTERS), default="taylor",
+                               tooltip="taylor: the Taylor series of `order`. foca: forecast then calibrate (FoCa): "
+                                       "the quadratic through the last three computed steps, corrected by a "
+                                       "trapezoidal step, which halves its curvature term; `order` is then unused. "
+                                       "See the README for which wins where."),
             ],
             outputs=[cached_model_output()],
             hidden=[io.Hidden.unique_id],
         )
 
     @staticmethod
-    def policy(adapter, interval: int, warmup_steps: int, order: int, guard_tolerance: float) -> TaylorForecastSchedule:
+    def policy(adapter, interval: int, warmup_steps: int, order: int, guard_tolerance: float,
+               forecaster: str = "taylor") -> TaylorForecastSchedule:
         """The node's policy (DiT Cache builds it the same way when it picks this node)."""
-        return TaylorForecastSchedule(interval, warmup_steps, order, guard_tolerance)
+        return TaylorForecastSchedule(interval, warmup_steps, order, guard_tolerance, forecaster)
 
     @classmethod
     def execute(cls, model, interval: int, warmup_steps: int, order: int, guard_tolerance: float,
-                start_percent: float, end_percent: float, cache_device: str) -> io.NodeOutput:
-        policy = cls.policy(None, interval, warmup_steps, order, guard_tolerance)
+                start_percent: float, end_percent: float, cache_device: str, forecaster: str = "taylor") -> io.NodeOutput:
+        policy = cls.policy(None, interval, warmup_steps, order, guard_tolerance, forecaster)
         patched = apply_cache(model, "TaylorSeer", lambda adapter: policy, node_id=cls.hidden.unique_id,
                               start_percent=start_percent, end_percent=end_percent, cache_device=cache_device)
         return io.NodeOutput(patched)

@@ -19,7 +19,8 @@ case "${1:-}" in
     tar -C /tmp/site -xJf .device/kitchen.tar.xz
     pip install -q --no-deps --target /tmp/site .device/whl/*.whl
     tar -C /tmp/before -xf .device/before.tar.xz
-    ln -sfn "$PWD/reference" /tmp/before/reference
+    ln -sfn "$PWD/reference" /tmp/before/reference   # fixtures the bench reads, unchanged by the pack
+    ln -sfn "$PWD/tests" /tmp/before/tests
     export PYTHONPATH=/tmp/site:$PWD/scripts/device_stubs COMFYUI_PATH=/tmp/comfyui
     (cd /tmp/before && python3 bench/gpu_speed.py "$@" --out "$OUT/before.md")
     python3 bench/gpu_speed.py "$@" --out "$OUT/after.md" ;;

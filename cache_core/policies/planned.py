@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
-from ..stand_ins.predictors import PlannedTaylorResidual, ResidualPredictor
+from ..stand_ins.predictors import FOCA, PlannedTaylorResidual, ResidualPredictor
 from .base import CachePolicy, SchedulePart, StepAction, StepContext, StepsMismatchError
 
-PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0}   # letter -> Taylor order of the blocks' stand-in
+# letter -> Taylor order of the blocks' stand-in (P: FoCa, stand_ins/predictors.FoCaResidual)
+PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0, "P": FOCA}
 MAX_SPEEDUP = 8.0   # the highest speedup a plan may be calibrated for (and a profile may name)
 
 
@@ -55,7 +56,7 @@ class PlannedSchedule(CachePolicy):
     def __post_init__(self) -> None:
         unknown = sorted(set(self.plan) - set(PLAN_LETTERS))
         if not self.plan or unknown:
-            raise ValueError(f"a plan is one letter per step out of C, R, 1, 2, V (got {self.plan!r})")
+            raise ValueError(f"a plan is one letter per step out of C, R, 1, 2, P, V (got {self.plan!r})")
         if self.plan[0] != "C":
             raise ValueError(f"a plan computes its first step (got {self.plan!r})")
         if self.kept_blocks and not all(0 <= b < self.block_count for b in self.kept_blocks):

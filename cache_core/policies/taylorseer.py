@@ -15,8 +15,11 @@ from typing import Any
 import torch
 
 from ..stand_ins.forecast_guard import ForecastGuard
-from ..stand_ins.predictors import ResidualPredictor, TaylorResidual
+from ..stand_ins.predictors import FoCaResidual, ResidualPredictor, TaylorResidual
 from .base import CachePolicy, StepAction, StepContext
+
+
+FORECASTERS = ("taylor", "foca")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class TaylorForecastSchedule(CachePolicy):
     warmup_steps: int = 3
     order: int = 1
     guard_tolerance: float = 0.0
+    forecaster: str = "taylor"     # "foca": forecast then calibrate (stand_ins/predictors.FoCaResidual)
 
     name = "TaylorSeer"
     skip_action = StepAction.FORECAST
@@ -36,6 +40,8 @@ class TaylorForecastSchedule(CachePolicy):
             raise ValueError(f"warmup_steps must be 0 or more (got {self.warmup_steps})")
         if not 0 <= self.order <= 3:
             raise ValueError(f"order must be 0..3 (got {self.order}); 0 is plain reuse, 2 is the usual start")
+        if self.forecaster not in FORECASTERS:
+            raise ValueError(f"forecaster must be one of {', '.join(FORECASTERS)} (got {self.forecaster!r})")
         if not 0.0 <= self.guard_tolerance <= 10.0:
             raise ValueError(f"guard_tolerance must be between 0 (off) and 10 (got {self.guard_tolerance})")
 
@@ -47,6 +53,8 @@ class TaylorForecastSchedule(CachePolicy):
         return self.skip_action
 
     def new_predictor(self, cache_device: torch.device | None) -> ResidualPredictor:
+        if self.forecaster == "foca":
+            return FoCaResidual(cache_device)
         return TaylorResidual(cache_device, self.order)
 
     def guard(self) -> ForecastGuard | None:
@@ -54,4 +62,5 @@ class TaylorForecastSchedule(CachePolicy):
 
     def describe(self) -> str:
         guard = f" guard={self.guard_tolerance}" if self.guard_tolerance else ""
-        return f"TaylorSeer interval={self.interval} warmup={self.warmup_steps} order={self.order}{guard}"
+        forecast = "forecaster=foca" if self.forecaster == "foca" else f"order={self.order}"
+        return f"TaylorSeer interval={self.interval} warmup={self.warmup_steps} {forecast}{guard}"

@@ -2,7 +2,8 @@
 
 A predictor is fed the residual (output - input) on computed steps and asked for one on the
 others. `LastResidual` is plain reuse (FORA, TeaCache); `TaylorResidual` extrapolates with
-finite-difference derivatives in the step index (TaylorSeer). Tensors live on the run's cache
+finite-difference derivatives in the step index (TaylorSeer); `FoCaResidual` forecasts and
+calibrates from the same derivatives (FoCa). Tensors live on the run's cache
 device, in the model's dtype; predictions come back on the caller's device.
 """
 from __future__ import annotations
@@ -11,6 +12,9 @@ import math
 from abc import ABC, abstractmethod
 
 import torch
+
+
+FOCA = -1   # a planned step's "order" when FoCa forecasts it (PlannedTaylorResidual)
 
 
 class ResidualPredictor(ABC):
@@ -78,6 +82,7 @@ class TaylorResidual(ResidualPredictor):
         self.order = order
         self.derivatives: list[torch.Tensor] = []
         self.last_step: int | None = None
+        self.gaps: tuple[float, ...] = ()     # the distances between the last computed steps, latest first
 
     def update(self, step: int, residual: torch.Tensor) -> None:
         if step == self.last_step:
@@ -87,6 +92,7 @@ class TaylorResidual(ResidualPredictor):
             distance = float(step - self.last_step)
             for k in range(min(self.order, len(self.derivatives))):
                 new.append((new[k] - self.derivatives[k]) / distance)
+            self.gaps = (distance, *self.gaps[:1])
         self.derivatives = new
         self.last_step = step
 
@@ -105,6 +111,18 @@ class TaylorResidual(ResidualPredictor):
                      alpha=scale * distance**k / math.factorial(k))
         return out
 
+    def _foca(self, step: int, like: torch.Tensor, scale: float) -> torch.Tensor:
+        """FoCaResidual's forecast, from the derivatives held (fewer than three: the Taylor series)."""
+        if len(self.derivatives) < 3 or len(self.gaps) < 2:
+            return self._series(step, like, scale, len(self.derivatives) - 1)
+        h = float(step - self.last_step)
+        g, g1 = self.gaps
+        out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
+        out.add_(self.derivatives[1].to(device=like.device, dtype=like.dtype), alpha=scale * h)
+        out.add_(self.derivatives[2].to(device=like.device, dtype=like.dtype),
+                 alpha=scale * h * (g + h / 2) * g / (g + g1))
+        return out
+
     def added_to(self, step: int, base: torch.Tensor) -> torch.Tensor:
         # the forecast is a fresh tensor: add the base into it rather than into a third one
         # (addition commutes exactly, so this equals base + forecast bit for bit)
@@ -114,13 +132,31 @@ class TaylorResidual(ResidualPredictor):
         return list(self.derivatives)
 
 
+class FoCaResidual(TaylorResidual):
+    """FoCa (forecast then calibrate), read as a predictor-corrector over the last three computed
+    residuals at their steps t2 < t1 < t0: the forecast is the quadratic through them, P(t) =
+    F0 + D1 h + D2 h (h + g) (h = t - t0, g = t0 - t1, D1 and D2 their first and second divided
+    differences), and the calibration a trapezoidal step that averages the slope at the anchor,
+    P'(t0), with the slope the forecast implies, (P(t) - F0) / h: F0 + D1 h + D2 h (g + h / 2),
+    which halves the curvature term of the forecast. The divided differences come from the Taylor
+    derivatives kept for order 2 (D2 = d2 g / (g + g1)), so it holds no more than Taylor 2 does;
+    with two residuals it is Taylor 1, bit for bit, with one plain reuse."""
+
+    def __init__(self, cache_device: torch.device | None) -> None:
+        super().__init__(cache_device, order=2)
+
+    def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        return self._foca(step, like, scale)
+
+
 class PlannedTaylorResidual(TaylorResidual):
     """A Taylor forecast whose order is chosen per skipped step (a calibrated plan: 0 is reuse),
     from derivatives kept up to the highest order the plan uses."""
 
     def __init__(self, cache_device: torch.device | None, orders: dict[int, int]) -> None:
-        super().__init__(cache_device, max(orders.values(), default=0))
+        super().__init__(cache_device, max((2 if o == FOCA else o for o in orders.values()), default=0))
         self.orders = orders
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        return self._series(step, like, scale, self.orders.get(step, 0))
+        order = self.orders.get(step, 0)
+        return self._foca(step, like, scale) if order == FOCA else self._series(step, like, scale, order)

@@ -25,9 +25,12 @@ def stream_of(options: dict) -> tuple:
             tuple(window.index_list) if window is not None else ())
 
 
-def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int):
+def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int, foca: bool = False):
     """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`
-    (one set for every block, or a set per block key: a per-block schedule)."""
+    (one set for every block, or a set per block key: a per-block schedule). `foca`: with three
+    computed steps, the forecast at distance h is r + d1 h + D2 h (g + h/2), D2 the second divided
+    difference over the last three computed steps and g the last gap (FoCa's forecast of the
+    quadratic through them, calibrated by a trapezoidal step); `order` must then be 2."""
     import comfy.patcher_extension
 
     from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
@@ -38,7 +41,7 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
     first_key = next(iter(specs))
     copy_inputs = adapter.blocks_modify_inputs
     sigmas: list[float] = []
-    history: dict = {}   # (block, output, stream) -> (last computed step, derivatives)
+    history: dict = {}   # (block, output, stream) -> (last computed step, derivatives, the last gaps)
 
     def hook_for(key):
         outputs = specs[key].outputs
@@ -64,19 +67,25 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
                         continue
                     residual = _each(lambda o, i: o - i, out_hidden[k], inputs[k])
                     last = history.get((key, k, stream))
-                    derivatives = [residual]
+                    derivatives, gaps = [residual], ()
                     if last is not None:
                         for n in range(min(order, len(last[1]))):
                             derivatives.append(_each(lambda d, e: (d - e) / (step - last[0]), derivatives[n], last[1][n]))
-                    history[(key, k, stream)] = (step, derivatives)
+                        gaps = (step - last[0], *last[2][:1])
+                    history[(key, k, stream)] = (step, derivatives, gaps)
                 return out
             out = {}
             for k in outputs:
                 if (key, k, stream) not in history:
                     out[k] = hidden[k]
                     continue
-                last_step, derivatives = history[(key, k, stream)]
+                last_step, derivatives, gaps = history[(key, k, stream)]
                 distance = step - last_step
+                if foca and len(derivatives) == 3 and len(gaps) == 2:
+                    g, g1 = gaps
+                    out[k] = _each(lambda a, r, d1, d2: a + r + d1 * distance + d2 * g / (g + g1) * distance
+                                   * (g + distance / 2), hidden[k], *derivatives)
+                    continue
                 out[k] = _each(lambda a, *ds: a + sum(d * distance**n / math.factorial(n) for n, d in enumerate(ds)),
                                hidden[k], *derivatives)
             return adapter.model_view(out, args) if renamed else out

@@ -26,14 +26,16 @@ def engine_run(patched, tiny) -> tuple[torch.Tensor, list[int]]:
     return out, computed
 
 
-@pytest.mark.parametrize("method", ["fora", "taylorseer order 1", "taylorseer order 2"])
+@pytest.mark.parametrize("method", ["fora", "taylorseer order 1", "taylorseer order 2", "taylorseer foca"])
 def test_one_stack_residual_gives_the_per_block_result(block_tiny, method):
     tiny = block_tiny
+    foca = method == "taylorseer foca"
     if method == "fora":
         node, inputs, order = ApplyFORA, dict(interval=3, warmup_steps=1), 0
     else:
-        order = int(method[-1])
-        node, inputs = TaylorSeerForecast, dict(interval=3, warmup_steps=2, order=order, guard_tolerance=0.0)
+        order = 2 if foca else int(method[-1])
+        node, inputs = TaylorSeerForecast, dict(interval=3, warmup_steps=2, order=order, guard_tolerance=0.0,
+                                                forecaster="foca" if foca else "taylor")
     stack_out, computed = engine_run(run_node(node, model=tiny.patcher, **inputs, **WINDOW)[0], tiny)
     assert len(computed) < STEPS
 
@@ -41,7 +43,8 @@ def test_one_stack_residual_gives_the_per_block_result(block_tiny, method):
     hooks = [m.register_forward_pre_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
              for i, m in enumerate(block_modules(tiny))]
     try:
-        per_block_out = tiny_models.sample(per_block_cache(tiny.patcher, set(computed), order), tiny, steps=STEPS, cfg=3.0)
+        per_block_out = tiny_models.sample(per_block_cache(tiny.patcher, set(computed), order, foca), tiny, steps=STEPS,
+                                           cfg=3.0)
     finally:
         for h in hooks:
             h.remove()

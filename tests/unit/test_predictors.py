@@ -101,3 +101,67 @@ def test_the_reused_output_is_the_last_direction_from_this_latent():
     assert torch.allclose(stream.stand_in(x, sigma), denoised, atol=1e-6)     # same point: the same output
     assert torch.allclose(stream.stand_in(rows(1.5, -0.5), torch.tensor([0.25, 0.4])), rows(1.0, 0.3), atol=1e-6)
     assert stream.nbytes() == x.numel() * 4
+
+
+def test_foca_with_two_computed_steps_is_taylor_one_bit_for_bit_and_with_one_reuse():
+    from cache_core.stand_ins.predictors import FoCaResidual
+
+    torch.manual_seed(0)
+    residuals = [(0, torch.randn(2, 5, 7)), (3, torch.randn(2, 5, 7))]
+    foca, taylor1, reuse = FoCaResidual(None), TaylorResidual(None, order=1), LastResidual(None)
+    foca.update(*residuals[0])
+    reuse.update(*residuals[0])
+    like = torch.zeros(2, 5, 7)
+    assert torch.equal(foca.predict(2, like), reuse.predict(2, like))
+    for step, value in residuals:
+        taylor1.update(step, value)
+    foca.update(*residuals[1])
+    for step in (4, 5, 7):
+        assert torch.equal(foca.predict(step, like), taylor1.predict(step, like))
+        assert torch.equal(foca.added_to(step, like + 1), taylor1.added_to(step, like + 1))
+
+
+def test_foca_forecasts_the_quadratic_through_three_steps_with_its_curvature_halved():
+    """At uneven gaps (steps 0, 3, 5): the forecast at t is F0 + D1 h + D2 h (g + h/2), F0 the
+    last residual, D1 and D2 numpy's divided differences, h = t - 5, g = 2; the full quadratic
+    (Lagrange through the three points) would have D2 h (h + g)."""
+    import numpy as np
+
+    from cache_core.stand_ins.predictors import FoCaResidual
+
+    steps = np.array([0.0, 3.0, 5.0])
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(3, 4, 6))
+    foca = FoCaResidual(None)
+    for step, value in zip(steps, values):
+        foca.update(int(step), torch.tensor(value, dtype=torch.float64))
+    d1 = (values[2] - values[1]) / (steps[2] - steps[1])
+    d2 = (d1 - (values[1] - values[0]) / (steps[1] - steps[0])) / (steps[2] - steps[0])
+    for t in (6.0, 7.0, 9.0):
+        h, g = t - steps[2], steps[2] - steps[1]
+        expected = values[2] + d1 * h + d2 * h * (g + h / 2)
+        quadratic = sum(values[i] * np.prod([(t - steps[j]) / (steps[i] - steps[j]) for j in range(3) if j != i])
+                        for i in range(3))
+        assert np.allclose(foca.predict(int(t), torch.zeros(4, 6, dtype=torch.float64)).numpy(), expected)
+        assert np.allclose(values[2] + d1 * h + d2 * h * (h + g), quadratic)   # the forecast it calibrates
+        scaled = foca.predict(int(t), torch.zeros(4, 6, dtype=torch.float64), scale=0.5).numpy()
+        assert np.allclose(scaled, values[2] + 0.5 * (expected - values[2]))
+
+
+def test_a_plan_step_marked_p_is_forecast_by_foca():
+    from cache_core.policies import PlannedSchedule
+    from cache_core.stand_ins.predictors import FoCaResidual
+
+    plan = PlannedSchedule("CCCCP2")
+    planned, foca, taylor2 = plan.new_predictor(None), FoCaResidual(None), TaylorResidual(None, order=2)
+    torch.manual_seed(2)
+    for step in range(4):
+        value = torch.randn(3, 3)
+        for predictor in (planned, foca, taylor2):
+            predictor.update(step, value)
+    like = torch.zeros(3, 3)
+    assert torch.equal(planned.predict(4, like), foca.predict(4, like))
+    assert torch.equal(planned.predict(5, like), taylor2.predict(5, like))
+    # one step on at even gaps FoCa's curvature weight is 3/4 where Taylor 2's is 1/2 (two steps
+    # on, both are 2)
+    assert not torch.equal(foca.predict(4, like), taylor2.predict(4, like))

@@ -1,0 +1,119 @@
+"""The founding papers' solvers against today's stand-ins, on the trained reference models:
+
+- Calibrated Cache with the plan search's stand-ins as they are (reuse, Taylor 1 and 2, the model's
+  output reused: `R12V`) against the same search allowed FoCa too (`R12VP`), each calibrated
+  through the real Block Profiler (same calibration prompts, noise seed 99) and scored at 3x-6x;
+- TaylorSeer Forecast with each forecaster (Taylor order 1, order 2, FoCa) at intervals 3-6.
+
+Every row is sampled on the benchmark prompts (none of them a calibration prompt) and scored by
+pixel PSNR against the uncached output: mean and worst prompt. Writes
+bench/results/calibrated_solvers_cfg<CFG>.md.
+
+    .venv/bin/python bench/calibrated_solvers.py --cfg 1
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
+
+import comfy_runtime  # noqa: E402
+import node_runner  # noqa: E402
+
+STAND_IN_SETS = ("R12V", "R12VP")
+INTERVALS = (3, 4, 5, 6)
+WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
+
+
+def rows_for(family: str, prompts: int, calibration: int, evaluations: int) -> tuple[list[dict], list[str]]:
+    import calibrated
+    import quality
+    import reference_models as refs
+    from block_counter import count_block_calls
+    from image_metrics import psnr
+    from comfyui_dit_cache.cache_core.calibration import plan_search
+    from comfyui_dit_cache.nodes import CalibratedCache, TaylorSeerForecast
+
+    quality.STEPS = calibrated.STEPS[family]
+    model = refs.load(family)
+    cases = quality.bench_prompts(model, prompts)
+
+    def sample_all(patcher) -> tuple[list, int]:
+        with count_block_calls(model.patcher) as counts:
+            outputs = [quality.decoded(quality.sample_prompt(model, patcher, i, c)) for i, c in enumerate(cases)]
+        return outputs, sum(counts)
+
+    reference, base_blocks = sample_all(model.patcher)
+    rows, plans = [], []
+
+    def score(method: str, label: str, patched) -> None:
+        outputs, blocks = sample_all(patched)
+        values = [min(psnr(o, r, 2.0), 100.0) for o, r in zip(outputs, reference)]
+        rows.append(dict(method=method, label=label, speedup=base_blocks / blocks, mean=sum(values) / len(values),
+                         worst=min(values)))
+        print(f"{family:14s} {method:28s} {label:10s} {rows[-1]['speedup']:.2f}x mean {rows[-1]['mean']:.1f} "
+              f"worst {rows[-1]['worst']:.1f}", flush=True)
+
+    calibration_prompts = calibrated.calibration_prompts(model, calibration, cases)
+    default = plan_search.SUBSTITUTES
+    for stand_ins in STAND_IN_SETS:
+        plan_search.SUBSTITUTES = stand_ins
+        try:
+            start = time.perf_counter()
+            profile, _ = calibrated.calibrate(model, calibration_prompts, evaluations, 0)
+            seconds = time.perf_counter() - start
+        finally:
+            plan_search.SUBSTITUTES = default
+        plans += [f"- `{stand_ins}` ({seconds:.0f} s): " + "; ".join(
+            f"{p['speedup']:g}x `{p['plan']}` (worst calibration case {p['psnr_worst']:.1f} dB)"
+            for p in profile["calibration"]["plans"])]
+        for speedup in calibrated.SPEEDUPS:
+            patched = node_runner.run_node(CalibratedCache, "bench", model=model.patcher, speedup=speedup,
+                                           profile=profile, cache_device="model device")[0]
+            score(f"Calibrated, stand-ins {stand_ins}", f"{speedup:g}x", patched)
+    for forecaster, order in (("taylor", 1), ("taylor", 2), ("foca", 2)):
+        name = f"TaylorSeer order {order}" if forecaster == "taylor" else "TaylorSeer FoCa"
+        for interval in INTERVALS:
+            patched = node_runner.run_node(TaylorSeerForecast, "bench", model=model.patcher, interval=interval,
+                                           warmup_steps=2, order=order, guard_tolerance=0.0, forecaster=forecaster,
+                                           **WINDOW)[0]
+            score(name, f"interval {interval}", patched)
+    return rows, plans
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", default="flux,wan,hunyuan_video")
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--calibration-prompts", type=int, default=3)
+    parser.add_argument("--evaluations", type=int, default=12)
+    parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: quality.py's)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    comfy_runtime.boot()
+    comfy_runtime.load_pack()
+    import quality
+
+    if args.cfg is not None:
+        quality.CFG = args.cfg
+    lines = ["# The papers' solvers against today's stand-ins", "",
+             f"`bench/calibrated_solvers.py --prompts {args.prompts} --calibration-prompts {args.calibration_prompts} "
+             f"--evaluations {args.evaluations} --cfg {quality.CFG:g}` on the trained reference models (CPU), "
+             f"CFG {quality.CFG:g}, euler / simple; pixel PSNR against the uncached output over {args.prompts} "
+             "benchmark prompts. *speedup*: block evaluations over blocks computed, counted on the real blocks.", ""]
+    for family in args.families.split(","):
+        rows, plans = rows_for(family, args.prompts, args.calibration_prompts, args.evaluations)
+        lines += [f"## {family}", "", "Plans calibrated:", "", *plans, "",
+                  "| method | setting | speedup | mean (dB) | worst prompt (dB) |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['method']} | {r['label']} | {r['speedup']:.2f}x | {r['mean']:.1f} | {r['worst']:.1f} |"
+                  for r in rows]
+        lines.append("")
+    out = args.out or ROOT / "bench" / "results" / f"calibrated_solvers_cfg{quality.CFG:g}.md"
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
