@@ -1,8 +1,10 @@
 """The founding papers' solvers against today's stand-ins, on the trained reference models:
 
 - Calibrated Cache with the plan search's stand-ins as they are (reuse, Taylor 1 and 2, the model's
-  output reused: `R12V`) against the same search allowed FoCa too (`R12VP`), each calibrated
-  through the real Block Profiler (same calibration prompts, noise seed 99) and scored at 3x-6x;
+  output reused: `R12V`) against the same search allowed FoCa too (`R12VP`), and against `R12V`
+  with ERTACache's rescaled step on the `V` steps (fitted on the calibration's uncached runs),
+  each calibrated through the real Block Profiler (same calibration prompts, noise seed 99) and
+  scored at 3x-6x;
 - TaylorSeer Forecast with each forecaster (Taylor order 1, order 2, FoCa) at intervals 3-6.
 
 Every row is sampled on the benchmark prompts (none of them a calibration prompt) and scored by
@@ -22,7 +24,8 @@ from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ o
 import comfy_runtime  # noqa: E402
 import node_runner  # noqa: E402
 
-STAND_IN_SETS = ("R12V", "R12VP")
+# (stand-ins the plan search may use, V steps rescaled)
+VARIANTS = (("R12V", False), ("R12VP", False), ("R12V", True))
 INTERVALS = (3, 4, 5, 6)
 WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 
@@ -33,7 +36,7 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int) -> t
     import reference_models as refs
     from block_counter import count_block_calls
     from image_metrics import psnr
-    from comfyui_dit_cache.cache_core.calibration import plan_search
+    from comfyui_dit_cache.cache_core.calibration import calibrating_run, plan_search
     from comfyui_dit_cache.nodes import CalibratedCache, TaylorSeerForecast
 
     quality.STEPS = calibrated.STEPS[family]
@@ -57,22 +60,23 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int) -> t
               f"worst {rows[-1]['worst']:.1f}", flush=True)
 
     calibration_prompts = calibrated.calibration_prompts(model, calibration, cases)
-    default = plan_search.SUBSTITUTES
-    for stand_ins in STAND_IN_SETS:
-        plan_search.SUBSTITUTES = stand_ins
+    defaults = plan_search.SUBSTITUTES, calibrating_run.FIT_OUTPUT_SCALES
+    for stand_ins, rescaled in VARIANTS:
+        plan_search.SUBSTITUTES, calibrating_run.FIT_OUTPUT_SCALES = stand_ins, rescaled
+        variant = f"stand-ins {stand_ins}" + (", V steps rescaled" if rescaled else "")
         try:
             start = time.perf_counter()
             profile, _ = calibrated.calibrate(model, calibration_prompts, evaluations, 0)
             seconds = time.perf_counter() - start
         finally:
-            plan_search.SUBSTITUTES = default
-        plans += [f"- `{stand_ins}` ({seconds:.0f} s): " + "; ".join(
+            plan_search.SUBSTITUTES, calibrating_run.FIT_OUTPUT_SCALES = defaults
+        plans += [f"- {variant} ({seconds:.0f} s): " + "; ".join(
             f"{p['speedup']:g}x `{p['plan']}` (worst calibration case {p['psnr_worst']:.1f} dB)"
             for p in profile["calibration"]["plans"])]
         for speedup in calibrated.SPEEDUPS:
             patched = node_runner.run_node(CalibratedCache, "bench", model=model.patcher, speedup=speedup,
                                            profile=profile, cache_device="model device")[0]
-            score(f"Calibrated, stand-ins {stand_ins}", f"{speedup:g}x", patched)
+            score(f"Calibrated, {variant}", f"{speedup:g}x", patched)
     for forecaster, order in (("taylor", 1), ("taylor", 2), ("foca", 2)):
         name = f"TaylorSeer order {order}" if forecaster == "taylor" else "TaylorSeer FoCa"
         for interval in INTERVALS:

@@ -56,7 +56,8 @@ def calibrated_policy(model, adapter, profile: dict, speedup: float) -> PlannedS
     if any(b >= blocks for b in kept):
         raise ProfileError(f"profile '{profile.get('name', '?')}' keeps block {max(kept)} computed, but this "
                            f"model has {blocks} blocks: it is a profile of another model; profile this model")
-    policy = PlannedSchedule(chosen["plan"], profiled_part(profile), kept, blocks, tuple(profile.get("sigmas") or ()))
+    policy = PlannedSchedule(chosen["plan"], profiled_part(profile), kept, blocks, tuple(profile.get("sigmas") or ()),
+                             tuple(chosen.get("output_scales") or ()))
     log.info("Calibrated Cache: %s from profile '%s', %gx asked; worst calibration case %.1f dB",
              policy.describe(), profile.get("name", "?"), speedup, chosen["psnr_worst"])
     return policy

@@ -23,6 +23,7 @@ from ..support.containment import is_cancel
 from ..support.log import get_logger
 from ..support.tensor_measures import batch_psnr
 from .node_progress import node_progress
+from .output_scales import DirectionRecorder, fitted_factors, output_scales
 from .progress import planned_evaluations
 from .request import CalibrationRequest
 from .speedup_search import search_speedup
@@ -30,6 +31,9 @@ from .speedup_search import search_speedup
 log = get_logger(__name__)
 
 NOISE_SEED_STRIDE = 7919   # extra cases' noise seeds: the run's seed + k * stride
+# Whether plans' `V` steps get ERTACache's rescaled step, fitted on the uncached runs
+# (output_scales.py): off until it wins on the reference models (bench/README.md, "The papers' solvers")
+FIT_OUTPUT_SCALES = False
 
 
 class CalibratingWrapper:
@@ -46,8 +50,9 @@ class CalibratingWrapper:
             return executor(*args, **kwargs)
         listeners, reports = engine.report_listeners, []
         engine.report_listeners = [reports.append]
+        recorder = DirectionRecorder(args[3], args[5]) if FIT_OUTPUT_SCALES and len(args) > 5 else None
         try:
-            result = executor(*args, **kwargs)
+            result = executor(*args[:5], recorder, *args[6:], **kwargs) if recorder else executor(*args, **kwargs)
         except BaseException:
             self._tell(listeners, reports)   # the profiled run did not finish: its listeners say so
             raise
@@ -58,7 +63,7 @@ class CalibratingWrapper:
         if profile is not None and not report.interrupted:
             calibration: dict[str, Any] = {"plans": []}
             try:
-                self._calibrate(executor, guider, engine, args, kwargs, result, profile, calibration)
+                self._calibrate(executor, guider, engine, args, kwargs, result, profile, calibration, recorder)
                 profile["calibration"] = calibration
             except BaseException as err:
                 # the profile itself is complete: it is kept, with the plans finished before, and
@@ -78,7 +83,7 @@ class CalibratingWrapper:
                 listener(report)
 
     def _calibrate(self, executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, reference: torch.Tensor,
-                   profile: dict[str, Any], calibration: dict[str, Any]) -> None:
+                   profile: dict[str, Any], calibration: dict[str, Any], recorder: DirectionRecorder | None) -> None:
         """Plans for each speedup, searched over the profiled steps, added to `calibration` as
         each is found. A profile of part of a schedule gets plans of the whole schedule's length
         (the policies count steps in the whole schedule) that compute every step outside the part."""
@@ -89,19 +94,29 @@ class CalibratingWrapper:
         cases = [(noise, seed, reference)]
         progress = node_progress(self.node_id, planned_evaluations(self.request, steps, blocks))
         progress.stage(f"{self.request.extra_seeds} uncached reference run(s)")
+        recorders = [recorder] if recorder is not None else []
         reference_engine = CacheEngine("Calibration reference", engine.adapter, AlwaysCompute(), engine.blocks,
                                        log_reports=False)
         for k in range(1, self.request.extra_seeds + 1):
             case_seed = seed + k * NOISE_SEED_STRIDE
             case_noise = torch.randn(noise.shape, generator=torch.Generator().manual_seed(case_seed),
                                      dtype=torch.float32).to(device=noise.device, dtype=noise.dtype)
+            step_done = progress.run_step(1.0)
+            if recorder is not None:
+                recorders.append(DirectionRecorder(args[3], step_done))
+                step_done = recorders[-1]
             cases.append((case_noise, case_seed, self._sample(executor, guider, reference_engine, args, kwargs,
-                                                              case_noise, case_seed, progress.run_step(1.0))))
+                                                              case_noise, case_seed, step_done)))
+        factors = fitted_factors(recorders) if recorder is not None else None
         calibration.update(cases=len(cases), batch=int(reference.shape[0]), cost_runs=1.0 + self.request.extra_seeds,
                            evaluations_per_speedup=self.request.evaluations)
 
         def policy(plan: str, kept: tuple[int, ...] = ()) -> PlannedSchedule:
-            return PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks)
+            scales = ()
+            if factors is not None and "V" in plan:
+                scales = (1.0,) * len(before) + output_scales(plan, factors) + (1.0,) * len(after)
+            return PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks,
+                                   output_scales=scales)
 
         def evaluator(kept: tuple[int, ...]) -> Callable[[str], list[float]]:
             def evaluate(plan: str) -> list[float]:
@@ -126,7 +141,8 @@ class CalibratingWrapper:
             chosen = policy(found.plan, kept)
             plans.append({"speedup": speedup, "computes": chosen.computes, "plan": chosen.plan,
                           "kept_blocks": list(kept), "psnr_worst": found.worst, "psnr_mean": found.mean,
-                          "start_psnr_worst": faster.start_worst, "evaluations": faster.evaluations})
+                          "start_psnr_worst": faster.start_worst, "evaluations": faster.evaluations,
+                          **({"output_scales": list(chosen.output_scales)} if chosen.output_scales else {})})
             plans.sort(key=lambda entry: entry["speedup"])
             log.info("Calibration: %gx asked, %.2fx run (%d of %d steps computed%s): plan %s (%s), worst calibration "
                      "case %.1f dB (evenly spaced reuse: %.1f dB), %d plans sampled", speedup, chosen.speedup,

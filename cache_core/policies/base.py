@@ -143,6 +143,11 @@ class CachePolicy(ABC):
         """What stands in for the stack's residual on a skipped step: plain reuse by default."""
         return LastResidual(cache_device)
 
+    def output_scale(self, step: int) -> float:
+        """For a policy that `reuses_outputs`: how much of the reused direction a REUSE_OUTPUT
+        step at `step` applies (1: all of it; stand_ins/output_stand_in.py)."""
+        return 1.0
+
     def guard(self) -> ForecastGuard | None:
         """A check of each skipped step before it is trusted (None: skipped steps are trusted)."""
         return None

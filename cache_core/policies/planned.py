@@ -49,6 +49,9 @@ class PlannedSchedule(CachePolicy):
     # the sigma of each step it was calibrated on (from the calibrated part's first step); empty:
     # not known (a profile from before they were kept)
     calibrated_sigmas: tuple[float, ...] = ()
+    # per step of the plan, the share of the reused direction a `V` step applies (ERTACache's
+    # rescaled step, fitted in the calibration run: calibration/output_scales.py); empty: all 1
+    output_scales: tuple[float, ...] = ()
 
     name = "Calibrated"
     skip_action = StepAction.FORECAST
@@ -59,6 +62,9 @@ class PlannedSchedule(CachePolicy):
             raise ValueError(f"a plan is one letter per step out of C, R, 1, 2, P, V (got {self.plan!r})")
         if self.plan[0] != "C":
             raise ValueError(f"a plan computes its first step (got {self.plan!r})")
+        if self.output_scales and len(self.output_scales) != len(self.plan):
+            raise ValueError(f"output scales are one per step of the plan ({len(self.plan)}; got "
+                             f"{len(self.output_scales)})")
         if self.kept_blocks and not all(0 <= b < self.block_count for b in self.kept_blocks):
             raise ValueError(f"kept blocks {list(self.kept_blocks)} are not blocks of a model of {self.block_count}")
 
@@ -139,6 +145,9 @@ class PlannedSchedule(CachePolicy):
         if letter == "V":
             return StepAction.REUSE_OUTPUT
         return StepAction.REUSE if letter == "R" else StepAction.FORECAST
+
+    def output_scale(self, step: int) -> float:
+        return self.output_scales[step] if step < len(self.output_scales) else 1.0
 
     def new_predictor(self, cache_device: torch.device | None) -> ResidualPredictor:
         orders = {step: PLAN_LETTERS[letter] for step, letter in enumerate(self.plan) if letter not in "CV"}

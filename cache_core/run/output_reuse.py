@@ -21,12 +21,12 @@ class OutputReuse:
         self.step_output: OutputStream | None = None   # the guided output of the last fully computed step
         self.step_output_calls: tuple[str, ...] = ()   # that step's calls (their streams), for the report
 
-    def step_stand_in(self, step: int, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def step_stand_in(self, step: int, x: torch.Tensor, sigma: torch.Tensor, scale: float) -> torch.Tensor:
         """The guided denoised latent of a REUSE_OUTPUT step that a whole step's output stands in
         for, its calls recorded as they were when it was computed."""
         for label in self.step_output_calls:
             self.recorder.call(step, label, StepAction.REUSE_OUTPUT.letter * self.block_count)
-        return self.step_output.stand_in(x, sigma)
+        return self.step_output.stand_in(x, sigma, scale)
 
     def keep_step(self, x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor, calls_before: int) -> None:
         """After a step: keep its guided direction if every block of every call in it was
@@ -37,7 +37,7 @@ class OutputReuse:
             self.step_output_calls = tuple(r.stream for r in records)
 
     def call_stand_in(self, identity: tuple, step: int, weights: tuple, between_blocks: bool,
-                      x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor | None, StepAction]:
+                      x: torch.Tensor, sigma: torch.Tensor, scale: float) -> tuple[torch.Tensor | None, StepAction]:
         """On a REUSE_OUTPUT step, at a model call: the denoised latent that stands in for the
         model (None when the model runs), and what the call's blocks do when it runs."""
         stream = self.streams.get(identity)
@@ -49,7 +49,7 @@ class OutputReuse:
         if action is not StepAction.REUSE_OUTPUT:
             return None, action
         self.recorder.call(step, stream_label(identity[0]), StepAction.REUSE_OUTPUT.letter * self.block_count)
-        return stream.stand_in(x, sigma), action
+        return stream.stand_in(x, sigma, scale), action
 
     def keep_call(self, identity: tuple, x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor,
                   calls_before: int, weights: tuple) -> bool:

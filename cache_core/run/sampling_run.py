@@ -112,7 +112,8 @@ class SamplingRun:
             return None
         if self.schedule.decided(self.outputs.step_output is not None) is not StepAction.REUSE_OUTPUT:
             return None
-        return self.outputs.step_stand_in(self.schedule.step, x, sigma)
+        step = self.schedule.step
+        return self.outputs.step_stand_in(step, x, sigma, self.policy.output_scale(step))
 
     def record_step_output(self, x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor,
                            calls_before: int) -> None:
@@ -129,7 +130,8 @@ class SamplingRun:
         if decision is not StepAction.REUSE_OUTPUT:
             return None
         stand_in, self.call.blocks_action = self.outputs.call_stand_in(
-            identity, self.schedule.step, self.weights(), self.call.adds_between_blocks, x, sigma)
+            identity, self.schedule.step, self.weights(), self.call.adds_between_blocks, x, sigma,
+            self.policy.output_scale(self.schedule.step))
         if stand_in is not None:
             self.call.adds_between_blocks, self.call.blocks_action = False, None
         return stand_in

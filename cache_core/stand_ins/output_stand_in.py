@@ -26,9 +26,12 @@ class OutputStream:
     direction: torch.Tensor
     weights: tuple                      # the weight keyframes it was computed under
 
-    def stand_in(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """The denoised latent this step gets: the last computed direction, from this `x`."""
-        return x - _per_element(sigma, x) * self.direction.to(device=x.device, dtype=x.dtype)
+    def stand_in(self, x: torch.Tensor, sigma: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """The denoised latent this step gets: the last computed direction, from this `x`, taken
+        `scale` times (ERTACache's rescaled step: for Euler, scaling the reused direction scales
+        the step)."""
+        d = self.direction.to(device=x.device, dtype=x.dtype)
+        return x - _per_element(sigma, x) * (d if scale == 1.0 else d * scale)
 
     def nbytes(self) -> int:
         return self.direction.numel() * self.direction.element_size()

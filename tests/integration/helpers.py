@@ -71,9 +71,10 @@ def attach_policy(tiny, policy, **engine_options) -> tuple[object, list[RunRepor
     return attach_engine(tiny.patcher, engine), reports
 
 
-def guided_direction_reuse(plan: str):
+def guided_direction_reuse(plan: str, scales: tuple[float, ...] = ()):
     """An independent stand-in for a plan's V steps through ComfyUI's post-CFG hook: the guided
-    output replaced by x - sigma * d of the last computed step (the model still runs there)."""
+    output replaced by x - sigma * d of the last computed step (the model still runs there),
+    times the step's scale where `scales` are given."""
     held = {}
 
     def stand_in(args: dict) -> torch.Tensor:
@@ -84,7 +85,9 @@ def guided_direction_reuse(plan: str):
         if plan[step] == "C":
             held["d"] = (x - denoised) / s
             return denoised
-        return x - s * held["d"] if plan[step] == "V" else denoised
+        if plan[step] != "V":
+            return denoised
+        return x - s * (held["d"] * scales[step]) if scales else x - s * held["d"]
     return stand_in
 
 

@@ -84,3 +84,23 @@ def test_reused_outputs_serve_other_samplers(sampler):
     uncached = tiny_models.sample(tiny.patcher, tiny, steps=STEPS, cfg=CFG, sampler=sampler)
     assert torch.isfinite(cached).all() and not torch.equal(cached, uncached)
     assert "reuse_output" in reports[0].step_actions()
+
+
+def test_a_v_step_applies_its_fitted_share_of_the_reused_direction():
+    """ERTACache's rescaled step: a plan's output scales of 1 change no bit; others give the V
+    steps x - sigma * scale * d, as the independent stand-in does."""
+    tiny = tiny_models.tiny_flux()
+    plan = "CCVVCVVCVV"
+    plain = tiny_models.sample(attach_policy(tiny, PlannedSchedule(plan))[0], tiny, steps=STEPS, cfg=CFG)
+    ones = tiny_models.sample(attach_policy(tiny, PlannedSchedule(plan, output_scales=(1.0,) * len(plan)))[0], tiny,
+                              steps=STEPS, cfg=CFG)
+    assert torch.equal(ones, plain)
+    scales = tuple(0.8 + 0.05 * step if letter == "V" else 1.0 for step, letter in enumerate(plan))
+    scaled = tiny_models.sample(attach_policy(tiny, PlannedSchedule(plan, output_scales=scales))[0], tiny,
+                                steps=STEPS, cfg=CFG)
+    reference_model = tiny.patcher.clone()
+    reference_model.set_model_sampler_post_cfg_function(guided_direction_reuse(plan, scales))
+    reference = tiny_models.sample(reference_model, tiny, steps=STEPS, cfg=CFG)
+    size = float(plain.abs().max())
+    assert float((scaled - plain).abs().max()) > 1e-3 * size
+    assert torch.allclose(scaled, reference, rtol=1e-4, atol=1e-5 * size)
