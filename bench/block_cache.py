@@ -10,12 +10,9 @@ benchmark prompts, mean and worst prompt; writes bench/results/block_cache_cfg<C
 """
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 
 from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
-import comfy_runtime  # noqa: E402
 
 SPEEDUPS = (3.0, 4.0, 5.0, 6.0)
 MAX_SKIPS = (4, 8)
@@ -66,21 +63,11 @@ def comparison(rows: list[dict]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", default="flux,wan,hunyuan_video")
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("--calibration-prompts", type=int, default=3)
-    parser.add_argument("--evaluations", type=int, default=12)
-    parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: quality.py's)")
-    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/block_cache_cfg<CFG>.md")
-    args = parser.parse_args()
-    comfy_runtime.boot()
-    comfy_runtime.load_pack()
     import calibrated
+
+    args = calibrated.bench_arguments(__doc__, "default: bench/results/block_cache_cfg<CFG>.md")
     import quality
 
-    if args.cfg is not None:
-        quality.CFG = args.cfg
     lines = ["# Block Cache (per-block schedule) against the whole-stack settings at matched block compute", "",
              f"`bench/block_cache.py --prompts {args.prompts} --calibration-prompts {args.calibration_prompts} "
              f"--evaluations {args.evaluations} --cfg {quality.CFG:g}` on the trained reference models (CPU), "

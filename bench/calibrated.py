@@ -75,9 +75,11 @@ def calibration_prompts(model, count: int, exclude: list, draw: str = "random") 
     return out
 
 
-def calibrate(model, prompts: list, evaluations: int, extra_seeds: int, noise=None) -> tuple[dict, float]:
+def calibrate(model, prompts: list, evaluations: int, extra_seeds: int, noise=None,
+              case_shape: tuple[int, ...] | None = None) -> tuple[dict, float]:
     """Profile and calibrate through the nodes on a batch of `prompts` (noise seed 99 unless
-    `noise` is given); the profile and seconds."""
+    `noise` is given), at the model's latent size or at `case_shape` (one case's latent); the
+    profile and seconds."""
     import comfy.sample
     import folder_paths
     import torch
@@ -90,7 +92,7 @@ def calibrate(model, prompts: list, evaluations: int, extra_seeds: int, noise=No
     patched = node_runner.run_node(
         BlockProfiler, "bench", model=model.patcher, profile_name="calibration", calibrate_speedups=speedups,
         extra_seeds=extra_seeds, search_evaluations=evaluations)[0]
-    shape = model.latent_shape(len(prompts))
+    shape = model.latent_shape(len(prompts)) if case_shape is None else (len(prompts), *case_shape)
     if noise is None:
         noise = torch.randn(shape, generator=torch.Generator().manual_seed(99))
     start = time.perf_counter()
@@ -111,14 +113,33 @@ def benchmark_noise(model, count: int):
     return torch.cat([quality.prompt_noise(model, i) for i in range(count)])
 
 
+def benchmark_scorer(model, cases: list):
+    """Scores a patched model on the benchmark `cases`: its share of the uncached run's block
+    computes and, per prompt, pixel PSNR against the uncached output (mean, worst)."""
+    import quality
+    from block_counter import count_block_calls
+    from image_metrics import psnr
+
+    def sample_all(patcher) -> tuple[list, int]:
+        with count_block_calls(model.patcher) as counts:
+            outputs = [quality.decoded(quality.sample_prompt(model, patcher, i, c)) for i, c in enumerate(cases)]
+        return outputs, sum(counts)
+
+    reference, base_blocks = sample_all(model.patcher)
+
+    def score(patched) -> dict:
+        outputs, blocks = sample_all(patched)
+        values = [min(psnr(o, r, 2.0), 100.0) for o, r in zip(outputs, reference)]
+        return dict(computes=blocks / base_blocks, mean=sum(values) / len(values), worst=min(values))
+    return score
+
+
 def run_family(family: str, prompts: int, calibration: int, evaluations: int, extra_seeds: int,
                draw: str, settings_for=None) -> tuple[list[dict], dict]:
     """The rows of one family: Calibrated Cache at each speedup, then `settings_for(model, profile)`
     (default: every other setting)."""
     import quality
     import reference_models as refs
-    from block_counter import count_block_calls
-    from image_metrics import psnr
     from comfyui_dit_cache.nodes import CalibratedCache
 
     quality.STEPS = STEPS[family]
@@ -130,22 +151,14 @@ def run_family(family: str, prompts: int, calibration: int, evaluations: int, ex
         profile, seconds = calibrate(model, calibration_prompts(model, calibration, cases, draw), evaluations,
                                      extra_seeds)
 
-    def sample_all(patcher) -> tuple[list, int]:
-        with count_block_calls(model.patcher) as counts:
-            outputs = [quality.decoded(quality.sample_prompt(model, patcher, i, c)) for i, c in enumerate(cases)]
-        return outputs, sum(counts)
-
-    reference, base_blocks = sample_all(model.patcher)
+    score = benchmark_scorer(model, cases)
     others = settings_for(model, profile) if settings_for is not None else other_settings()
     settings = [("Calibrated", f"{s:g}x", CalibratedCache, dict(speedup=s, profile=profile, cache_device="model device"))
                 for s in SPEEDUPS] + (others if draw != "benchmark" else [])
     rows = []
     for method, label, node, inputs in settings:
         patched = node_runner.run_node(node, "bench", model=model.patcher, **inputs)[0]
-        outputs, blocks = sample_all(patched)
-        values = [min(psnr(o, r, 2.0), 100.0) for o, r in zip(outputs, reference)]
-        rows.append(dict(method=method, label=label, computes=blocks / base_blocks, mean=sum(values) / len(values),
-                         worst=min(values)))
+        rows.append(dict(method=method, label=label, **score(patched)))
         print(f"{family:14s} {method:22s} {label:12s} {1 / rows[-1]['computes']:.2f}x mean {rows[-1]['mean']:.1f} "
               f"worst {rows[-1]['worst']:.1f}", flush=True)
     return rows, dict(profile=profile, seconds=seconds)
@@ -226,6 +239,27 @@ def table(family: str, rows: list[dict], meta: dict, prompts: int) -> list[str]:
         lines.append(f"| {r['method']} | {r['label']} | {1 / r['computes']:.2f}x | {r['mean']:.1f} | {r['worst']:.1f} "
                      f"| {other} |")
     return lines + [""] + target_lines(rows)
+
+
+def bench_arguments(doc: str, out_help: str | None = None) -> argparse.Namespace:
+    """The arguments the calibration benches share (families, prompts, calibration prompts,
+    evaluations, CFG, output file), parsed; then ComfyUI booted with the pack loaded and the CFG
+    set in `quality`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", default="flux,wan,hunyuan_video")
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--calibration-prompts", type=int, default=3)
+    parser.add_argument("--evaluations", type=int, default=12)
+    parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: quality.py's)")
+    parser.add_argument("--out", type=Path, default=None, help=out_help)
+    args = parser.parse_args()
+    comfy_runtime.boot()
+    comfy_runtime.load_pack()
+    import quality
+
+    if args.cfg is not None:
+        quality.CFG = args.cfg
+    return args
 
 
 def main() -> None:

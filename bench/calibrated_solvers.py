@@ -15,13 +15,9 @@ bench/results/calibrated_solvers_cfg<CFG>.md.
 """
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
 
 from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
 
-import comfy_runtime  # noqa: E402
 import node_runner  # noqa: E402
 
 # (stand-ins the plan search may use, V steps rescaled)
@@ -34,8 +30,6 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int) -> t
     import calibrated
     import quality
     import reference_models as refs
-    from block_counter import count_block_calls
-    from image_metrics import psnr
     from comfyui_dit_cache.cache_core.calibration import calibrating_run, plan_search
     from comfyui_dit_cache.nodes import CalibratedCache, TaylorSeerForecast
 
@@ -43,19 +37,13 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int) -> t
     model = refs.load(family)
     cases = quality.bench_prompts(model, prompts)
 
-    def sample_all(patcher) -> tuple[list, int]:
-        with count_block_calls(model.patcher) as counts:
-            outputs = [quality.decoded(quality.sample_prompt(model, patcher, i, c)) for i, c in enumerate(cases)]
-        return outputs, sum(counts)
-
-    reference, base_blocks = sample_all(model.patcher)
+    scored = calibrated.benchmark_scorer(model, cases)
     rows, plans = [], []
 
     def score(method: str, label: str, patched) -> None:
-        outputs, blocks = sample_all(patched)
-        values = [min(psnr(o, r, 2.0), 100.0) for o, r in zip(outputs, reference)]
-        rows.append(dict(method=method, label=label, speedup=base_blocks / blocks, mean=sum(values) / len(values),
-                         worst=min(values)))
+        result = scored(patched)
+        rows.append(dict(method=method, label=label, speedup=1 / result["computes"], mean=result["mean"],
+                         worst=result["worst"]))
         print(f"{family:14s} {method:28s} {label:10s} {rows[-1]['speedup']:.2f}x mean {rows[-1]['mean']:.1f} "
               f"worst {rows[-1]['worst']:.1f}", flush=True)
 
@@ -65,9 +53,7 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int) -> t
         plan_search.SUBSTITUTES, calibrating_run.FIT_OUTPUT_SCALES = stand_ins, rescaled
         variant = f"stand-ins {stand_ins}" + (", V steps rescaled" if rescaled else "")
         try:
-            start = time.perf_counter()
-            profile, _ = calibrated.calibrate(model, calibration_prompts, evaluations, 0)
-            seconds = time.perf_counter() - start
+            profile, seconds = calibrated.calibrate(model, calibration_prompts, evaluations, 0)
         finally:
             plan_search.SUBSTITUTES, calibrating_run.FIT_OUTPUT_SCALES = defaults
         plans += [f"- {variant} ({seconds:.0f} s): " + "; ".join(
@@ -88,20 +74,11 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int) -> t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", default="flux,wan,hunyuan_video")
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("--calibration-prompts", type=int, default=3)
-    parser.add_argument("--evaluations", type=int, default=12)
-    parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: quality.py's)")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    comfy_runtime.boot()
-    comfy_runtime.load_pack()
+    import calibrated
+
+    args = calibrated.bench_arguments(__doc__)
     import quality
 
-    if args.cfg is not None:
-        quality.CFG = args.cfg
     lines = ["# The papers' solvers against today's stand-ins", "",
              f"`bench/calibrated_solvers.py --prompts {args.prompts} --calibration-prompts {args.calibration_prompts} "
              f"--evaluations {args.evaluations} --cfg {quality.CFG:g}` on the trained reference models (CPU), "

@@ -52,7 +52,8 @@ class CalibratingWrapper:
         engine.report_listeners = [reports.append]
         recorder = DirectionRecorder(args[3], args[5]) if FIT_OUTPUT_SCALES and len(args) > 5 else None
         try:
-            result = executor(*args[:5], recorder, *args[6:], **kwargs) if recorder else executor(*args, **kwargs)
+            result = (executor(*args[:5], recorder, *args[6:], **kwargs) if recorder is not None
+                      else executor(*args, **kwargs))
         except BaseException:
             self._tell(listeners, reports)   # the profiled run did not finish: its listeners say so
             raise

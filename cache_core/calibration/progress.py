@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from .plan_search import computes_for, computes_with_kept, kept_block_sets
+from .plan_search import computes_for
 from .request import CalibrationRequest
+from .speedup_search import per_block_searches
 
 Bar = Callable[[float, float], None]          # (done, total)
 Text = Callable[[str], None]
@@ -85,8 +86,6 @@ def planned_evaluations(request: CalibrationRequest, steps: int, blocks: int) ->
         computes = computes_for(steps, speedup)
         # the faster speedup's plan with steps added: every speedup but the fastest
         candidates = request.evaluations + (speedup != max(request.speedups))
-        for kept in kept_block_sets(blocks) if request.per_block_evaluations else ():
-            if 1 <= computes_with_kept(steps, computes, blocks, len(kept)) < computes:
-                candidates += request.per_block_evaluations
+        candidates += request.per_block_evaluations * len(per_block_searches(steps, computes, blocks, request))
         total += candidates * cases * steps / speedup
     return total

@@ -49,6 +49,16 @@ def steps_to_add(steps: int, blocks: int, computes: int, faster: SpeedupPlan) ->
     return max(0, (computes * blocks - used) // (blocks - kept))
 
 
+def per_block_searches(steps: int, computes: int, blocks: int,
+                       request: CalibrationRequest) -> list[tuple[tuple[int, ...], int]]:
+    """The per-block searches a speedup of `computes` whole steps gets: per set of kept blocks
+    (the early and late ones), its computed steps at the same block computes, where one fits."""
+    if not request.per_block_evaluations:
+        return []
+    searches = [(kept, computes_with_kept(steps, computes, blocks, len(kept))) for kept in kept_block_sets(blocks)]
+    return [(kept, fewer) for kept, fewer in searches if 1 <= fewer < computes]
+
+
 def search_speedup(steps: int, blocks: int, speedup: float, request: CalibrationRequest, evaluator: Evaluator,
                    faster: SpeedupPlan | None) -> SpeedupPlan:
     computes = computes_for(steps, speedup)
@@ -56,10 +66,7 @@ def search_speedup(steps: int, blocks: int, speedup: float, request: Calibration
     best = SpeedupPlan(speedup, found, (), found.evaluations, found.history[0][2])
     # per-block plans at the same block computes: the early and late blocks computed on every
     # step, fewer steps computed in full; from the whole-stack search's best shape
-    for kept in kept_block_sets(blocks) if request.per_block_evaluations else ():
-        fewer = computes_with_kept(steps, computes, blocks, len(kept))
-        if not 1 <= fewer < computes:
-            continue
+    for kept, fewer in per_block_searches(steps, computes, blocks, request):
         candidate = search_plan(steps, fewer, evaluator(kept), request.per_block_evaluations, start_shape=found.shape)
         best.evaluations += candidate.evaluations
         if better(candidate.psnr, best.found.psnr):

@@ -38,13 +38,13 @@ class DeviceSplit:
         self.deciding_device = devices[0] if policy.reads_signal else None
         return None
 
-    def before_calls(self, schedule: StepSchedule, cached: bool, no_signal: Callable[[], torch.Tensor]) -> None:
+    def before_calls(self, schedule: StepSchedule, cached: bool) -> None:
         """Before a split step's calls: decided from the step alone, never a block's features (a
         stream with nothing cached still computes), unless the main device's call decides it."""
         if self.deciding_device is not None:
             self.step_decided.clear()
         else:
-            schedule.decided(cached, no_signal)
+            schedule.decided(cached)
 
     def decide(self, schedule: StepSchedule, device: Any, cached: bool, signal: Callable[[], torch.Tensor]) -> StepAction:
         """The step's decision at a call's first block. Under a split whose steps the main

@@ -72,7 +72,7 @@ class SamplingRun:
 
     def weights(self) -> tuple:
         """The current strengths of the run's weight keyframes (none: an empty tuple)."""
-        return self.weight_keyframes() if self.weight_keyframes is not None else ()
+        return self.stack.weights()
 
     def begin_step(self, sigma: torch.Tensor) -> None:
         """A model evaluation begins (the PREDICT_NOISE wrapper): its sampler step begins,
@@ -93,7 +93,7 @@ class SamplingRun:
     def decide_step(self) -> None:
         """Before a split step's calls, which run at once."""
         cached = bool(self.streams or self.outputs.streams) and self.streams.all_cached()
-        self.split.before_calls(self.schedule, cached, None)
+        self.split.before_calls(self.schedule, cached)
 
     def begin_model_call(self, adds_between_blocks: bool) -> None:
         """A model call begins (the APPLY_MODEL wrapper), adding terms between blocks or not."""
@@ -149,7 +149,7 @@ class SamplingRun:
         return self.stack.run_block(position, args, compute)
 
     def cache_bytes(self) -> int:
-        return self.streams.nbytes() + self.outputs.nbytes()
+        return self.stack.cache_bytes()
 
     def release(self) -> None:
         """Drop every cached tensor and the model reference."""

@@ -41,10 +41,9 @@ class SpanResiduals:
         span = self.geometry.span_at.get(position)
         if span is None or call.kept_input is None:
             return
-        start, end = span
         residual = self._summed(call, position, out) if call.per_block else self._difference(call, span, position, out)
         if residual is not None:
-            stream.update(start, call.step, residual)
+            stream.update(span[0], call.step, residual)
 
     def probe_accepted(self, call: CallInFlight) -> dict | None:
         """The first block ran as a probe and its forecast is trusted, so the forecast of the

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from per_block_reference import stream_of
+from per_block_reference import step_counter, stream_of
 
 
 def _terms(derivatives: list, distance: int) -> torch.Tensor | None:
@@ -42,7 +42,7 @@ def guarded_per_block_cache(patcher, computed_steps: set[int], order: int):
     specs = {spec.key: spec for spec in adapter.blocks(patcher.model.diffusion_model)}
     first_key = next(iter(specs))
     copy_inputs = adapter.blocks_modify_inputs
-    sigmas: list[float] = []
+    step_of = step_counter(first_key)
     history: dict = {}   # (block, output, stream) -> (last computed step, derivatives)
     scale_of: dict = {}  # (step, stream) -> the scale the probe fitted
     fitted_scales: list[float] = []
@@ -65,10 +65,7 @@ def guarded_per_block_cache(patcher, computed_steps: set[int], order: int):
 
         def hook(args: dict, extra: dict) -> dict:
             options = args.get("transformer_options") or call_options[-1]
-            sigma = float(options["sigmas"].flatten()[0])
-            if key == first_key and (not sigmas or sigmas[-1] != sigma):
-                sigmas.append(sigma)
-            step = len(sigmas) - 1
+            step = step_of(key, options)
             stream = stream_of(options)
             inputs = {k: args[k].clone() if copy_inputs else args[k] for k in outputs}
             if step in computed_steps:

@@ -25,6 +25,18 @@ def stream_of(options: dict) -> tuple:
             tuple(window.index_list) if window is not None else ())
 
 
+def step_counter(first_key):
+    """A hook's step, counted from the sigmas its first block sees (a new sigma there: a new step)."""
+    sigmas: list[float] = []
+
+    def step_of(key, options: dict) -> int:
+        sigma = float(options["sigmas"].flatten()[0])
+        if key == first_key and (not sigmas or sigmas[-1] != sigma):
+            sigmas.append(sigma)
+        return len(sigmas) - 1
+    return step_of
+
+
 def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int, foca: bool = False):
     """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`
     (one set for every block, or a set per block key: a per-block schedule). `foca`: with three
@@ -40,7 +52,7 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
     specs = {spec.key: spec for spec in adapter.blocks(patcher.model.diffusion_model)}
     first_key = next(iter(specs))
     copy_inputs = adapter.blocks_modify_inputs
-    sigmas: list[float] = []
+    step_of = step_counter(first_key)
     history: dict = {}   # (block, output, stream) -> (last computed step, derivatives, the last gaps)
 
     def hook_for(key):
@@ -48,10 +60,7 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
 
         def hook(args: dict, extra: dict) -> dict:
             options = args.get("transformer_options") or call_options[-1]
-            sigma = float(options["sigmas"].flatten()[0])
-            if key == first_key and (not sigmas or sigmas[-1] != sigma):
-                sigmas.append(sigma)
-            step = len(sigmas) - 1
+            step = step_of(key, options)
             stream = stream_of(options)
             computed = computed_steps[key] if isinstance(computed_steps, dict) else computed_steps
             # a hook that names its hidden states otherwise (SeedVR2's `vid`): they are read and
