@@ -56,8 +56,12 @@ def calibrated_policy(model, adapter, profile: dict, speedup: float) -> PlannedS
     if any(b >= blocks for b in kept):
         raise ProfileError(f"profile '{profile.get('name', '?')}' keeps block {max(kept)} computed, but this "
                            f"model has {blocks} blocks: it is a profile of another model; profile this model")
+    solvers = ((profile.get("calibration") or {}).get("channel_solvers") or {}).get("solvers", "")
+    if "H" in chosen["plan"] and not solvers:
+        raise ProfileError(f"profile '{profile.get('name', '?')}' has a plan with H steps but no "
+                           "calibration.channel_solvers for them (the file was edited or cut): profile again")
     policy = PlannedSchedule(chosen["plan"], profiled_part(profile), kept, blocks, tuple(profile.get("sigmas") or ()),
-                             tuple(chosen.get("output_scales") or ()))
+                             tuple(chosen.get("output_scales") or ()), solvers if "H" in chosen["plan"] else "")
     log.info("Calibrated Cache: %s from profile '%s', %gx asked; worst calibration case %.1f dB",
              policy.describe(), profile.get("name", "?"), speedup, chosen["psnr_worst"])
     return policy

@@ -19,12 +19,14 @@ from ..policies.base import SchedulePart
 from ..profiles.profile_io import profiled_part
 from ..run.engine import ENGINE_KEY, CacheEngine
 from ..run.report import RunReport
-from ..support.containment import is_cancel
 from ..support.log import get_logger
 from ..support.tensor_measures import batch_psnr
+from .channel_recording import RecordingReference, reference_runs
+from .channel_solvers import fit_channel_solvers
 from .node_progress import node_progress
 from .output_scales import DirectionRecorder, fitted_factors, output_scales
-from .progress import planned_evaluations
+from . import plan_search
+from .progress import planned_evaluations, stopped_note
 from .request import CalibrationRequest
 from .speedup_search import search_speedup
 
@@ -69,7 +71,7 @@ class CalibratingWrapper:
             except BaseException as err:
                 # the profile itself is complete: it is kept, with the plans finished before, and
                 # the log says why
-                report.note(_stopped_note(err, calibration["plans"], self.request.speedups))
+                report.note(stopped_note(err, calibration["plans"], self.request.speedups))
                 if calibration["plans"]:
                     profile["calibration"] = calibration
                 self._tell(listeners, reports)
@@ -94,9 +96,11 @@ class CalibratingWrapper:
         noise, seed = args[0], (args[7] if len(args) > 7 else kwargs.get("seed")) or 0
         cases = [(noise, seed, reference)]
         progress = node_progress(self.node_id, planned_evaluations(self.request, steps, blocks))
-        progress.stage(f"{self.request.extra_seeds} uncached reference run(s)")
+        progress.stage(f"{reference_runs(self.request)} uncached reference run(s)")
         recorders = [recorder] if recorder is not None else []
-        reference_engine = CacheEngine("Calibration reference", engine.adapter, AlwaysCompute(), engine.blocks,
+        # HyCa's stand-in (H) is fitted on what the reference runs record
+        uncached = RecordingReference() if "H" in plan_search.SUBSTITUTES else AlwaysCompute()
+        reference_engine = CacheEngine("Calibration reference", engine.adapter, uncached, engine.blocks,
                                        log_reports=False)
         for k in range(1, self.request.extra_seeds + 1):
             case_seed = seed + k * NOISE_SEED_STRIDE
@@ -108,8 +112,15 @@ class CalibratingWrapper:
                 step_done = recorders[-1]
             cases.append((case_noise, case_seed, self._sample(executor, guider, reference_engine, args, kwargs,
                                                               case_noise, case_seed, step_done)))
+        if isinstance(uncached, RecordingReference) and not self.request.extra_seeds:   # the run's own case
+            self._sample(executor, guider, reference_engine, args, kwargs, noise, seed, progress.run_step(1.0))
         factors = fitted_factors(recorders) if recorder is not None else None
-        calibration.update(cases=len(cases), batch=int(reference.shape[0]), cost_runs=1.0 + self.request.extra_seeds,
+        channels = fit_channel_solvers(uncached.trajectories()) if isinstance(uncached, RecordingReference) else None
+        if channels is not None:
+            calibration["channel_solvers"] = channels.as_profile()
+        stand_ins = plan_search.SUBSTITUTES if channels is not None else plan_search.SUBSTITUTES.replace("H", "")
+        calibration.update(cases=len(cases), batch=int(reference.shape[0]),
+                           cost_runs=1.0 + reference_runs(self.request),
                            evaluations_per_speedup=self.request.evaluations)
 
         def policy(plan: str, kept: tuple[int, ...] = ()) -> PlannedSchedule:
@@ -117,7 +128,7 @@ class CalibratingWrapper:
             if factors is not None and "V" in plan:
                 scales = (1.0,) * len(before) + output_scales(plan, factors) + (1.0,) * len(after)
             return PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks,
-                                   output_scales=scales)
+                                   output_scales=scales, channel_solvers=channels.solvers if "H" in plan else "")
 
         def evaluator(kept: tuple[int, ...]) -> Callable[[str], list[float]]:
             def evaluate(plan: str) -> list[float]:
@@ -137,7 +148,7 @@ class CalibratingWrapper:
         plans, faster = calibration["plans"], None
         for speedup in sorted(self.request.speedups, reverse=True):
             progress.stage(f"{speedup:g}x ({len(plans) + 1} of {len(self.request.speedups)} speedups)")
-            faster = search_speedup(steps, blocks, speedup, self.request, evaluator, faster)
+            faster = search_speedup(steps, blocks, speedup, self.request, evaluator, faster, stand_ins)
             found, kept = faster.found, faster.kept
             chosen = policy(found.plan, kept)
             plans.append({"speedup": speedup, "computes": chosen.computes, "plan": chosen.plan,
@@ -175,13 +186,3 @@ class CalibratingWrapper:
         finally:
             guider.model_options = original
 
-
-def _stopped_note(err: BaseException, plans: list[dict], speedups: tuple[float, ...]) -> str:
-    stopped = "was cancelled" if is_cancel(err) else f"failed ({type(err).__name__}: {err})"
-    if not plans:
-        return (f"the calibration {stopped}: the profile is saved without calibrated plans (Calibrated Cache needs "
-                "them; profile again with calibrate_speedups to make them)")
-    done = ", ".join(f"{p['speedup']:g}x" for p in plans)
-    missing = ", ".join(f"{s:g}x" for s in speedups if s not in {p["speedup"] for p in plans})
-    return (f"the calibration {stopped}: the profile is saved with the plans finished before ({done}), without "
-            f"{missing} (profile again with calibrate_speedups to make them)")

@@ -5,8 +5,7 @@ worst one.
 The search measures, it does not predict: each candidate plan is sampled for real on the
 calibration cases and scored by the PSNR of its final latent against the uncached one. A skipped
 step's final damage differs by hundreds of times between prompts and follows neither the local
-feature change nor a first-block probe (bench/skip_sensitivity.py), so no cheaper signal ranked
-plans reliably.
+feature change nor a first-block probe (bench/skip_sensitivity.py): no cheaper signal ranked them.
 
 It runs in two stages. The *shape* stage varies a plan described by a few numbers (`PlanShape`:
 warm-up, how the computes are spread, whether the last step is computed, one stand-in for every
@@ -15,9 +14,8 @@ calibration seeds, and they carry the big wins (a computed last step, Taylor for
 with smooth features, the model's output reused). The *local* stage then shifts single computed
 steps by one or two and changes the stand-in of single skipped runs. Both keep a candidate only
 when it is no worse on the worst case and on the mean and better by `MIN_GAIN_DB` on the two
-together. The start, `PlanShape()`, is Apply FORA's schedule where the steps divide (one warm-up
-step, evenly spaced computes, reuse), so the search starts at the fixed schedule it has to beat.
-"""
+together. It starts at `PlanShape()`, Apply FORA's schedule where the steps divide: the fixed
+schedule it has to beat."""
 from __future__ import annotations
 
 import math
@@ -25,7 +23,9 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
-SUBSTITUTES = "R12V"     # reuse, Taylor order 1 or 2 of the blocks; the model's output reused (policies/planned.py)
+# stand-ins searched: reuse, Taylor 1 or 2 of the blocks, the model's output reused (policies/planned.py);
+# FoCa (P) and HyCa (H) only when added (bench/README.md, "The papers' solvers")
+SUBSTITUTES = "R12V"
 MIN_GAIN_DB = 0.1
 WARMUP_STEPS = 1
 
@@ -123,10 +123,10 @@ class PlanShape:
         return plan_string(steps, computed, [self.stand_in] * len(computed))
 
 
-def shape_variants() -> Iterator[tuple[str, Callable[[PlanShape], PlanShape]]]:
+def shape_variants(stand_ins: str) -> Iterator[tuple[str, Callable[[PlanShape], PlanShape]]]:
     """The shape stage's moves, in the order tried; each applies to the best shape so far."""
     yield "last step computed", lambda s: replace(s, last_computed=True)
-    for letter in SUBSTITUTES[1:]:
+    for letter in stand_ins[1:]:
         yield f"stand-in {letter}", lambda s, letter=letter: replace(s, stand_in=letter)
     for spacing in (1.3, 0.75):
         yield f"spacing {spacing}", lambda s, spacing=spacing: replace(s, spacing=spacing)
@@ -143,9 +143,11 @@ def better(candidate: list[float], best: list[float]) -> bool:
 
 
 def search_plan(steps: int, computes: int, evaluate: Callable[[str], list[float]], evaluations: int,
-                seed: int = 0, start_shape: PlanShape | None = None) -> SearchResult:
-    """The best plan found in `evaluations` calls of `evaluate(plan) -> per-case PSNR`. From
-    `start_shape` (the best shape of another search) the shape stage is left out."""
+                seed: int = 0, start_shape: PlanShape | None = None, stand_ins: str = "") -> SearchResult:
+    """The best plan found in `evaluations` calls of `evaluate(plan) -> per-case PSNR`, with the
+    letters of `stand_ins` (else SUBSTITUTES). From `start_shape` (the best shape of another
+    search) the shape stage is left out."""
+    stand_ins = stand_ins or SUBSTITUTES
     if not 1 <= computes <= steps:
         raise ValueError(f"computes must be between 1 and the {steps} steps (got {computes})")
     shape = start_shape or PlanShape()
@@ -167,7 +169,7 @@ def search_plan(steps: int, computes: int, evaluate: Callable[[str], list[float]
         result.history.append((result.evaluations, plan, min(scores)))
         return True
 
-    for _name, move in shape_variants() if start_shape is None else ():
+    for _name, move in shape_variants(stand_ins) if start_shape is None else ():
         candidate = move(shape)
         if consider(candidate.plan(steps, computes)):
             shape = candidate
@@ -189,7 +191,7 @@ def search_plan(steps: int, computes: int, evaluate: Callable[[str], list[float]
             moved[j] = target
         else:
             j = rng.randrange(len(letters))
-            letters[j] = rng.choice([s for s in SUBSTITUTES if s != letters[j]])
+            letters[j] = rng.choice([s for s in stand_ins if s != letters[j]])
         plan = plan_string(steps, moved, letters)
         if plan in tried or "C" * steps == plan:
             continue

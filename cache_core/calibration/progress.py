@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from ..support.containment import is_cancel
+from .channel_recording import reference_runs
 from .plan_search import computes_for
 from .request import CalibrationRequest
 from .speedup_search import per_block_searches
@@ -81,7 +83,7 @@ def planned_evaluations(request: CalibrationRequest, steps: int, blocks: int) ->
     their block computes allow one, and the faster speedup's plan with steps added). The search
     may sample fewer; the bar ends at 100% anyway."""
     cases = 1 + request.extra_seeds
-    total = float(request.extra_seeds * steps)
+    total = float(reference_runs(request) * steps)
     for speedup in request.speedups:
         computes = computes_for(steps, speedup)
         # the faster speedup's plan with steps added: every speedup but the fastest
@@ -89,3 +91,15 @@ def planned_evaluations(request: CalibrationRequest, steps: int, blocks: int) ->
         candidates += request.per_block_evaluations * len(per_block_searches(steps, computes, blocks, request))
         total += candidates * cases * steps / speedup
     return total
+
+
+def stopped_note(err: BaseException, plans: list[dict], speedups: tuple[float, ...]) -> str:
+    """The report's line when a calibration ends early: which plans the profile keeps."""
+    stopped = "was cancelled" if is_cancel(err) else f"failed ({type(err).__name__}: {err})"
+    if not plans:
+        return (f"the calibration {stopped}: the profile is saved without calibrated plans (Calibrated Cache needs "
+                "them; profile again with calibrate_speedups to make them)")
+    done = ", ".join(f"{p['speedup']:g}x" for p in plans)
+    missing = ", ".join(f"{s:g}x" for s in speedups if s not in {p["speedup"] for p in plans})
+    return (f"the calibration {stopped}: the profile is saved with the plans finished before ({done}), without "
+            f"{missing} (profile again with calibrate_speedups to make them)")

@@ -60,14 +60,15 @@ def per_block_searches(steps: int, computes: int, blocks: int,
 
 
 def search_speedup(steps: int, blocks: int, speedup: float, request: CalibrationRequest, evaluator: Evaluator,
-                   faster: SpeedupPlan | None) -> SpeedupPlan:
+                   faster: SpeedupPlan | None, stand_ins: str = "") -> SpeedupPlan:
     computes = computes_for(steps, speedup)
-    found = search_plan(steps, computes, evaluator(()), request.evaluations)
+    found = search_plan(steps, computes, evaluator(()), request.evaluations, stand_ins=stand_ins)
     best = SpeedupPlan(speedup, found, (), found.evaluations, found.history[0][2])
     # per-block plans at the same block computes: the early and late blocks computed on every
     # step, fewer steps computed in full; from the whole-stack search's best shape
     for kept, fewer in per_block_searches(steps, computes, blocks, request):
-        candidate = search_plan(steps, fewer, evaluator(kept), request.per_block_evaluations, start_shape=found.shape)
+        candidate = search_plan(steps, fewer, evaluator(kept), request.per_block_evaluations, start_shape=found.shape,
+                                stand_ins=stand_ins)
         best.evaluations += candidate.evaluations
         if better(candidate.psnr, best.found.psnr):
             best.found, best.kept, best.source = candidate, kept, "search"

@@ -4,7 +4,8 @@ output reused), fixed before the run by `cache_core/calibration/plan_search.py` 
 own model and step count.
 
 A plan is a string of one letter per step of the whole schedule: `C` compute, `R` reuse, `1` / `2`
-a Taylor forecast of that order, `V` the model's output reused (stand_ins/output_stand_in.py), e.g.
+a Taylor forecast of that order, `P` FoCa's forecast, `H` each hidden channel forecast by its own
+solver (HyCa), `V` the model's output reused (stand_ins/output_stand_in.py), e.g.
 "CCCR1C1R2CVVC"; steps count in the whole schedule, so the same plan serves each part of a
 split run. A per-block plan also keeps some blocks (`kept_blocks`, the first and last ones)
 computed on its skipped steps; the other blocks then stand in with their own residual."""
@@ -15,11 +16,13 @@ from typing import Any
 
 import torch
 
-from ..stand_ins.predictors import FOCA, PlannedTaylorResidual, ResidualPredictor
+from ..stand_ins.hybrid import check_channel_solvers
+from ..stand_ins.predictors import FOCA, HYBRID, PlannedTaylorResidual, ResidualPredictor
 from .base import CachePolicy, SchedulePart, StepAction, StepContext, StepsMismatchError
 
-# letter -> Taylor order of the blocks' stand-in (P: FoCa, stand_ins/predictors.FoCaResidual)
-PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0, "P": FOCA}
+# letter -> Taylor order of the blocks' stand-in (P: FoCa, stand_ins/predictors.FoCaResidual;
+# H: each hidden channel its own solver, stand_ins/hybrid.py)
+PLAN_LETTERS = {"C": 0, "R": 0, "1": 1, "2": 2, "V": 0, "P": FOCA, "H": HYBRID}
 MAX_SPEEDUP = 8.0   # the highest speedup a plan may be calibrated for (and a profile may name)
 
 
@@ -52,6 +55,9 @@ class PlannedSchedule(CachePolicy):
     # per step of the plan, the share of the reused direction a `V` step applies (ERTACache's
     # rescaled step, fitted in the calibration run: calibration/output_scales.py); empty: all 1
     output_scales: tuple[float, ...] = ()
+    # per hidden channel, the solver of an `H` step (HyCa's assignment, fitted in the calibration
+    # run: calibration/channel_solvers.py); needed only by a plan with `H` steps
+    channel_solvers: str = ""
 
     name = "Calibrated"
     skip_action = StepAction.FORECAST
@@ -59,7 +65,11 @@ class PlannedSchedule(CachePolicy):
     def __post_init__(self) -> None:
         unknown = sorted(set(self.plan) - set(PLAN_LETTERS))
         if not self.plan or unknown:
-            raise ValueError(f"a plan is one letter per step out of C, R, 1, 2, P, V (got {self.plan!r})")
+            raise ValueError(f"a plan is one letter per step out of C, R, 1, 2, P, H, V (got {self.plan!r})")
+        if "H" in self.plan and not self.channel_solvers:
+            raise ValueError("a plan with H steps needs the channel solvers its calibration fitted")
+        if self.channel_solvers:
+            check_channel_solvers(self.channel_solvers)
         if self.plan[0] != "C":
             raise ValueError(f"a plan computes its first step (got {self.plan!r})")
         if self.output_scales and len(self.output_scales) != len(self.plan):
@@ -151,7 +161,8 @@ class PlannedSchedule(CachePolicy):
 
     def new_predictor(self, cache_device: torch.device | None) -> ResidualPredictor:
         orders = {step: PLAN_LETTERS[letter] for step, letter in enumerate(self.plan) if letter not in "CV"}
-        return PlannedTaylorResidual(cache_device, orders)
+        solvers = self.channel_solvers if "H" in self.plan else ""
+        return PlannedTaylorResidual(cache_device, orders, solvers)
 
     def describe(self) -> str:
         where = f", {self.calibrated_part.describe()}" if self.calibrated_part else ""

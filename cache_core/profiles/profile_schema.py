@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from ..policies.planned import MAX_SPEEDUP, PLAN_LETTERS
+from ..stand_ins.hybrid import CHANNEL_SOLVERS
 
 PROFILE_FORMAT = "dit-cache-profile/1"
 
@@ -103,6 +104,11 @@ def _check_calibration(calibration: Any, steps: int, first: int, total: int, blo
     plans = calibration.get("plans", [])
     if not isinstance(plans, list):
         raise SchemaError(f"calibration.plans must be a list (got {_shown(plans)})")
+    channels = calibration.get("channel_solvers")
+    solvers = channels.get("solvers") if isinstance(channels, dict) else None
+    if channels is not None and (not isinstance(solvers, str) or not solvers or set(solvers) - set(CHANNEL_SOLVERS)):
+        raise SchemaError("calibration.channel_solvers.solvers must be one letter per hidden channel out of "
+                          f"{', '.join(CHANNEL_SOLVERS)} (got {_shown(solvers)})")
     for index, plan in enumerate(plans):
         field = f"calibration.plans[{index}]"
         if not isinstance(plan, dict):
@@ -113,6 +119,8 @@ def _check_calibration(calibration: Any, steps: int, first: int, total: int, blo
                 or not letters.startswith("C") or letters[first] != "C"):
             raise SchemaError(f"{field}.plan must be {total} letters of {', '.join(PLAN_LETTERS)}, the first C "
                               f"(got {_shown(letters)})")
+        if "H" in letters and channels is None:
+            raise SchemaError(f"{field}.plan has H steps, but the profile has no calibration.channel_solvers for them")
         computes = _integer(plan.get("computes"), f"{field}.computes", 1, steps)
         profiled = letters[first:first + steps].count("C")
         if computes != profiled:

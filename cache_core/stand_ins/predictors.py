@@ -13,8 +13,11 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from .hybrid import ChannelSelection, hybrid_forecast
 
-FOCA = -1   # a planned step's "order" when FoCa forecasts it (PlannedTaylorResidual)
+
+FOCA = -1     # a planned step's "order" when FoCa forecasts it (PlannedTaylorResidual)
+HYBRID = -2   # ... when each channel is forecast by its own solver (HyCa: hybrid.py)
 
 
 class ResidualPredictor(ABC):
@@ -97,9 +100,9 @@ class TaylorResidual(ResidualPredictor):
         self.last_step = step
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        return self._series(step, like, scale, len(self.derivatives) - 1)
+        return self.series(step, like, scale, len(self.derivatives) - 1)
 
-    def _series(self, step: int, like: torch.Tensor, scale: float, order: int) -> torch.Tensor:
+    def series(self, step: int, like: torch.Tensor, scale: float, order: int) -> torch.Tensor:
         """The Taylor series up to `order` (at most the derivatives held), `scale` on its terms."""
         # In the stored dtype with fused multiply-adds: float32 round trips held TaylorSeer
         # per-block forecasts at 0.77 of their ideal speedup on FLUX.1-dev (H100, bench/gpu_speed.py);
@@ -111,10 +114,10 @@ class TaylorResidual(ResidualPredictor):
                      alpha=scale * distance**k / math.factorial(k))
         return out
 
-    def _foca(self, step: int, like: torch.Tensor, scale: float) -> torch.Tensor:
+    def foca_forecast(self, step: int, like: torch.Tensor, scale: float) -> torch.Tensor:
         """FoCaResidual's forecast, from the derivatives held (fewer than three: the Taylor series)."""
         if len(self.derivatives) < 3 or len(self.gaps) < 2:
-            return self._series(step, like, scale, len(self.derivatives) - 1)
+            return self.series(step, like, scale, len(self.derivatives) - 1)
         h = float(step - self.last_step)
         g, g1 = self.gaps
         out = self.derivatives[0].to(device=like.device, dtype=like.dtype, copy=True)
@@ -146,17 +149,21 @@ class FoCaResidual(TaylorResidual):
         super().__init__(cache_device, order=2)
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        return self._foca(step, like, scale)
+        return self.foca_forecast(step, like, scale)
 
 
 class PlannedTaylorResidual(TaylorResidual):
-    """A Taylor forecast whose order is chosen per skipped step (a calibrated plan: 0 is reuse),
-    from derivatives kept up to the highest order the plan uses."""
+    """A Taylor forecast whose order is chosen per skipped step (a calibrated plan: 0 is reuse,
+    FOCA FoCa, HYBRID each channel its own solver out of `channel_solvers`), from derivatives kept
+    up to the highest order the plan uses."""
 
-    def __init__(self, cache_device: torch.device | None, orders: dict[int, int]) -> None:
-        super().__init__(cache_device, max((2 if o == FOCA else o for o in orders.values()), default=0))
+    def __init__(self, cache_device: torch.device | None, orders: dict[int, int], channel_solvers: str = "") -> None:
+        super().__init__(cache_device, max((2 if o < 0 else o for o in orders.values()), default=0))
         self.orders = orders
+        self.selection = ChannelSelection(channel_solvers) if channel_solvers else None
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         order = self.orders.get(step, 0)
-        return self._foca(step, like, scale) if order == FOCA else self._series(step, like, scale, order)
+        if order == HYBRID and self.selection is not None:
+            return hybrid_forecast(self, step, like, scale, self.selection)
+        return self.foca_forecast(step, like, scale) if order < 0 else self.series(step, like, scale, order)

@@ -37,12 +37,45 @@ def step_counter(first_key):
     return step_of
 
 
-def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int, foca: bool = False):
+def _forecast(hidden, derivatives: list, gaps: tuple, distance: int, solver: str):
+    """`hidden` plus the residual forecast by `solver`: R reuse, 1 / 2 the Taylor series of that
+    order, P FoCa: with three computed steps, r + d1 h + D2 h (g + h/2), D2 the second divided
+    difference over the last three computed steps and g the last gap (the quadratic through them,
+    calibrated by a trapezoidal step), else the series of the derivatives held."""
+    if solver == "P" and len(derivatives) == 3 and len(gaps) == 2:
+        g, g1 = gaps
+        return _each(lambda a, r, d1, d2: a + r + d1 * distance + d2 * g / (g + g1) * distance * (g + distance / 2),
+                     hidden, *derivatives)
+    order = {"R": 0, "1": 1, "2": 2, "P": 2}[solver]
+    return _each(lambda a, *ds: a + sum(d * distance**n / math.factorial(n) for n, d in enumerate(ds)),
+                 hidden, *derivatives[:order + 1])
+
+
+def _per_channel(hidden, derivatives: list, gaps: tuple, distance: int, solvers: str):
+    """Each channel (last dimension) forecast by its own solver; a tensor of another width by the
+    solver most channels use."""
+    import torch
+
+    def select(a, *ds):
+        if a.shape[-1] != len(solvers):
+            common = max("R12P", key=lambda s: (solvers.count(s), -"R12P".index(s)))
+            return _forecast(a, list(ds), gaps, distance, common)
+        out = torch.empty_like(a)
+        for letter in set(solvers):
+            mask = torch.tensor([s == letter for s in solvers], device=a.device)
+            out = torch.where(mask, _forecast(a, list(ds), gaps, distance, letter), out)
+        return out
+    if isinstance(hidden, tuple):
+        return tuple(select(a, *ds) for a, *ds in zip(hidden, *derivatives))
+    return select(hidden, *derivatives)
+
+
+def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], order: int, foca: bool = False,
+                    channel_solvers: str = ""):
     """A clone of `patcher` whose blocks are cached per block on the steps not in `computed_steps`
-    (one set for every block, or a set per block key: a per-block schedule). `foca`: with three
-    computed steps, the forecast at distance h is r + d1 h + D2 h (g + h/2), D2 the second divided
-    difference over the last three computed steps and g the last gap (FoCa's forecast of the
-    quadratic through them, calibrated by a trapezoidal step); `order` must then be 2."""
+    (one set for every block, or a set per block key: a per-block schedule), forecast by a Taylor
+    series of `order`, by FoCa (`foca`; `order` 2), or each hidden channel by its own solver out of
+    `channel_solvers` (one of R, 1, 2, P per channel; `order` 2)."""
     import comfy.patcher_extension
 
     from comfyui_dit_cache.cache_core.attachment.attach import adapter_for
@@ -90,13 +123,10 @@ def per_block_cache(patcher, computed_steps: set[int] | dict[tuple, set[int]], o
                     continue
                 last_step, derivatives, gaps = history[(key, k, stream)]
                 distance = step - last_step
-                if foca and len(derivatives) == 3 and len(gaps) == 2:
-                    g, g1 = gaps
-                    out[k] = _each(lambda a, r, d1, d2: a + r + d1 * distance + d2 * g / (g + g1) * distance
-                                   * (g + distance / 2), hidden[k], *derivatives)
-                    continue
-                out[k] = _each(lambda a, *ds: a + sum(d * distance**n / math.factorial(n) for n, d in enumerate(ds)),
-                               hidden[k], *derivatives)
+                if channel_solvers:
+                    out[k] = _per_channel(hidden[k], derivatives, gaps, distance, channel_solvers)
+                else:
+                    out[k] = _forecast(hidden[k], derivatives, gaps, distance, "P" if foca else str(order or "R"))
             return adapter.model_view(out, args) if renamed else out
         return hook
 

@@ -56,6 +56,35 @@ def test_one_stack_residual_gives_the_per_block_result(block_tiny, method):
     assert torch.allclose(stack_out, per_block_out, rtol=1e-4, atol=1e-4 * scale)
 
 
+def test_each_channel_forecast_by_its_own_solver_gives_the_per_block_result(block_tiny):
+    """HyCa's `H` steps: per hidden channel reuse, Taylor 1, Taylor 2 or FoCa, on the real blocks
+    of every family, against the per-block reference forecasting each channel itself. The
+    assignment's width is the one a calibration's reference run records on the model."""
+    from comfyui_dit_cache.cache_core.calibration.channel_recording import RecordingReference
+    from comfyui_dit_cache.cache_core.policies import PlannedSchedule
+    from helpers import attach_policy
+
+    tiny = block_tiny
+    recording = RecordingReference()
+    uncached = tiny_models.sample(attach_policy(tiny, recording)[0], tiny, steps=STEPS, cfg=3.0)
+    trajectories = recording.trajectories()
+    assert torch.equal(uncached, tiny_models.sample(tiny.patcher, tiny, steps=STEPS, cfg=3.0))   # recording only
+    if tiny.family == "ltx2":   # the engine holds its (video, audio) packed flat: no channels to assign
+        assert trajectories == []
+        return
+    assert trajectories and all(t.shape[0] == STEPS for t in trajectories)   # every step of every stream
+    solvers = "".join("PR12"[c % 4] for c in range(trajectories[0].shape[-1]))
+    plan = "CCCHHCHHCH"
+    stack_out = tiny_models.sample(attach_policy(tiny, PlannedSchedule(plan, channel_solvers=solvers))[0], tiny,
+                                   steps=STEPS, cfg=3.0)
+    computed = {step for step, letter in enumerate(plan) if letter == "C"}
+    per_block_out = tiny_models.sample(per_block_cache(tiny.patcher, computed, 2, channel_solvers=solvers), tiny,
+                                       steps=STEPS, cfg=3.0)
+    scale = float(uncached.abs().max())
+    assert float((per_block_out - uncached).abs().max()) > 1e-2 * scale   # the caches did act
+    assert torch.allclose(stack_out, per_block_out, rtol=1e-4, atol=1e-4 * scale)
+
+
 def _post_block_patch(calls: list):
     """A per-block patch of ComfyUI's own kind (`set_model_double_block_patch`, run by the model's
     forward after each block, as DiffSynth ControlNets and Wan's newer forward do): it adds a

@@ -1,0 +1,86 @@
+"""HyCa in a calibration, end to end: with `H` among the plan search's stand-ins, the Block
+Profiler's uncached reference runs record the stack's residual per channel, the calibration fits
+each channel's solver and saves the assignment in the profile, and Calibrated Cache runs a plan
+with `H` steps from it as the policy built outside the node does."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import tiny_models
+from helpers import CFG, STEPS, attach_policy, run_node, sample_with_report
+from comfyui_dit_cache.cache_core.calibration import plan_search
+from comfyui_dit_cache.cache_core.policies import PlannedSchedule
+from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
+from comfyui_dit_cache.cache_core.stand_ins.hybrid import CHANNEL_SOLVERS
+from comfyui_dit_cache.nodes import BlockProfiler, CalibratedCache, LoadCacheProfile
+
+
+def calibrate(flux, name: str, extra_seeds: int) -> dict:
+    (patched,) = run_node(BlockProfiler, model=flux.patcher, profile_name=name, calibrate_speedups="3",
+                          extra_seeds=extra_seeds, search_evaluations=6)
+    sample_with_report(patched, flux)
+    return run_node(LoadCacheProfile, profile=f"{name}.json")[0]
+
+
+@pytest.fixture(scope="module")
+def hybrid_search(tmp_path_factory):
+    import folder_paths
+
+    previous, stand_ins = folder_paths.get_output_directory(), plan_search.SUBSTITUTES
+    folder_paths.set_output_directory(str(tmp_path_factory.mktemp("out")))
+    plan_search.SUBSTITUTES = "R12VH"
+    try:
+        flux = tiny_models.tiny_flux()
+        yield flux, calibrate(flux, "tiny-flux-hyca", 1), calibrate(flux, "tiny-flux-no-seeds", 0)
+    finally:
+        plan_search.SUBSTITUTES = stand_ins
+        folder_paths.set_output_directory(previous)
+
+
+def test_the_calibration_saves_one_solver_per_hidden_channel(hybrid_search):
+    flux, profile, _ = hybrid_search
+    fitted = profile["calibration"]["channel_solvers"]
+    hidden = flux.patcher.model.diffusion_model.hidden_size
+    assert len(fitted["solvers"]) == hidden and set(fitted["solvers"]) <= set(CHANNEL_SOLVERS)
+    errors = fitted["backtest_error_over_reuse"]
+    assert errors["R"] == 1.0 and errors["hybrid"] <= min(errors[s] for s in CHANNEL_SOLVERS) + 1e-9
+    assert 1 <= fitted["clusters"] <= 8
+
+
+def test_without_extra_seeds_the_runs_own_case_is_recorded_once_more(hybrid_search):
+    flux, _, unseeded = hybrid_search
+    calibration = unseeded["calibration"]
+    assert len(calibration["channel_solvers"]["solvers"]) == flux.patcher.model.diffusion_model.hidden_size
+    assert calibration["cases"] == 1 and calibration["cost_runs"] >= 2.0   # the profiled run and its recording
+
+
+def test_calibrated_cache_runs_h_steps_with_the_profiles_assignment(hybrid_search):
+    """The profile's plan with its skipped steps made `H`, and (the tiny untrained model's own fit
+    is plain reuse on every channel) an assignment of every solver: the node runs what the policy
+    built outside it runs, and not what reuse alone would."""
+    flux, profile, _ = hybrid_search
+    plan = profile["calibration"]["plans"][0]
+    hybrid_plan = "".join("H" if letter in "R12P" else letter for letter in plan["plan"])
+    assert "H" in hybrid_plan
+    hidden = flux.patcher.model.diffusion_model.hidden_size
+    solvers = "".join("PR12"[c % 4] for c in range(hidden))
+    edited = {**profile, "calibration": {**profile["calibration"], "plans": [{**plan, "plan": hybrid_plan}],
+                                         "channel_solvers": {"solvers": solvers}}}
+    (cached,) = run_node(CalibratedCache, model=flux.patcher, profile=edited, speedup=3.0, cache_device="model device")
+    out, report = sample_with_report(cached, flux)
+    assert report.full_steps == plan["computes"]
+    direct, _ = attach_policy(flux, PlannedSchedule(hybrid_plan, channel_solvers=solvers))
+    assert torch.equal(out, tiny_models.sample(direct, flux, steps=STEPS, cfg=CFG))
+    reused = "".join("R" if letter == "H" else letter for letter in hybrid_plan)
+    plain, _ = attach_policy(flux, PlannedSchedule(reused))
+    assert not torch.equal(out, tiny_models.sample(plain, flux, steps=STEPS, cfg=CFG))   # the solvers acted
+
+
+def test_a_profile_with_h_steps_but_no_assignment_is_refused_with_the_fix(hybrid_search):
+    flux, profile, _ = hybrid_search
+    plan = profile["calibration"]["plans"][0]
+    hybrid_plan = "".join("H" if letter != "C" else letter for letter in plan["plan"])
+    broken = {**profile, "calibration": {"plans": [{**plan, "plan": hybrid_plan}]}}
+    with pytest.raises(ProfileError, match="no calibration.channel_solvers"):
+        run_node(CalibratedCache, model=flux.patcher, profile=broken, speedup=3.0, cache_device="model device")
