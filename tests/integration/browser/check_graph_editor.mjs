@@ -2,7 +2,8 @@
 // what the DiT Cache extension shows. Called by test_graph_editor.py:
 //   node check_graph_editor.mjs <server url> <workflows.json> <screenshot dir>
 // workflows.json: {"report": <UI workflow with a caching node>, "profiler": <one with the Block
-// Profiler>, "foreign" and "two_samplers": {ui, api} (the report workflow renumbered, the second
+// Profiler, calibrating>, "dit_cache": <one with the DiT Cache node>, "quality": <one with Cache
+// Quality Check>, "foreign" and "two_samplers": {ui, api} (the report workflow renumbered, the second
 // with a second sampler on the caching node)}, loaders already swapped for tiny models. The plain graph is ComfyUI's default one.
 // Prints one JSON object of findings; the Python test asserts on it.
 import { readFileSync } from "node:fs";
@@ -103,9 +104,48 @@ try {
     return inner?.widgets?.find((w) => w.name === "dit_cache_report")?.element?.textContent || null;
   }, null, { timeout: RUN_TIMEOUT }).then((handle) => handle.jsonValue(), () => null);
 
-  // 3. The Block Profiler shows its report and heatmap.
+  // Every report, progress and progress text event this page receives from here on (the api the
+  // frontend and the extension listen on): the node, and what the event says of it.
+  await page.evaluate(async () => {
+    const { api } = await import("/scripts/api.js");
+    window.ditCacheSeen = { reports: [], progress: [], texts: [] };
+    api.addEventListener("dit_cache.report", ({ detail }) => window.ditCacheSeen.reports.push(
+      { node: String(detail.node), settings: detail.report.settings, notes: detail.report.notes }));
+    api.addEventListener("progress", ({ detail }) => window.ditCacheSeen.progress.push(
+      { node: String(detail.node), value: detail.value, max: detail.max }));
+    // the server's send_progress_text: a binary message every one of these frontends (1.32 to 1.49)
+    // turns into a "progress_text" event with the node's id
+    api.addEventListener("progress_text", ({ detail }) => window.ditCacheSeen.texts.push(
+      { node: String(detail.nodeId), text: detail.text }));
+  });
+  const seen = () => page.evaluate(() => window.ditCacheSeen);
+  const forget = () => page.evaluate(() => { for (const list of Object.values(window.ditCacheSeen)) list.length = 0; });
+  const nodeOf = (comfyClass) => page.evaluate((c) => String(window.app.graph.nodes.find((n) => n.comfyClass === c)?.id), comfyClass);
+
+  // 3. The Block Profiler shows its report and heatmap; while it calibrates, one progress bar on
+  // its node (ComfyUI's ProgressBar: value of max) and a line of progress text.
   await load(workflows.profiler);
+  const profiler = await nodeOf("DiTCacheBlockProfiler");
+  await forget();
   await queue();
+  // the calibration under way: the bar past a third when the screenshot starts, below 90% when it ends
+  const progressNow = () => page.evaluate((id) => {
+    const own = window.ditCacheSeen.progress.filter((p) => p.node === id);
+    return own.length ? own[own.length - 1].value / own[own.length - 1].max : null;
+  }, profiler);
+  findings.calibration_in_flight = await page.waitForFunction((id) => {
+    const own = window.ditCacheSeen.progress.filter((p) => p.node === id);
+    const last = own[own.length - 1];
+    return last && last.value >= 0.35 * last.max && last.value <= 0.9 * last.max;
+  }, profiler, { timeout: RUN_TIMEOUT, polling: 10 }).then(() => true, () => false);
+  if (findings.calibration_in_flight) {
+    const before = await progressNow();
+    await page.screenshot({ path: join(screenshotDir, "graph_editor_calibration_progress.png") });
+    findings.calibration_screenshot_progress = [before, await progressNow()];
+    // what the node shows of the progress text (the frontend's text preview widget), mid-flight
+    findings.calibration_text_on_node = await page.evaluate((id) => window.app.graph.getNodeById(Number(id))
+      ?.widgets?.find((w) => w.name === "$$node-text-preview")?.value ?? null, profiler);
+  }
   const heatmap = await page.waitForSelector(".dit-cache-heatmap", { timeout: RUN_TIMEOUT });
   await page.waitForFunction(() => document.querySelector(".dit-cache-heatmap")?.naturalWidth > 0,
                              null, { timeout: 30_000 });
@@ -113,6 +153,61 @@ try {
   findings.heatmap_shown_width = await heatmap.evaluate((img) => img.getBoundingClientRect().width);
   findings.profiler_report_text = await page.textContent(".dit-cache-report-line");
   await page.screenshot({ path: join(screenshotDir, "graph_editor_profiler.png") });
+  const profilerSeen = await seen();
+  findings.calibration_progress = profilerSeen.progress.filter((p) => p.node === profiler);
+  findings.calibration_texts = profilerSeen.texts.filter((t) => t.node === profiler).map((t) => t.text);
+
+  // 3b. The DiT Cache node: its report line, whose tooltip names the method and setting it chose;
+  // the report event carries the note of what that is and why.
+  await load(workflows.dit_cache);
+  const ditCache = await nodeOf("DiTCacheSpeed");
+  await forget();
+  await queue();
+  const ditCacheLine = await page.waitForSelector(".dit-cache-report-line", { timeout: RUN_TIMEOUT });
+  findings.dit_cache_report_text = await ditCacheLine.textContent();
+  findings.dit_cache_report_title = await ditCacheLine.getAttribute("title");
+  findings.dit_cache_report_visible = await ditCacheLine.isVisible();
+  findings.dit_cache_report_events = (await seen()).reports.filter((r) => r.node === ditCache);
+  await page.screenshot({ path: join(screenshotDir, "graph_editor_dit_cache.png") });
+
+  // 3c. Cache Quality Check: its PSNR / SSIM summary (ui text) and its difference image in the
+  // preview node the workflow feeds.
+  await load(workflows.quality);
+  const [check, preview] = [await nodeOf("DiTCacheQualityCheck"), await nodeOf("PreviewImage")];
+  await page.evaluate(async (ids) => {
+    const { api } = await import("/scripts/api.js");
+    window.ditCacheExecuted = {};
+    api.addEventListener("executed", ({ detail }) => {
+      if (ids.includes(String(detail.node))) window.ditCacheExecuted[String(detail.node)] = detail.output;
+    });
+  }, [check, preview]);
+  await queue();
+  findings.quality_outputs = await page.waitForFunction(([c, p]) => {
+    const out = window.ditCacheExecuted;
+    return out[c] && out[p] ? { check: out[c], preview: out[p] } : null;
+  }, [check, preview], { timeout: RUN_TIMEOUT }).then((handle) => handle.jsonValue(), () => null);
+  findings.quality_preview_image_width = await page.waitForFunction((id) => {
+    const image = window.app.graph.getNodeById(Number(id))?.imgs?.[0];
+    return image?.complete && image.naturalWidth > 0 ? image.naturalWidth : null;
+  }, preview, { timeout: 30_000 }).then((handle) => handle.jsonValue(), () => null);
+  // the screenshot: the check and the preview on the right of the graph, in view
+  await page.evaluate((id) => {
+    const ds = window.app.canvas.ds, node = window.app.graph.getNodeById(Number(id));
+    ds.offset[0] = Math.min(ds.offset[0], 1650 / ds.scale - (node.pos[0] + node.size[0]));
+    window.app.canvas.setDirty(true, true);
+  }, preview);
+  await page.waitForTimeout(500);   // the canvas draws the preview
+  // where the summary could show on the node: a widget's value, or an element of the page
+  findings.quality_summary_on_node = await page.evaluate((id) => {
+    const node = window.app.graph.getNodeById(Number(id));
+    const widgets = (node?.widgets ?? []).map((w) => ({ name: w.name, value: typeof w.value === "string" ? w.value : null,
+                                                        element: w.element?.textContent ?? w.element?.value ?? null }));
+    const elements = [...document.querySelectorAll("body *")].filter((e) => !e.children.length && /PSNR/.test(e.textContent))
+      .map((e) => e.textContent);
+    const fields = [...document.querySelectorAll("textarea, input")].filter((e) => /PSNR/.test(e.value)).map((e) => e.value);
+    return { widgets, page: [...elements, ...fields] };
+  }, check);
+  await page.screenshot({ path: join(screenshotDir, "graph_editor_quality_check.png") });
 
   // 5. On a page of its own, with workflows whose node ids no earlier case used (the editor keeps
   // what earlier cases did to a workflow, the subgraph of 2c among them), two prompts built from
