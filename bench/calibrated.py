@@ -241,11 +241,13 @@ def table(family: str, rows: list[dict], meta: dict, prompts: int) -> list[str]:
     return lines + [""] + target_lines(rows)
 
 
-def bench_arguments(doc: str, out_help: str | None = None) -> argparse.Namespace:
+def bench_arguments(doc: str, out_help: str | None = None, more=None) -> argparse.Namespace:
     """The arguments the calibration benches share (families, prompts, calibration prompts,
-    evaluations, CFG, output file), parsed; then ComfyUI booted with the pack loaded and the CFG
-    set in `quality`."""
+    evaluations, CFG, output file) and those `more(parser)` adds, parsed; then ComfyUI booted with
+    the pack loaded and the CFG set in `quality`."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if more is not None:
+        more(parser)
     parser.add_argument("--families", default="flux,wan,hunyuan_video")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--calibration-prompts", type=int, default=3)

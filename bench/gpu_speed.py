@@ -172,6 +172,14 @@ def methods():
             CalibratedCache, dict(speedup=4.0, cache_device="model device")),
         "Calibrated 6x: last step computed, model output reused": (
             CalibratedCache, dict(speedup=6.0, cache_device="model device")),
+        # the 4x plan's shape with the papers' solvers on its skipped steps: FoCa, HyCa's solver per
+        # hidden channel (every solver on a quarter of the channels), ERTACache's residual gains
+        "Calibrated 4x: last step computed, FoCa": (
+            CalibratedCache, dict(speedup=SOLVER_PLAN_SPEEDUPS["P"], cache_device="model device")),
+        "Calibrated 4x: last step computed, HyCa per-channel solvers": (
+            CalibratedCache, dict(speedup=SOLVER_PLAN_SPEEDUPS["H"], cache_device="model device")),
+        "Calibrated 4x: last step computed, Taylor order 2, residual gains": (
+            CalibratedCache, dict(speedup=SOLVER_PLAN_SPEEDUPS["gains"], cache_device="model device")),
         # a per-block plan: the 4x plan's shape with the first and last two blocks computed on its
         # skipped steps, fewer steps computed in full at the same block computes
         "Calibrated 4x per-block: 2 first and 2 last blocks on every step": (
@@ -183,6 +191,7 @@ def methods():
 
 
 PER_BLOCK_PLAN_SPEEDUP = 4.5   # the profile's key for that plan (a plan is picked within 0.25x)
+SOLVER_PLAN_SPEEDUPS = {"P": 5.0, "H": 5.5, "gains": 6.5}   # the keys of the 4x plans with the papers' solvers
 BLOCK_CACHE_MAX_SKIP = 5
 BLOCK_CACHE_SPEEDUP = 3.0
 
@@ -222,15 +231,32 @@ def calibration_for(patcher, node, steps: int) -> dict:
         fewer = max(1, computes_with_kept(steps, computes_for(steps, 4.0), blocks, len(kept)))   # tiny dry run: 1
         plans.append({"speedup": PER_BLOCK_PLAN_SPEEDUP, "computes": fewer, "psnr_worst": 0.0, "kept_blocks": kept,
                       "plan": PlanShape(**CALIBRATED_SHAPES[4.0]).plan(steps, fewer)})
+        four = plans[0]
+        for key, speedup in SOLVER_PLAN_SPEEDUPS.items():
+            plan = four["plan"].replace("2", key) if key in "PH" else four["plan"]
+            gains = [1.0 if letter == "C" else 0.95 for letter in plan] if key == "gains" else None
+            plans.append({**four, "speedup": speedup, "plan": plan, **({"residual_gains": gains} if gains else {})})
+        width = hidden_width(patcher.model.diffusion_model)
+        calibration = {"plans": plans, "channel_solvers": {"solvers": "".join("R12P"[c % 4] for c in range(width))}}
         return {"profile": {"name": "bench", "family": adapter.family, "steps": steps,
                             "blocks": [f"{kind}.{index}" for kind, index in
                                        (spec.key for spec in adapter.blocks(patcher.model.diffusion_model))],
-                            "calibration": {"plans": plans}}}
+                            "calibration": calibration}}
     if node is TeaCacheThreshold and not adapter.teacache_presets:
         return {"profile": {"name": "bench", "family": adapter.family, "teacache_coefficients": [1.0, 0.0]}}
     if node is MagnitudeThreshold and not adapter.magnitude_presets:
         return {"profile": {"name": "bench", "family": adapter.family, "residual_magnitude_ratio": [1.0] * 28}}
     return {}
+
+
+def hidden_width(diffusion_model) -> int:
+    """The hidden states' width (the channels HyCa assigns solvers to), from the model's own size
+    attribute; 1 where it names none (the HyCa row then runs its majority solver)."""
+    for name in ("hidden_size", "dim", "inner_dim", "hidden_dim", "model_channels"):
+        value = getattr(diffusion_model, name, None)
+        if isinstance(value, int):
+            return value
+    return 1
 
 
 def unet_config(case: Case) -> dict:

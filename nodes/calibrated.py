@@ -5,7 +5,8 @@ from comfy_api.latest import io
 
 from ..cache_core.support.log import get_logger
 from ..cache_core.policies import PlannedSchedule
-from ..cache_core.profiles.profile_io import ProfileError, calibrated_plan, profiled_part
+from ..cache_core.profiles.plan_policy import planned_schedule
+from ..cache_core.profiles.profile_io import ProfileError, calibrated_plan
 from .apply import apply_cache
 from .common_inputs import CATEGORY, cache_device_input, cached_model_output, model_input
 from .profile_type import CacheProfile
@@ -56,12 +57,7 @@ def calibrated_policy(model, adapter, profile: dict, speedup: float) -> PlannedS
     if any(b >= blocks for b in kept):
         raise ProfileError(f"profile '{profile.get('name', '?')}' keeps block {max(kept)} computed, but this "
                            f"model has {blocks} blocks: it is a profile of another model; profile this model")
-    solvers = ((profile.get("calibration") or {}).get("channel_solvers") or {}).get("solvers", "")
-    if "H" in chosen["plan"] and not solvers:
-        raise ProfileError(f"profile '{profile.get('name', '?')}' has a plan with H steps but no "
-                           "calibration.channel_solvers for them (the file was edited or cut): profile again")
-    policy = PlannedSchedule(chosen["plan"], profiled_part(profile), kept, blocks, tuple(profile.get("sigmas") or ()),
-                             tuple(chosen.get("output_scales") or ()), solvers if "H" in chosen["plan"] else "")
+    policy = planned_schedule(profile, chosen, blocks)
     log.info("Calibrated Cache: %s from profile '%s', %gx asked; worst calibration case %.1f dB",
              policy.describe(), profile.get("name", "?"), speedup, chosen["psnr_worst"])
     return policy

@@ -9,6 +9,7 @@ computed) or at a planned engine per candidate, and back. The profile and the ru
 handed to the profiler's listeners once the search is done, with the plans added."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 import torch
@@ -21,11 +22,12 @@ from ..run.engine import ENGINE_KEY, CacheEngine
 from ..run.report import RunReport
 from ..support.log import get_logger
 from ..support.tensor_measures import batch_psnr
-from .channel_recording import RecordingReference, reference_runs
+from .channel_recording import RecordingReference, records_residuals, reference_runs
 from .channel_solvers import fit_channel_solvers
 from .node_progress import node_progress
 from .output_scales import DirectionRecorder, fitted_factors, output_scales
 from . import plan_search
+from . import residual_gains as gain_fit
 from .progress import planned_evaluations, stopped_note
 from .request import CalibrationRequest
 from .speedup_search import search_speedup
@@ -98,8 +100,8 @@ class CalibratingWrapper:
         progress = node_progress(self.node_id, planned_evaluations(self.request, steps, blocks))
         progress.stage(f"{reference_runs(self.request)} uncached reference run(s)")
         recorders = [recorder] if recorder is not None else []
-        # HyCa's stand-in (H) is fitted on what the reference runs record
-        uncached = RecordingReference() if "H" in plan_search.SUBSTITUTES else AlwaysCompute()
+        # HyCa's stand-in (H) and the residual gains are fitted on what the reference runs record
+        uncached = RecordingReference() if records_residuals() else AlwaysCompute()
         reference_engine = CacheEngine("Calibration reference", engine.adapter, uncached, engine.blocks,
                                        log_reports=False)
         for k in range(1, self.request.extra_seeds + 1):
@@ -115,7 +117,8 @@ class CalibratingWrapper:
         if isinstance(uncached, RecordingReference) and not self.request.extra_seeds:   # the run's own case
             self._sample(executor, guider, reference_engine, args, kwargs, noise, seed, progress.run_step(1.0))
         factors = fitted_factors(recorders) if recorder is not None else None
-        channels = fit_channel_solvers(uncached.trajectories()) if isinstance(uncached, RecordingReference) else None
+        recorded = uncached.trajectories() if isinstance(uncached, RecordingReference) else []
+        channels = fit_channel_solvers(recorded) if "H" in plan_search.SUBSTITUTES else None
         if channels is not None:
             calibration["channel_solvers"] = channels.as_profile()
         stand_ins = plan_search.SUBSTITUTES if channels is not None else plan_search.SUBSTITUTES.replace("H", "")
@@ -127,8 +130,11 @@ class CalibratingWrapper:
             scales = ()
             if factors is not None and "V" in plan:
                 scales = (1.0,) * len(before) + output_scales(plan, factors) + (1.0,) * len(after)
-            return PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks,
-                                   output_scales=scales, channel_solvers=channels.solvers if "H" in plan else "")
+            chosen = PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks,
+                                     output_scales=scales, channel_solvers=channels.solvers if "H" in plan else "")
+            if gain_fit.FIT_RESIDUAL_GAINS and recorded and not kept and set(plan) - set("CV"):
+                return replace(chosen, residual_gains=gain_fit.residual_gains(chosen, recorded, part.first))
+            return chosen
 
         def evaluator(kept: tuple[int, ...]) -> Callable[[str], list[float]]:
             def evaluate(plan: str) -> list[float]:
@@ -154,7 +160,8 @@ class CalibratingWrapper:
             plans.append({"speedup": speedup, "computes": chosen.computes, "plan": chosen.plan,
                           "kept_blocks": list(kept), "psnr_worst": found.worst, "psnr_mean": found.mean,
                           "start_psnr_worst": faster.start_worst, "evaluations": faster.evaluations,
-                          **({"output_scales": list(chosen.output_scales)} if chosen.output_scales else {})})
+                          **({"output_scales": list(chosen.output_scales)} if chosen.output_scales else {}),
+                          **({"residual_gains": list(chosen.residual_gains)} if chosen.residual_gains else {})})
             plans.sort(key=lambda entry: entry["speedup"])
             log.info("Calibration: %gx asked, %.2fx run (%d of %d steps computed%s): plan %s (%s), worst calibration "
                      "case %.1f dB (evenly spaced reuse: %.1f dB), %d plans sampled", speedup, chosen.speedup,

@@ -1,6 +1,7 @@
 """What HyCa's channel assignment is fitted on: the calibration's uncached reference runs, each
 recording the whole stack's residual on every step at a fixed subsample of its tokens, every
-hidden channel whole. A reference run computes every step as `AlwaysCompute` does; it only asks
+hidden channel whole (HyCa's channel solvers and ERTACache's residual gains are fitted on
+them). A reference run computes every step as `AlwaysCompute` does; it only asks
 the engine to hand it each computed residual, as a caching policy would keep it. Without extra
 calibration seeds the run's own case is sampled once more to be recorded."""
 from __future__ import annotations
@@ -9,7 +10,7 @@ import torch
 
 from ..policies import AlwaysCompute
 from ..stand_ins.predictors import ResidualPredictor
-from . import plan_search
+from . import plan_search, residual_gains
 from .request import CalibrationRequest
 
 TOKENS = 256   # token rows recorded per step (evenly spaced over batch and tokens)
@@ -70,7 +71,12 @@ class RecordingReference(AlwaysCompute):
         return [t for t in found if t.shape[-1] == width]
 
 
+def records_residuals() -> bool:
+    """Whether the reference runs record: HyCa is searched, or the residual gains are fitted."""
+    return "H" in plan_search.SUBSTITUTES or residual_gains.FIT_RESIDUAL_GAINS
+
+
 def reference_runs(request: CalibrationRequest) -> int:
     """Uncached runs a calibration samples besides the profiled one: one per extra seed, or one of
-    the run's own case when HyCa is searched and there is none to record."""
-    return request.extra_seeds or int("H" in plan_search.SUBSTITUTES)
+    the run's own case when the reference runs record and there is none to record."""
+    return request.extra_seeds or int(records_residuals())

@@ -58,6 +58,10 @@ class PlannedSchedule(CachePolicy):
     # per hidden channel, the solver of an `H` step (HyCa's assignment, fitted in the calibration
     # run: calibration/channel_solvers.py); needed only by a plan with `H` steps
     channel_solvers: str = ""
+    # per step of the plan, the gain on the blocks' forecast residual of a skipped step (ERTACache's
+    # residual correction, fitted per plan in the calibration run: calibration/residual_gains.py);
+    # empty: all 1
+    residual_gains: tuple[float, ...] = ()
 
     name = "Calibrated"
     skip_action = StepAction.FORECAST
@@ -72,9 +76,9 @@ class PlannedSchedule(CachePolicy):
             check_channel_solvers(self.channel_solvers)
         if self.plan[0] != "C":
             raise ValueError(f"a plan computes its first step (got {self.plan!r})")
-        if self.output_scales and len(self.output_scales) != len(self.plan):
-            raise ValueError(f"output scales are one per step of the plan ({len(self.plan)}; got "
-                             f"{len(self.output_scales)})")
+        for name, values in (("output scales", self.output_scales), ("residual gains", self.residual_gains)):
+            if values and len(values) != len(self.plan):
+                raise ValueError(f"{name} are one per step of the plan ({len(self.plan)}; got {len(values)})")
         if self.kept_blocks and not all(0 <= b < self.block_count for b in self.kept_blocks):
             raise ValueError(f"kept blocks {list(self.kept_blocks)} are not blocks of a model of {self.block_count}")
 
@@ -162,7 +166,8 @@ class PlannedSchedule(CachePolicy):
     def new_predictor(self, cache_device: torch.device | None) -> ResidualPredictor:
         orders = {step: PLAN_LETTERS[letter] for step, letter in enumerate(self.plan) if letter not in "CV"}
         solvers = self.channel_solvers if "H" in self.plan else ""
-        return PlannedTaylorResidual(cache_device, orders, solvers)
+        gains = {step: gain for step, gain in enumerate(self.residual_gains) if step in orders and gain != 1.0}
+        return PlannedTaylorResidual(cache_device, orders, solvers, gains)
 
     def describe(self) -> str:
         where = f", {self.calibrated_part.describe()}" if self.calibrated_part else ""

@@ -133,9 +133,11 @@ def _check_calibration(calibration: Any, steps: int, first: int, total: int, blo
         _finite(plan.get("psnr_worst"), f"{field}.psnr_worst")   # said whenever the plan is chosen
         if plan.get("psnr_mean") is not None:
             _finite(plan["psnr_mean"], f"{field}.psnr_mean")
-        scales = plan.get("output_scales")
-        if scales is not None:
+        for name, high in (("output_scales", 4.0), ("residual_gains", 2.0)):
+            scales = plan.get(name)
+            if scales is None:
+                continue
             if not isinstance(scales, list) or len(scales) != total:
-                raise SchemaError(f"{field}.output_scales must be a list of {total} numbers (got {_shown(scales)})")
+                raise SchemaError(f"{field}.{name} must be a list of {total} numbers (got {_shown(scales)})")
             for step, scale in enumerate(scales):
-                _finite(scale, f"{field}.output_scales[{step}]", 0.0, 4.0)
+                _finite(scale, f"{field}.{name}[{step}]", 0.0, high)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..policies import PlannedSchedule
 from ..run.report import RunReport
 from ..support.log import get_logger
 from .heatmap import render_heatmap
-from .profile_io import profiled_part, save_profile, write_file_in
+from .plan_policy import planned_schedule
+from .profile_io import save_profile, write_file_in
 
 log = get_logger(__name__)
 
@@ -43,7 +43,6 @@ def save_profile_of_run(report: RunReport, name: str, directory: Path, output_ro
     log.info("Block Profiler: %s; suggested FORA interval %s", saved, profile["suggested_fora_interval"])
     report.notes.append(saved)
     for plan in (profile.get("calibration") or {}).get("plans", []):
-        runs = PlannedSchedule(plan["plan"], profiled_part(profile), tuple(plan.get("kept_blocks") or ()),
-                               len(profile["blocks"]))
+        runs = planned_schedule(profile, plan, len(profile["blocks"]))
         report.notes.append(f"calibrated {plan['speedup']:g}x (runs {runs.speedup:.2f}x: {runs.describe()}): "
                             f"worst case {plan['psnr_worst']:.1f} dB on the calibration noise")

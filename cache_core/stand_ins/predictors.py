@@ -155,15 +155,21 @@ class FoCaResidual(TaylorResidual):
 class PlannedTaylorResidual(TaylorResidual):
     """A Taylor forecast whose order is chosen per skipped step (a calibrated plan: 0 is reuse,
     FOCA FoCa, HYBRID each channel its own solver out of `channel_solvers`), from derivatives kept
-    up to the highest order the plan uses."""
+    up to the highest order the plan uses; a step in `gains` has its forecast multiplied by its
+    gain (ERTACache's residual correction)."""
 
-    def __init__(self, cache_device: torch.device | None, orders: dict[int, int], channel_solvers: str = "") -> None:
+    def __init__(self, cache_device: torch.device | None, orders: dict[int, int], channel_solvers: str = "",
+                 gains: dict[int, float] | None = None) -> None:
         super().__init__(cache_device, max((2 if o < 0 else o for o in orders.values()), default=0))
         self.orders = orders
         self.selection = ChannelSelection(channel_solvers) if channel_solvers else None
+        self.gains = gains or {}
 
     def predict(self, step: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         order = self.orders.get(step, 0)
         if order == HYBRID and self.selection is not None:
-            return hybrid_forecast(self, step, like, scale, self.selection)
-        return self.foca_forecast(step, like, scale) if order < 0 else self.series(step, like, scale, order)
+            out = hybrid_forecast(self, step, like, scale, self.selection)
+        else:
+            out = self.foca_forecast(step, like, scale) if order < 0 else self.series(step, like, scale, order)
+        gain = self.gains.get(step, 1.0)
+        return out if gain == 1.0 else out.mul_(gain)

@@ -136,3 +136,16 @@ def test_a_profile_with_h_steps_needs_its_channel_solvers():
         check_profile(_profile("CCHHC"))
     with pytest.raises(SchemaError, match="channel_solvers.solvers"):
         check_profile(_profile("CCHHC", {"solvers": "R9"}))
+
+
+def test_a_profiles_residual_gains_are_one_per_step_within_range():
+    profile = _profile("CCRRC")
+    plan = profile["calibration"]["plans"][0]
+    plan["residual_gains"] = [1.0, 1.0, 0.9, 1.1, 1.0]
+    check_profile(profile)
+    plan["residual_gains"] = [1.0, 0.9]
+    with pytest.raises(SchemaError, match="residual_gains must be a list of 5 numbers"):
+        check_profile(profile)
+    plan["residual_gains"] = [1.0, 1.0, 9.0, 1.0, 1.0]
+    with pytest.raises(SchemaError, match=r"residual_gains\[2\] must be a number between 0 and 2"):
+        check_profile(profile)

@@ -1,7 +1,8 @@
-"""HyCa in a calibration, end to end: with `H` among the plan search's stand-ins, the Block
-Profiler's uncached reference runs record the stack's residual per channel, the calibration fits
-each channel's solver and saves the assignment in the profile, and Calibrated Cache runs a plan
-with `H` steps from it as the policy built outside the node does."""
+"""The papers' solvers in a calibration, end to end. HyCa: with `H` among the plan search's
+stand-ins, the Block Profiler's uncached reference runs record the stack's residual per channel,
+the calibration fits each channel's solver and saves the assignment in the profile, and Calibrated
+Cache runs a plan with `H` steps from it as the policy built outside the node does. ERTACache's
+residual gains: fitted per plan from the same recordings, saved with each plan, run by the node."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 import tiny_models
 from helpers import CFG, STEPS, attach_policy, run_node, sample_with_report
-from comfyui_dit_cache.cache_core.calibration import plan_search
+from comfyui_dit_cache.cache_core.calibration import plan_search, residual_gains
 from comfyui_dit_cache.cache_core.policies import PlannedSchedule
 from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
 from comfyui_dit_cache.cache_core.stand_ins.hybrid import CHANNEL_SOLVERS
@@ -32,10 +33,11 @@ def hybrid_search(tmp_path_factory):
     plan_search.SUBSTITUTES = "R12VH"
     try:
         flux = tiny_models.tiny_flux()
-        yield flux, calibrate(flux, "tiny-flux-hyca", 1), calibrate(flux, "tiny-flux-no-seeds", 0)
+        profiles = calibrate(flux, "tiny-flux-hyca", 1), calibrate(flux, "tiny-flux-no-seeds", 0)
     finally:
         plan_search.SUBSTITUTES = stand_ins
         folder_paths.set_output_directory(previous)
+    return flux, *profiles
 
 
 def test_the_calibration_saves_one_solver_per_hidden_channel(hybrid_search):
@@ -84,3 +86,51 @@ def test_a_profile_with_h_steps_but_no_assignment_is_refused_with_the_fix(hybrid
     broken = {**profile, "calibration": {"plans": [{**plan, "plan": hybrid_plan}]}}
     with pytest.raises(ProfileError, match="no calibration.channel_solvers"):
         run_node(CalibratedCache, model=flux.patcher, profile=broken, speedup=3.0, cache_device="model device")
+
+
+@pytest.fixture(scope="module")
+def gains_fitted(tmp_path_factory):
+    import folder_paths
+
+    previous, stand_ins = folder_paths.get_output_directory(), plan_search.SUBSTITUTES
+    folder_paths.set_output_directory(str(tmp_path_factory.mktemp("out")))
+    plan_search.SUBSTITUTES, residual_gains.FIT_RESIDUAL_GAINS = "R12V", True
+    try:
+        flux = tiny_models.tiny_flux()
+        profile = calibrate(flux, "tiny-flux-gains", 1)
+    finally:
+        plan_search.SUBSTITUTES, residual_gains.FIT_RESIDUAL_GAINS = stand_ins, False
+        folder_paths.set_output_directory(previous)
+    return flux, profile
+
+
+def test_each_plan_holds_its_residual_gains_and_the_node_runs_them(gains_fitted):
+    flux, profile = gains_fitted
+    plan = profile["calibration"]["plans"][0]
+    gains = plan["residual_gains"]
+    assert len(gains) == STEPS and all(g == 1.0 for g, letter in zip(gains, plan["plan"]) if letter in "CV")
+    assert any(g != 1.0 for g in gains)
+    assert "channel_solvers" not in profile["calibration"]     # H not searched: nothing fitted for it
+    (cached,) = run_node(CalibratedCache, model=flux.patcher, profile=profile, speedup=3.0,
+                         cache_device="model device")
+    out, _ = sample_with_report(cached, flux)
+    direct, _ = attach_policy(flux, PlannedSchedule(plan["plan"], residual_gains=tuple(gains)))
+    assert torch.equal(out, tiny_models.sample(direct, flux, steps=STEPS, cfg=CFG))
+    plain, _ = attach_policy(flux, PlannedSchedule(plan["plan"]))
+    assert not torch.equal(out, tiny_models.sample(plain, flux, steps=STEPS, cfg=CFG))
+
+
+def test_a_saved_profile_with_h_plans_is_described_in_the_report(hybrid_search, tmp_path):
+    """The profiler's report describes each plan it saved, H plans included (with the channel
+    solvers of the same profile)."""
+    from comfyui_dit_cache.cache_core.profiles.run_profile import save_profile_of_run
+    from comfyui_dit_cache.cache_core.run.report import RunReport
+
+    _, profile, _ = hybrid_search
+    plan = profile["calibration"]["plans"][0]
+    hybrid_plan = "".join("H" if letter != "C" else letter for letter in plan["plan"])
+    edited = {**profile, "calibration": {**profile["calibration"], "plans": [{**plan, "plan": hybrid_plan}]}}
+    report = RunReport("Block Profiler", "flux", "", STEPS, extras={"profile": edited})
+    save_profile_of_run(report, "with-h", tmp_path, tmp_path)
+    assert (tmp_path / "with-h.json").exists()
+    assert any(note.startswith("calibrated 3x") and hybrid_plan in note for note in report.notes), report.notes
