@@ -51,6 +51,21 @@ try {
   }, workflow ?? null);
   const queue = () => page.evaluate(async () => { await window.app.queuePrompt(0, 1); });
   const packElements = () => page.evaluate(() => document.querySelectorAll("[class*='dit-cache']").length);
+  // The elements matching `selector` on the pack's widget of node `id`: their text, whether they
+  // are drawn (a box, not hidden) and whether that box lies within the node's on the canvas.
+  const shownOnNode = (id, selector) => page.evaluate(([id, selector]) => {
+    const node = window.app.graph.getNodeById(Number(id));
+    const element = node?.widgets?.find((w) => w.name === "dit_cache_report")?.element;
+    const canvas = window.app.canvas, box = canvas.canvas.getBoundingClientRect();
+    const { offset, scale } = canvas.ds;
+    const left = box.left + (node.pos[0] + offset[0]) * scale, top = box.top + (node.pos[1] + offset[1]) * scale;
+    const [right, bottom] = [left + node.size[0] * scale, top + node.size[1] * scale];
+    return [...(element?.querySelectorAll(selector) ?? [])].map((e) => {
+      const r = e.getBoundingClientRect();
+      return { text: e.textContent, drawn: r.width > 0 && r.height > 0 && e.checkVisibility(),
+               inside: r.left >= left - 1 && r.right <= right + 1 && r.top >= top - 1 && r.bottom <= bottom + 1 };
+    });
+  }, [id, selector]);
 
   // 1. A graph without the pack's nodes: nothing of the pack on the page.
   await load(null);
@@ -62,6 +77,7 @@ try {
   const line = await page.waitForSelector(".dit-cache-report-line", { timeout: RUN_TIMEOUT });
   findings.report_text = await line.textContent();
   findings.report_visible = await line.isVisible();
+  findings.report_notes_shown = await page.evaluate(() => document.querySelectorAll(".dit-cache-report-note").length);
   await page.screenshot({ path: join(screenshotDir, "graph_editor_report.png") });
   await page.evaluate(() => {
     const node = window.app.graph.nodes.find((n) => n.comfyClass === "DiTCacheTeaCacheThreshold");
@@ -157,8 +173,8 @@ try {
   findings.calibration_progress = profilerSeen.progress.filter((p) => p.node === profiler);
   findings.calibration_texts = profilerSeen.texts.filter((t) => t.node === profiler).map((t) => t.text);
 
-  // 3b. The DiT Cache node: its report line, whose tooltip names the method and setting it chose;
-  // the report event carries the note of what that is and why.
+  // 3b. The DiT Cache node: its report line, whose tooltip names the method and setting it chose,
+  // and under it the report's note of what that is and why.
   await load(workflows.dit_cache);
   const ditCache = await nodeOf("DiTCacheSpeed");
   await forget();
@@ -168,6 +184,7 @@ try {
   findings.dit_cache_report_title = await ditCacheLine.getAttribute("title");
   findings.dit_cache_report_visible = await ditCacheLine.isVisible();
   findings.dit_cache_report_events = (await seen()).reports.filter((r) => r.node === ditCache);
+  findings.dit_cache_note_on_node = await shownOnNode(ditCache, ".dit-cache-report-note");
   await page.screenshot({ path: join(screenshotDir, "graph_editor_dit_cache.png") });
 
   // 3c. Cache Quality Check: its PSNR / SSIM summary (ui text) and its difference image in the
@@ -197,17 +214,13 @@ try {
     window.app.canvas.setDirty(true, true);
   }, preview);
   await page.waitForTimeout(500);   // the canvas draws the preview
-  // where the summary could show on the node: a widget's value, or an element of the page
-  findings.quality_summary_on_node = await page.evaluate((id) => {
-    const node = window.app.graph.getNodeById(Number(id));
-    const widgets = (node?.widgets ?? []).map((w) => ({ name: w.name, value: typeof w.value === "string" ? w.value : null,
-                                                        element: w.element?.textContent ?? w.element?.value ?? null }));
-    const elements = [...document.querySelectorAll("body *")].filter((e) => !e.children.length && /PSNR/.test(e.textContent))
-      .map((e) => e.textContent);
-    const fields = [...document.querySelectorAll("textarea, input")].filter((e) => /PSNR/.test(e.value)).map((e) => e.value);
-    return { widgets, page: [...elements, ...fields] };
-  }, check);
+  // the summary on the check's node
+  findings.quality_summary_on_node = await shownOnNode(check, ".dit-cache-text");
   await page.screenshot({ path: join(screenshotDir, "graph_editor_quality_check.png") });
+  // an image input disconnected (what the canvas does when the user drags its link away): the
+  // summary no longer describes the node's inputs, and goes
+  await page.evaluate((id) => window.app.graph.getNodeById(Number(id)).disconnectInput(1), check);
+  findings.quality_summary_after_disconnect = await shownOnNode(check, ".dit-cache-text");
 
   // 5. On a page of its own, with workflows whose node ids no earlier case used (the editor keeps
   // what earlier cases did to a workflow, the subgraph of 2c among them), two prompts built from
