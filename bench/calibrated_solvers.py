@@ -23,8 +23,10 @@ from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ o
 import node_runner  # noqa: E402
 
 # stand-ins the plan search may use, + what the calibration fits besides: `rescaled` (ERTACache's
-# rescaled V steps), `gains` (its residual gains); `--variants` picks some, e.g. R12V,R12VH,R12V+gains
+# rescaled V steps), `gains` (its residual gains); `family`: what the family's calibrations use
+# (calibration/solver_choices.json); `--variants` picks some, e.g. R12V,R12VH,R12V+gains,family
 VARIANTS = ("R12V", "R12VP", "R12V+rescaled", "R12VH", "R12VPH", "R12V+gains")
+FAMILY = "family"
 INTERVALS = (3, 4, 5, 6)
 WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
 
@@ -34,7 +36,7 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int, vari
     import calibrated
     import quality
     import reference_models as refs
-    from comfyui_dit_cache.cache_core.calibration import calibrating_run, plan_search, residual_gains
+    from comfyui_dit_cache.cache_core.calibration import solver_choices
     from comfyui_dit_cache.nodes import CalibratedCache, TaylorSeerForecast
 
     quality.STEPS = calibrated.STEPS[family]
@@ -52,17 +54,16 @@ def rows_for(family: str, prompts: int, calibration: int, evaluations: int, vari
               f"worst {rows[-1]['worst']:.1f}", flush=True)
 
     calibration_prompts = calibrated.calibration_prompts(model, calibration, cases)
-    defaults = plan_search.SUBSTITUTES, calibrating_run.FIT_OUTPUT_SCALES, residual_gains.FIT_RESIDUAL_GAINS
     for name in variants:
-        stand_ins, *fitted = name.split("+")
-        plan_search.SUBSTITUTES = stand_ins
-        calibrating_run.FIT_OUTPUT_SCALES, residual_gains.FIT_RESIDUAL_GAINS = "rescaled" in fitted, "gains" in fitted
-        variant = (f"stand-ins {stand_ins}" + (", V steps rescaled" if "rescaled" in fitted else "")
-                   + (", residual gains" if "gains" in fitted else ""))
+        choice = solver_choices.solver_choice(family) if name == FAMILY else solver_choices.SolverChoice.parse(name)
+        variant = (f"stand-ins {choice.stand_ins}" + (", V steps rescaled" if choice.fit_output_scales else "")
+                   + (", residual gains" if choice.fit_residual_gains else ""))
+        variant = f"family's choice ({variant})" if name == FAMILY else variant
+        solver_choices.OVERRIDE = choice
         try:
             profile, seconds = calibrated.calibrate(model, calibration_prompts, evaluations, 0)
         finally:
-            plan_search.SUBSTITUTES, calibrating_run.FIT_OUTPUT_SCALES, residual_gains.FIT_RESIDUAL_GAINS = defaults
+            solver_choices.OVERRIDE = None
         plans += [f"- {variant} ({seconds:.0f} s): " + "; ".join(
             f"{p['speedup']:g}x `{p['plan']}` (worst calibration case {p['psnr_worst']:.1f} dB)"
             for p in profile["calibration"]["plans"]) + channel_line(profile["calibration"].get("channel_solvers"))]

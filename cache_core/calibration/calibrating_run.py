@@ -22,22 +22,19 @@ from ..run.engine import ENGINE_KEY, CacheEngine
 from ..run.report import RunReport
 from ..support.log import get_logger
 from ..support.tensor_measures import batch_psnr
-from .channel_recording import RecordingReference, records_residuals, reference_runs
+from .channel_recording import RecordingReference, reference_runs
 from .channel_solvers import fit_channel_solvers
 from .node_progress import node_progress
 from .output_scales import DirectionRecorder, fitted_factors, output_scales
-from . import plan_search
-from . import residual_gains as gain_fit
 from .progress import planned_evaluations, stopped_note
+from .residual_gains import residual_gains
+from .solver_choices import SolverChoice, solver_choice
 from .request import CalibrationRequest
 from .speedup_search import search_speedup
 
 log = get_logger(__name__)
 
 NOISE_SEED_STRIDE = 7919   # extra cases' noise seeds: the run's seed + k * stride
-# Whether plans' `V` steps get ERTACache's rescaled step, fitted on the uncached runs
-# (output_scales.py): off until it wins on the reference models (bench/README.md, "The papers' solvers")
-FIT_OUTPUT_SCALES = False
 
 
 class CalibratingWrapper:
@@ -54,7 +51,8 @@ class CalibratingWrapper:
             return executor(*args, **kwargs)
         listeners, reports = engine.report_listeners, []
         engine.report_listeners = [reports.append]
-        recorder = DirectionRecorder(args[3], args[5]) if FIT_OUTPUT_SCALES and len(args) > 5 else None
+        choice = solver_choice(engine.adapter.family)
+        recorder = DirectionRecorder(args[3], args[5]) if choice.fit_output_scales and len(args) > 5 else None
         try:
             result = (executor(*args[:5], recorder, *args[6:], **kwargs) if recorder is not None
                       else executor(*args, **kwargs))
@@ -66,9 +64,9 @@ class CalibratingWrapper:
         report: RunReport = reports[0]
         profile = report.extras.get("profile")
         if profile is not None and not report.interrupted:
-            calibration: dict[str, Any] = {"plans": []}
+            calibration: dict[str, Any] = {"plans": [], "solvers": choice.variant}
             try:
-                self._calibrate(executor, guider, engine, args, kwargs, result, profile, calibration, recorder)
+                self._calibrate(executor, guider, engine, args, kwargs, result, profile, calibration, recorder, choice)
                 profile["calibration"] = calibration
             except BaseException as err:
                 # the profile itself is complete: it is kept, with the plans finished before, and
@@ -88,7 +86,8 @@ class CalibratingWrapper:
                 listener(report)
 
     def _calibrate(self, executor, guider, engine: CacheEngine, args: tuple, kwargs: dict, reference: torch.Tensor,
-                   profile: dict[str, Any], calibration: dict[str, Any], recorder: DirectionRecorder | None) -> None:
+                   profile: dict[str, Any], calibration: dict[str, Any], recorder: DirectionRecorder | None,
+                   choice: SolverChoice) -> None:
         """Plans for each speedup, searched over the profiled steps, added to `calibration` as
         each is found. A profile of part of a schedule gets plans of the whole schedule's length
         (the policies count steps in the whole schedule) that compute every step outside the part."""
@@ -97,11 +96,12 @@ class CalibratingWrapper:
         before, after = "C" * part.first, "C" * (part.total - part.end)
         noise, seed = args[0], (args[7] if len(args) > 7 else kwargs.get("seed")) or 0
         cases = [(noise, seed, reference)]
-        progress = node_progress(self.node_id, planned_evaluations(self.request, steps, blocks))
-        progress.stage(f"{reference_runs(self.request)} uncached reference run(s)")
+        references = reference_runs(self.request, choice.records_residuals)
+        progress = node_progress(self.node_id, planned_evaluations(self.request, steps, blocks, references))
+        progress.stage(f"{references} uncached reference run(s)")
         recorders = [recorder] if recorder is not None else []
         # HyCa's stand-in (H) and the residual gains are fitted on what the reference runs record
-        uncached = RecordingReference() if records_residuals() else AlwaysCompute()
+        uncached = RecordingReference() if choice.records_residuals else AlwaysCompute()
         reference_engine = CacheEngine("Calibration reference", engine.adapter, uncached, engine.blocks,
                                        log_reports=False)
         for k in range(1, self.request.extra_seeds + 1):
@@ -118,12 +118,12 @@ class CalibratingWrapper:
             self._sample(executor, guider, reference_engine, args, kwargs, noise, seed, progress.run_step(1.0))
         factors = fitted_factors(recorders) if recorder is not None else None
         recorded = uncached.trajectories() if isinstance(uncached, RecordingReference) else []
-        channels = fit_channel_solvers(recorded) if "H" in plan_search.SUBSTITUTES else None
+        channels = fit_channel_solvers(recorded) if "H" in choice.stand_ins else None
         if channels is not None:
             calibration["channel_solvers"] = channels.as_profile()
-        stand_ins = plan_search.SUBSTITUTES if channels is not None else plan_search.SUBSTITUTES.replace("H", "")
+        stand_ins = choice.stand_ins if channels is not None else choice.stand_ins.replace("H", "")
         calibration.update(cases=len(cases), batch=int(reference.shape[0]),
-                           cost_runs=1.0 + reference_runs(self.request),
+                           cost_runs=1.0 + references,
                            evaluations_per_speedup=self.request.evaluations)
 
         def policy(plan: str, kept: tuple[int, ...] = ()) -> PlannedSchedule:
@@ -132,8 +132,8 @@ class CalibratingWrapper:
                 scales = (1.0,) * len(before) + output_scales(plan, factors) + (1.0,) * len(after)
             chosen = PlannedSchedule(before + plan + after, None if part.is_whole else part, kept, blocks,
                                      output_scales=scales, channel_solvers=channels.solvers if "H" in plan else "")
-            if gain_fit.FIT_RESIDUAL_GAINS and recorded and not kept and set(plan) - set("CV"):
-                return replace(chosen, residual_gains=gain_fit.residual_gains(chosen, recorded, part.first))
+            if choice.fit_residual_gains and recorded and not kept and set(plan) - set("CV"):
+                return replace(chosen, residual_gains=residual_gains(chosen, recorded, part.first))
             return chosen
 
         def evaluator(kept: tuple[int, ...]) -> Callable[[str], list[float]]:

@@ -10,7 +10,6 @@ import torch
 
 from ..policies import AlwaysCompute
 from ..stand_ins.predictors import ResidualPredictor
-from . import plan_search, residual_gains
 from .request import CalibrationRequest
 
 TOKENS = 256   # token rows recorded per step (evenly spaced over batch and tokens)
@@ -71,12 +70,7 @@ class RecordingReference(AlwaysCompute):
         return [t for t in found if t.shape[-1] == width]
 
 
-def records_residuals() -> bool:
-    """Whether the reference runs record: HyCa is searched, or the residual gains are fitted."""
-    return "H" in plan_search.SUBSTITUTES or residual_gains.FIT_RESIDUAL_GAINS
-
-
-def reference_runs(request: CalibrationRequest) -> int:
-    """Uncached runs a calibration samples besides the profiled one: one per extra seed, or one of
-    the run's own case when the reference runs record and there is none to record."""
-    return request.extra_seeds or int(records_residuals())
+def reference_runs(request: CalibrationRequest, records: bool) -> int:
+    """Uncached runs a calibration samples besides the profiled one: one per extra seed, or, where
+    the reference runs `records` and there is no extra seed, one of the run's own case."""
+    return request.extra_seeds or int(records)

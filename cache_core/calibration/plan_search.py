@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 # stand-ins searched: reuse, Taylor 1 or 2 of the blocks, the model's output reused (policies/planned.py);
-# FoCa (P) and HyCa (H) only when added (bench/README.md, "The papers' solvers")
+# FoCa (P) and HyCa (H) where a family's calibrations use them (solver_choices.py)
 SUBSTITUTES = "R12V"
 MIN_GAIN_DB = 0.1
 WARMUP_STEPS = 1

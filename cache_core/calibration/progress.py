@@ -9,7 +9,6 @@ import time
 from typing import Callable
 
 from ..support.containment import is_cancel
-from .channel_recording import reference_runs
 from .plan_search import computes_for
 from .request import CalibrationRequest
 from .speedup_search import per_block_searches
@@ -77,13 +76,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def planned_evaluations(request: CalibrationRequest, steps: int, blocks: int) -> float:
-    """The calibration's work in model evaluations of one case, as planned: the uncached runs of
-    the extra seeds, then per speedup every candidate on every case (per-block candidates where
-    their block computes allow one, and the faster speedup's plan with steps added). The search
-    may sample fewer; the bar ends at 100% anyway."""
+def planned_evaluations(request: CalibrationRequest, steps: int, blocks: int,
+                        references: int | None = None) -> float:
+    """The calibration's work in model evaluations of one case, as planned: the uncached reference
+    runs (`references`; by default one per extra seed), then per speedup every candidate on every
+    case (per-block candidates where their block computes allow one, and the faster speedup's plan
+    with steps added). The search may sample fewer; the bar ends at 100% anyway."""
     cases = 1 + request.extra_seeds
-    total = float(reference_runs(request) * steps)
+    total = float((request.extra_seeds if references is None else references) * steps)
     for speedup in request.speedups:
         computes = computes_for(steps, speedup)
         # the faster speedup's plan with steps added: every speedup but the fastest

@@ -12,9 +12,6 @@ import torch
 from ..policies import PlannedSchedule
 
 GAIN_RANGE = (0.0, 2.0)     # a fitted gain outside it is clipped
-# Whether plans get the gains: off until they win on the reference models (bench/README.md, "The
-# papers' solvers")
-FIT_RESIDUAL_GAINS = False
 
 
 def residual_gains(policy: PlannedSchedule, trajectories: list[torch.Tensor], first_step: int) -> tuple[float, ...]:

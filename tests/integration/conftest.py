@@ -19,6 +19,19 @@ PACK = comfy_runtime.load_pack()
 import tiny_models  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def todays_plans():
+    """Calibrations in the tests search today's plans (reuse, Taylor 1 and 2, the model's output;
+    nothing fitted besides) whatever a family's measured choice of solvers is
+    (calibration/solver_choices.json), so that a benchmark rerun that changes a family's choice
+    changes no test; test_calibrated_solvers.py sets its own choices and tests the families'."""
+    from comfyui_dit_cache.cache_core.calibration import solver_choices
+
+    solver_choices.OVERRIDE = solver_choices.SolverChoice()
+    yield
+    solver_choices.OVERRIDE = None
+
+
 @pytest.fixture(scope="session")
 def tiny_cache():
     return {}

@@ -10,7 +10,8 @@ import torch
 
 import tiny_models
 from helpers import CFG, STEPS, attach_policy, run_node, sample_with_report
-from comfyui_dit_cache.cache_core.calibration import plan_search, residual_gains
+from comfyui_dit_cache.cache_core.calibration import solver_choices
+from comfyui_dit_cache.cache_core.calibration.solver_choices import SolverChoice
 from comfyui_dit_cache.cache_core.policies import PlannedSchedule
 from comfyui_dit_cache.cache_core.profiles.profile_io import ProfileError
 from comfyui_dit_cache.cache_core.stand_ins.hybrid import CHANNEL_SOLVERS
@@ -28,14 +29,14 @@ def calibrate(flux, name: str, extra_seeds: int) -> dict:
 def hybrid_search(tmp_path_factory):
     import folder_paths
 
-    previous, stand_ins = folder_paths.get_output_directory(), plan_search.SUBSTITUTES
+    previous, choice = folder_paths.get_output_directory(), solver_choices.OVERRIDE
     folder_paths.set_output_directory(str(tmp_path_factory.mktemp("out")))
-    plan_search.SUBSTITUTES = "R12VH"
+    solver_choices.OVERRIDE = SolverChoice("R12VH")
     try:
         flux = tiny_models.tiny_flux()
         profiles = calibrate(flux, "tiny-flux-hyca", 1), calibrate(flux, "tiny-flux-no-seeds", 0)
     finally:
-        plan_search.SUBSTITUTES = stand_ins
+        solver_choices.OVERRIDE = choice
         folder_paths.set_output_directory(previous)
     return flux, *profiles
 
@@ -92,14 +93,14 @@ def test_a_profile_with_h_steps_but_no_assignment_is_refused_with_the_fix(hybrid
 def gains_fitted(tmp_path_factory):
     import folder_paths
 
-    previous, stand_ins = folder_paths.get_output_directory(), plan_search.SUBSTITUTES
+    previous, choice = folder_paths.get_output_directory(), solver_choices.OVERRIDE
     folder_paths.set_output_directory(str(tmp_path_factory.mktemp("out")))
-    plan_search.SUBSTITUTES, residual_gains.FIT_RESIDUAL_GAINS = "R12V", True
+    solver_choices.OVERRIDE = SolverChoice("R12V", fit_residual_gains=True)
     try:
         flux = tiny_models.tiny_flux()
         profile = calibrate(flux, "tiny-flux-gains", 1)
     finally:
-        plan_search.SUBSTITUTES, residual_gains.FIT_RESIDUAL_GAINS = stand_ins, False
+        solver_choices.OVERRIDE = choice
         folder_paths.set_output_directory(previous)
     return flux, profile
 
@@ -134,3 +135,25 @@ def test_a_saved_profile_with_h_plans_is_described_in_the_report(hybrid_search, 
     save_profile_of_run(report, "with-h", tmp_path, tmp_path)
     assert (tmp_path / "with-h.json").exists()
     assert any(note.startswith("calibrated 3x") and hybrid_plan in note for note in report.notes), report.notes
+
+
+def test_without_an_override_a_calibration_uses_its_familys_measured_solvers(tmp_path):
+    """What calibration/solver_choices.json says for FLUX is what a Block Profiler on a FLUX model
+    searches and fits, and the profile says which."""
+    import folder_paths
+
+    previous, choice = folder_paths.get_output_directory(), solver_choices.OVERRIDE
+    folder_paths.set_output_directory(str(tmp_path))
+    solver_choices.OVERRIDE = None
+    try:
+        flux = tiny_models.tiny_flux()
+        measured = solver_choices.solver_choice("flux")
+        profile = calibrate(flux, "tiny-flux-family", 1)
+    finally:
+        solver_choices.OVERRIDE = choice
+        folder_paths.set_output_directory(previous)
+    calibration = profile["calibration"]
+    assert calibration["solvers"] == measured.variant
+    assert ("channel_solvers" in calibration) == ("H" in measured.stand_ins)
+    assert all(set(plan["plan"]) <= set("C" + measured.stand_ins) for plan in calibration["plans"])
+    assert all(("residual_gains" in plan) <= measured.fit_residual_gains for plan in calibration["plans"])
