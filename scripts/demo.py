@@ -1,8 +1,10 @@
-"""`make demo`: the bundled reference FLUX (trained, reference/reference_models.py) sampled through each
-caching node next to the uncached run, at CFG 1 with the guidance embedding as FLUX-dev workflows
-sample. Calibrated Cache runs the plans a calibrating Block Profiler found on a batch of three other
-prompts. Prints each node's run report (block computes counted on the real blocks), wall time and
-PSNR against the uncached image, and saves the images side by side to demo_output.png."""
+"""`make demo`: the bundled reference FLUX (trained, reference/reference_models.py) sampled through
+DiT Cache at its default speed and each other caching node next to the uncached run, at CFG 1 with
+the guidance embedding as FLUX-dev workflows sample. Calibrated Cache runs the plans a calibrating
+Block Profiler found on a batch of three other prompts. Checks that the uncached reference draws
+each column's caption (reference/recognise.py), prints each node's run report (block computes
+counted on the real blocks), wall time and PSNR against the uncached image, and saves the images
+side by side to demo_output.png."""
 from __future__ import annotations
 
 import math
@@ -29,15 +31,20 @@ import reference_data as rd  # noqa: E402
 from image_metrics import psnr  # noqa: E402
 from workflow_format import input_specs  # noqa: E402
 import reference_models as refs  # noqa: E402
+from recognise import described, recognise  # noqa: E402
 from comfyui_dit_cache.cache_core.attachment.attach import attached_engine  # noqa: E402
 from comfyui_dit_cache.cache_core.policies import StepAction  # noqa: E402
+from comfyui_dit_cache.cache_core.speeds.speed_choices import short_name  # noqa: E402
 from comfyui_dit_cache.nodes import (ApplyFORA, BlockCache, BlockProfiler, CalibratedCache, LoadCacheProfile,  # noqa: E402
-                                     TaylorSeerForecast, TeaCacheThreshold)
+                                     DiTCacheSpeed, TaylorSeerForecast, TeaCacheThreshold)
 
 STEPS = 28
 CFG = 1.0
-PROMPTS = [rd.Prompt("red", "circle", "blue"), rd.Prompt("yellow", "square", "black"),
-           rd.Prompt("white", "triangle", "green"), rd.Prompt("orange", "circle", "purple")]
+# (prompt, noise seed) per column, ones the uncached reference draws as captioned: it draws a
+# recognisable shape at few prompts and seeds (scripts/pick_demo_prompts.py counts them, suggested these)
+COLUMNS = [(rd.Prompt("green", "circle", "white"), 9), (rd.Prompt("black", "square", "yellow"), 8),
+           (rd.Prompt("yellow", "triangle", "red"), 1), (rd.Prompt("white", "circle", "purple"), 6)]
+PROMPTS = [prompt for prompt, _ in COLUMNS]
 CALIBRATION_PROMPTS = [rd.Prompt("green", "square", "white"), rd.Prompt("purple", "triangle", "yellow"),
                        rd.Prompt("blue", "circle", "orange")]
 WINDOW = dict(start_percent=0.0, end_percent=1.0, cache_device="model device")
@@ -53,15 +60,33 @@ def node(cls, **inputs):
     return node_runner.run_node(cls, "demo", **inputs)[0]
 
 
+def sample(model, patcher, prompt: rd.Prompt, seed: int) -> torch.Tensor:
+    """One decoded image [3, 32, 32] in -1..1: the demo's sampling, one prompt at one noise seed."""
+    noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(seed))
+    out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
+                              model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=seed,
+                              disable_pbar=True)
+    return rd.decode(model.patcher.model.latent_format.process_in(out))[0].clamp(-1, 1)
+
+
 def sample_prompts(model, patcher) -> torch.Tensor:
-    images = []
-    for i, prompt in enumerate(PROMPTS):
-        noise = torch.randn(model.latent_shape(), generator=torch.Generator().manual_seed(i))
-        out = comfy.sample.sample(patcher, noise, STEPS, CFG, "euler", "simple", model.conditioning(prompt),
-                                  model.empty_conditioning(), torch.zeros(model.latent_shape()), seed=i,
-                                  disable_pbar=True)
-        images.append(rd.decode(model.patcher.model.latent_format.process_in(out))[0].clamp(-1, 1))
-    return torch.stack(images)
+    return torch.stack([sample(model, patcher, prompt, seed) for prompt, seed in COLUMNS])
+
+
+def check_captions(reference: torch.Tensor) -> None:
+    """Each column's caption read back from the uncached image; stops the demo where the reference
+    no longer draws one (a retrained model), so the picture never captions what is not there."""
+    wrong = []
+    for (prompt, seed), image in zip(COLUMNS, reference):
+        reading = recognise(image)
+        print(f"  column '{described(prompt)}' (seed {seed}): drawn as {reading.caption()}"
+              + ("" if reading.shows(prompt) else "  <- NOT AS CAPTIONED"))
+        if not reading.shows(prompt):
+            wrong.append(f"'{described(prompt)}' (seed {seed})")
+    if wrong:
+        raise SystemExit(f"[dit-cache demo] the uncached reference FLUX no longer draws {', '.join(wrong)} "
+                         "recognisably (reference/recognise.py); the picture would caption what is not there. "
+                         "Run scripts/pick_demo_prompts.py and put prompts it draws in COLUMNS (scripts/demo.py)")
 
 
 def calibrated(model) -> dict:
@@ -96,7 +121,10 @@ def main() -> None:
     reference, base_time = timed(flux, flux.patcher)
     print(f"reference FLUX ({flux.meta['parameters'] / 1e6:.1f} M parameters, trained {flux.meta['steps']} steps), "
           f"{STEPS} steps x {len(PROMPTS)} prompts, CFG {CFG}: uncached {base_time:.2f}s")
+    check_captions(reference)
+    speed = next(spec.options["default"] for spec in input_specs(DiTCacheSpeed) if spec.name == "speed")
     candidates = {
+        f"DiT Cache ({short_name(speed)})": node(DiTCacheSpeed, model=flux.patcher, speed=speed),
         "Apply FORA (interval 3)": node(ApplyFORA, model=flux.patcher, interval=3, warmup_steps=1, **WINDOW),
         "TeaCache-style (0.4, flux preset)": node(TeaCacheThreshold, model=flux.patcher, rel_l1_thresh=0.4,
                                                   coefficients="flux", max_consecutive_reuse=3, **WINDOW),
