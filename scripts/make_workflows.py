@@ -212,9 +212,11 @@ def _flux_loaders(g: Graph, method: str, settings: dict[str, Any]) -> tuple[int,
     return unet, clip, vae, cache
 
 
-def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | None = None) -> Graph:
+def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | None = None,
+             prompt_row: float = 2.8) -> Graph:
     """FLUX.1-dev text to image, as ComfyUI's flux example wires it, with a cache node between
-    the diffusion model loader and the sampler."""
+    the diffusion model loader and the sampler; the prompts from `prompt_row` down (lower for a
+    cache node that grows tall: the Block Profiler with its heatmap)."""
     g = Graph()
     _, clip, vae, cache = _flux_loaders(g, method, settings)
     if profile is not None:
@@ -222,11 +224,12 @@ def flux_t2i(method: str, settings: dict[str, Any], prefix: str, profile: str | 
         g.link(loaded, 0, cache, "profile")
         preview = g.add("PreviewImage", 1, 5, title="Profile heatmap")
         g.link(loaded, 1, preview, "images")
-    positive, negative = g.prompts(clip, 2.8, "a red fox sitting in a snowy forest at dawn, soft light, detailed fur",
-                                   "", negative_title="Negative prompt (unused at cfg 1)")
-    guidance = g.add("FluxGuidance", 2, 2.8, guidance=3.5)
+    positive, negative = g.prompts(clip, prompt_row,
+                                   "a red fox sitting in a snowy forest at dawn, soft light, detailed fur", "",
+                                   negative_title="Negative prompt (unused at cfg 1)")
+    guidance = g.add("FluxGuidance", 2, prompt_row, guidance=3.5)
     g.link(positive, 0, guidance, "conditioning")
-    latent = g.add("EmptySD3LatentImage", 2, 3.8, width=1024, height=1024, batch_size=1)
+    latent = g.add("EmptySD3LatentImage", 2, prompt_row + 1, width=1024, height=1024, batch_size=1)
     g.sample_and_save(cache, (guidance, 0), (negative, 0), (latent, 0), vae,
                       dict(steps=28, cfg=1.0, sampler_name="euler"), ("VAEDecode", {}),
                       ("SaveImage", dict(filename_prefix=prefix)))
@@ -438,7 +441,7 @@ def workflows() -> dict[str, tuple[Graph, str]]:
             "FLUX.1-dev text to image with TaylorSeer Forecast, interval 3 after 3 warm-up steps."),
         "flux_dev_block_profiler.json": (
             flux_t2i("profiler", dict(profile_name=PROFILE_NAME, calibrate_speedups="4, 6", extra_seeds=1,
-                                      search_evaluations=12), "dit_cache/flux_profiled_run"),
+                                      search_evaluations=12), "dit_cache/flux_profiled_run", prompt_row=3.8),
             "Profiles FLUX.1-dev at 28 steps and calibrates plans for 4x and 6x (about 16 uncached runs' worth, "
             "in this one queue run): saves output/dit_cache/profiles/flux-dev-28steps.json and its heatmap; the "
             "node shows the heatmap after the run."),
