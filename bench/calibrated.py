@@ -241,6 +241,23 @@ def table(family: str, rows: list[dict], meta: dict, prompts: int) -> list[str]:
     return lines + [""] + target_lines(rows)
 
 
+def results_section(family: str, plans_title: str, plans: list[str], columns: list[str],
+                    rows: list[list[str]]) -> list[str]:
+    """A family's part of a calibration bench's results: the plans its calibration found, then a
+    table of the scored rows (the first two columns words, the others numbers)."""
+    lines = [f"## {family}", "", plans_title, "", *plans, "",
+             "| " + " | ".join(columns) + " |", "|---|---|" + "---:|" * (len(columns) - 2)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
+
+
+def write_results(lines: list[str], out: Path | None, name: str) -> None:
+    """The results file: `out`, else bench/results/<name>."""
+    out = out or RESULTS / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
 def bench_arguments(doc: str, out_help: str | None = None, more=None) -> argparse.Namespace:
     """The arguments the calibration benches share (families, prompts, calibration prompts,
     evaluations, CFG, output file) and those `more(parser)` adds, parsed; then ComfyUI booted with
@@ -292,14 +309,11 @@ def main() -> None:
              "*ideal speedup*: block evaluations over blocks computed, counted on the real blocks. *best other*: "
              "the best any other method reaches at the calibrated row's compute, each method's curve interpolated "
              "between its settings.", ""]
-    out = args.out or RESULTS / f"calibrated_cfg{quality.CFG:g}.md"
     for family in args.families.split(","):
         rows, meta = run_family(family, args.prompts, args.calibration_prompts, args.evaluations,
                                 args.extra_seeds, args.calibration_draw)
         lines += table(family, rows, meta, args.prompts)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print(f"wrote {out}")
+    write_results(lines, args.out, f"calibrated_cfg{quality.CFG:g}.md")
 
 
 if __name__ == "__main__":

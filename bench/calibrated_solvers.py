@@ -18,7 +18,7 @@ bench/results/calibrated_solvers_cfg<CFG>.md.
 from __future__ import annotations
 
 
-from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
+import bench_paths  # noqa: E402, F401  (puts scripts/ and reference/ on the path)
 
 import node_runner  # noqa: E402
 
@@ -111,14 +111,10 @@ def main() -> None:
     for family in args.families.split(","):
         rows, plans = rows_for(family, args.prompts, args.calibration_prompts, args.evaluations, variants,
                                not args.no_taylorseer)
-        lines += [f"## {family}", "", "Plans calibrated:", "", *plans, "",
-                  "| method | setting | speedup | mean (dB) | worst prompt (dB) |", "|---|---|---:|---:|---:|"]
-        lines += [f"| {r['method']} | {r['label']} | {r['speedup']:.2f}x | {r['mean']:.1f} | {r['worst']:.1f} |"
-                  for r in rows]
-        lines.append("")
-    out = args.out or ROOT / "bench" / "results" / f"calibrated_solvers_cfg{quality.CFG:g}.md"
-    out.write_text("\n".join(lines))
-    print(f"wrote {out}")
+        lines += calibrated.results_section(
+            family, "Plans calibrated:", plans, ["method", "setting", "speedup", "mean (dB)", "worst prompt (dB)"],
+            [[r["method"], r["label"], f"{r['speedup']:.2f}x", f"{r['mean']:.1f}", f"{r['worst']:.1f}"] for r in rows])
+    calibrated.write_results(lines, args.out, f"calibrated_solvers_cfg{quality.CFG:g}.md")
 
 
 if __name__ == "__main__":

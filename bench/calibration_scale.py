@@ -10,7 +10,7 @@ bench/results/calibration_scale_cfg<CFG>.md.
 from __future__ import annotations
 
 
-from bench_paths import ROOT  # noqa: E402  (also puts scripts/ and reference/ on the path)
+import bench_paths  # noqa: E402, F401  (puts scripts/ and reference/ on the path)
 
 import node_runner  # noqa: E402
 
@@ -65,14 +65,11 @@ def main() -> None:
              "pixel PSNR against the uncached output. *achieved*: block evaluations over blocks computed.", ""]
     for family in args.families.split(","):
         rows, plans = rows_for(family, args.prompts, args.calibration_prompts, args.evaluations)
-        lines += [f"## {family}", "", "Plans:", "", *plans, "",
-                  "| calibrated on | speedup | achieved | mean (dB) | worst prompt (dB) |", "|---|---|---:|---:|---:|"]
-        lines += [f"| {r['size']} | {r['speedup']} | {r['achieved']:.2f}x | {r['mean']:.1f} | {r['worst']:.1f} |"
-                  for r in rows]
-        lines.append("")
-    out = args.out or ROOT / "bench" / "results" / f"calibration_scale_cfg{quality.CFG:g}.md"
-    out.write_text("\n".join(lines))
-    print(f"wrote {out}")
+        lines += calibrated.results_section(
+            family, "Plans:", plans, ["calibrated on", "speedup", "achieved", "mean (dB)", "worst prompt (dB)"],
+            [[r["size"], str(r["speedup"]), f"{r['achieved']:.2f}x", f"{r['mean']:.1f}", f"{r['worst']:.1f}"]
+             for r in rows])
+    calibrated.write_results(lines, args.out, f"calibration_scale_cfg{quality.CFG:g}.md")
 
 
 if __name__ == "__main__":

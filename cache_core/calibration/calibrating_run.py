@@ -101,9 +101,9 @@ class CalibratingWrapper:
         progress.stage(f"{references} uncached reference run(s)")
         recorders = [recorder] if recorder is not None else []
         # HyCa's stand-in (H) and the residual gains are fitted on what the reference runs record
-        uncached = RecordingReference() if choice.records_residuals else AlwaysCompute()
-        reference_engine = CacheEngine("Calibration reference", engine.adapter, uncached, engine.blocks,
-                                       log_reports=False)
+        recording = RecordingReference() if choice.records_residuals else None
+        reference_engine = CacheEngine("Calibration reference", engine.adapter, recording or AlwaysCompute(),
+                                       engine.blocks, log_reports=False)
         for k in range(1, self.request.extra_seeds + 1):
             case_seed = seed + k * NOISE_SEED_STRIDE
             case_noise = torch.randn(noise.shape, generator=torch.Generator().manual_seed(case_seed),
@@ -114,10 +114,10 @@ class CalibratingWrapper:
                 step_done = recorders[-1]
             cases.append((case_noise, case_seed, self._sample(executor, guider, reference_engine, args, kwargs,
                                                               case_noise, case_seed, step_done)))
-        if isinstance(uncached, RecordingReference) and not self.request.extra_seeds:   # the run's own case
+        if recording is not None and not self.request.extra_seeds:   # the run's own case, recorded
             self._sample(executor, guider, reference_engine, args, kwargs, noise, seed, progress.run_step(1.0))
         factors = fitted_factors(recorders) if recorder is not None else None
-        recorded = uncached.trajectories() if isinstance(uncached, RecordingReference) else []
+        recorded = recording.trajectories() if recording is not None else []
         channels = fit_channel_solvers(recorded) if "H" in choice.stand_ins else None
         if channels is not None:
             calibration["channel_solvers"] = channels.as_profile()

@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..policies.planned import PLAN_LETTERS
+from .plan_search import SUBSTITUTES
+
 CHOICES_FILE = Path(__file__).with_name("solver_choices.json")
-BASE = "R12V"
+STAND_INS = "".join(letter for letter in PLAN_LETTERS if letter != "C")   # what a plan search may use
 
 
 @dataclass(frozen=True)
 class SolverChoice:
-    stand_ins: str = BASE                # letters the plan search may use
+    stand_ins: str = SUBSTITUTES         # letters the plan search may use
     fit_output_scales: bool = False      # ERTACache's rescaled V steps (output_scales.py)
     fit_residual_gains: bool = False     # ERTACache's residual gains (residual_gains.py)
 
@@ -27,8 +30,8 @@ class SolverChoice:
         """"R12VH", "R12V+rescaled", "R12V+gains" (the benches' names) -> a choice."""
         stand_ins, *fitted = variant.split("+")
         unknown = set(fitted) - {"rescaled", "gains"}
-        if not stand_ins or set(stand_ins) - set("R12VPH") or unknown:
-            raise ValueError(f"a solver variant is stand-in letters out of R12VPH, then +rescaled or +gains "
+        if not stand_ins or set(stand_ins) - set(STAND_INS) or unknown:
+            raise ValueError(f"a solver variant is stand-in letters out of {STAND_INS}, then +rescaled or +gains "
                              f"(got {variant!r})")
         return cls(stand_ins, "rescaled" in fitted, "gains" in fitted)
 
